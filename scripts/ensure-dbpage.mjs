@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// litefleet reads and writes pages through SQLite's sqlite_dbpage table, which neither
+// better-sqlite3's prebuilt binaries nor node:sqlite include. This makes sure the installed
+// better-sqlite3 was compiled with SQLITE_ENABLE_DBPAGE_VTAB, rebuilding it once if not.
+// Idempotent: a second run finds the option and does nothing.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const OPTION = 'ENABLE_DBPAGE_VTAB';
+
+function hasDbpage() {
+  const probe = `
+    const Database = require('better-sqlite3');
+    const db = new Database(':memory:');
+    const opts = db.prepare('select compile_options from pragma_compile_options').pluck().all();
+    process.stdout.write(opts.includes('${OPTION}') ? 'yes' : 'no');`;
+  const r = spawnSync(process.execPath, ['-e', probe], { cwd: root, encoding: 'utf8' });
+  return r.status === 0 && r.stdout === 'yes';
+}
+
+function haveToolchain() {
+  const missing = [];
+  for (const tool of ['make', 'python3']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
+  }
+  if (spawnSync('sh', ['-c', 'command -v c++ || command -v g++ || command -v clang++']).status !== 0) missing.push('a C++ compiler (g++ or clang++)');
+  return missing;
+}
+
+if (hasDbpage()) {
+  console.log(`litefleet: better-sqlite3 has ${OPTION}`);
+  process.exit(0);
+}
+
+const missing = haveToolchain();
+if (missing.length > 0) {
+  console.error(
+    `litefleet: better-sqlite3 must be compiled with SQLITE_ENABLE_DBPAGE_VTAB, but ${missing.join(', ')} ` +
+      `${missing.length === 1 ? 'is' : 'are'} not installed.\n` +
+      `Install a C toolchain (Debian/Ubuntu: apt-get install -y build-essential python3) and run npm ci again.`,
+  );
+  process.exit(1);
+}
+
+console.log(`litefleet: rebuilding better-sqlite3 with ${OPTION} (takes a minute or two)…`);
+try {
+  execFileSync('npm', ['rebuild', 'better-sqlite3', '--build-from-source', '--foreground-scripts=false'], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, CPPFLAGS: `${process.env.CPPFLAGS ?? ''} -DSQLITE_${OPTION}`.trim() },
+  });
+} catch (err) {
+  console.error(`litefleet: rebuilding better-sqlite3 failed: ${err.message}`);
+  process.exit(1);
+}
+
+if (!hasDbpage()) {
+  console.error(`litefleet: better-sqlite3 was rebuilt but still lacks ${OPTION}; check the build log above.`);
+  process.exit(1);
+}
+console.log(`litefleet: better-sqlite3 rebuilt with ${OPTION}`);

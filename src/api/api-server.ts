@@ -1,0 +1,86 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { UnauthorizedError } from '../errors.ts';
+import { hasValidToken } from './auth.ts';
+
+/** A route's answer: a status and a JSON (or text) body. */
+export interface ApiResponse {
+  status: number;
+  body: unknown;
+  contentType?: string;
+}
+
+/** A handler for one path. `auth: false` routes are open (health, metrics); all others need the token. */
+export interface ApiRoute {
+  method: 'GET' | 'POST';
+  path: string;
+  auth: boolean;
+  handle(req: http.IncomingMessage, url: URL): Promise<ApiResponse> | ApiResponse;
+}
+
+/** Splits `host:port` / `:port` into what `listen` takes. */
+export function parseAddr(addr: string): { host: string | undefined; port: number } {
+  const i = addr.lastIndexOf(':');
+  const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
+  return { host: host || undefined, port: Number(addr.slice(i + 1)) };
+}
+
+/** The node API: token-checked JSON routes plus open /health and /metrics. */
+export class ApiServer {
+  readonly #server: http.Server;
+  readonly #routes: ApiRoute[];
+  readonly #token: string;
+  readonly #logger: Logger;
+
+  constructor(options: { token: string; routes: ApiRoute[]; metrics: Registry; logger: Logger }) {
+    this.#token = options.token;
+    this.#logger = options.logger;
+    this.#routes = [
+      { method: 'GET', path: '/metrics', auth: false, handle: async () => ({ status: 200, body: await options.metrics.metrics(), contentType: options.metrics.contentType }) },
+      ...options.routes,
+    ];
+    this.#server = http.createServer((req, res) => void this.#handle(req, res));
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  async listen(addr: string): Promise<number> {
+    const { host, port } = parseAddr(addr);
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  /** Stops accepting connections and closes idle ones. */
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://node');
+    const route = this.#routes.find((r) => r.path === url.pathname);
+    let out: ApiResponse;
+    try {
+      if (!route) out = { status: 404, body: { error: `no such endpoint: ${url.pathname}` } };
+      else if (route.method !== req.method) out = { status: 405, body: { error: `${url.pathname} takes ${route.method}` } };
+      else if (route.auth && !hasValidToken(req, this.#token)) out = { status: 401, body: { error: new UnauthorizedError().message } };
+      else out = await route.handle(req, url);
+    } catch (err) {
+      this.#logger.error({ err, path: url.pathname }, 'API request failed');
+      const e = err as { code?: string; message?: string };
+      out = { status: 500, body: { error: e.message ?? String(err), code: e.code } };
+    }
+    const text = typeof out.body === 'string' ? out.body : `${JSON.stringify(out.body)}\n`;
+    const headers: http.OutgoingHttpHeaders = { 'content-type': out.contentType ?? (typeof out.body === 'string' ? 'text/plain' : 'application/json') };
+    if (out.status === 401) headers['www-authenticate'] = 'Bearer realm="litefleet"';
+    res.writeHead(out.status, headers);
+    res.end(text);
+  }
+}

@@ -1,0 +1,187 @@
+import Database from 'better-sqlite3';
+
+type Db = Database.Database;
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+}
+
+/**
+ * The node's two connections to a primary database, which take turns holding a read transaction
+ * (the "pin"). While a pin is held SQLite can neither copy frames newer than it back into the
+ * database nor restart the WAL, so no frame is overwritten before capture has read it. The new pin
+ * is begun before the old one ends, so there is never a moment without one. The same pair takes
+ * the write lock for the node-owned WAL reset.
+ */
+export class CaptureConnections {
+  readonly #conns: [Db, Db];
+  #pinned = -1;
+  #writeLocked = false;
+
+  constructor(dbPath: string) {
+    // busy_timeout 0: taking the write lock is a spin (SQLite's sleeping busy handler loses to a
+    // tight-loop writer), and every other call here retries on BUSY itself.
+    this.#conns = [new Database(dbPath, { timeout: 0 }), new Database(dbPath, { timeout: 0 })];
+  }
+
+  /** The connection holding the pin (reads there see the pinned snapshot). */
+  get pinnedConnection(): Db {
+    if (this.#pinned < 0) throw new Error('no read transaction is pinned');
+    return this.#conns[this.#pinned]!;
+  }
+
+  get #free(): Db {
+    return this.#conns[this.#pinned === 0 ? 1 : 0]!;
+  }
+
+  /** The database's journal mode, switching it to WAL first if it is not (retrying while busy). */
+  ensureWal(timeoutMs = 10_000): string {
+    return retryBusy(timeoutMs, () => {
+      const db = this.#free;
+      const mode = String(db.pragma('journal_mode', { simple: true }));
+      if (mode === 'wal') return mode;
+      return String(db.pragma('journal_mode = WAL', { simple: true }));
+    });
+  }
+
+  /**
+   * Moves the pin forward: begins a read on the free connection, then ends the old one. While the
+   * write lock is held (by the free connection) nothing can commit, so the pin is renewed in place.
+   */
+  repin(timeoutMs = 5_000): void {
+    if (this.#writeLocked) {
+      const idx = this.#pinned >= 0 ? this.#pinned : 1;
+      const db = this.#conns[idx]!;
+      if (this.#pinned >= 0) db.exec('COMMIT');
+      retryBusy(timeoutMs, () => beginRead(db));
+      this.#pinned = idx;
+      return;
+    }
+    const next = this.#pinned === 0 ? 1 : 0;
+    const db = this.#conns[next]!;
+    retryBusy(timeoutMs, () => beginRead(db));
+    if (this.#pinned >= 0) this.#conns[this.#pinned]!.exec('COMMIT');
+    this.#pinned = next;
+  }
+
+  /** Copies back what SQLite allows without waiting (no lock held; shortens a later reset). */
+  passiveCheckpoint(): void {
+    try {
+      this.#free.pragma('wal_checkpoint(PASSIVE)');
+    } catch (err) {
+      if (!isBusy(err)) throw err;
+    }
+  }
+
+  /** Spins on BEGIN IMMEDIATE on the free connection; false if it could not get the lock in time. */
+  tryLockWrite(timeoutMs: number): boolean {
+    const db = this.#free;
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      try {
+        db.exec('BEGIN IMMEDIATE');
+        this.#writeLocked = true;
+        return true;
+      } catch (err) {
+        if (!isBusy(err)) throw err;
+        if (performance.now() > deadline) return false;
+      }
+    }
+  }
+
+  /** Releases the write lock taken by tryLockWrite. */
+  unlockWrite(): void {
+    if (!this.#writeLocked) return;
+    this.#writeLocked = false;
+    this.#free.exec('ROLLBACK');
+  }
+
+  /**
+   * With the write lock held: ends the pin, checkpoints everything (PASSIVE, retried while the
+   * app's own checkpoint is running), and pins again. The new pin takes read-lock 0 because the
+   * WAL is fully copied back, so the app's next write restarts the WAL. False if the checkpoint
+   * could not finish in time (the WAL is then simply not restarted this round).
+   */
+  checkpointAndRepin(timeoutMs = 1_000): boolean {
+    const db = this.pinnedConnection;
+    db.exec('COMMIT');
+    const deadline = performance.now() + timeoutMs;
+    let done = false;
+    for (;;) {
+      try {
+        const [r] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number; log: number; checkpointed: number }>;
+        if (r && r.busy === 0 && r.log === r.checkpointed) {
+          done = true;
+          break;
+        }
+      } catch (err) {
+        if (!isBusy(err)) throw err;
+      }
+      if (performance.now() > deadline) break;
+    }
+    retryBusy(timeoutMs, () => beginRead(db));
+    return done;
+  }
+
+  /** Page size and page count at the pinned snapshot. */
+  pinnedGeometry(): { pageSize: number; pageCount: number } {
+    const db = this.pinnedConnection;
+    return {
+      pageSize: Number(db.pragma('page_size', { simple: true })),
+      pageCount: Number(db.pragma('page_count', { simple: true })),
+    };
+  }
+
+  /** Every page of the pinned snapshot, in order, through sqlite_dbpage. */
+  *pinnedPages(): Generator<{ pgno: number; data: Buffer }> {
+    const stmt = this.pinnedConnection.prepare('SELECT pgno, data FROM sqlite_dbpage ORDER BY pgno');
+    for (const row of stmt.iterate() as Iterable<{ pgno: number; data: Buffer }>) yield row;
+  }
+
+  /** Ends every transaction and closes both connections. */
+  close(): void {
+    this.unlockWrite();
+    for (const db of this.#conns) {
+      try {
+        if (db.inTransaction) db.exec('COMMIT');
+      } catch {
+        // closing anyway
+      }
+      db.close();
+    }
+    this.#pinned = -1;
+  }
+}
+
+function beginRead(db: Db): void {
+  db.exec('BEGIN');
+  try {
+    db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
+/** Runs fn until it does not fail with SQLITE_BUSY/LOCKED, for at most timeoutMs. */
+export function retryBusy<T>(timeoutMs: number, fn: () => T): T {
+  const start = performance.now();
+  for (;;) {
+    try {
+      return fn();
+    } catch (err) {
+      const waited = performance.now() - start;
+      if (!isBusy(err) || waited > timeoutMs) throw err;
+      // Spin briefly (locks here are held for microseconds), then back off so a long wait does not burn a core.
+      if (waited > 2) sleepSync(1);
+    }
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks the thread for `ms` milliseconds. */
+export function sleepSync(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}

@@ -1,0 +1,366 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import { UnsupportedDatabaseStateError } from '../errors.ts';
+import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
+import { encodeLtx, LtxWriter } from '../ltx/encoder.ts';
+import { FLAG_COMPRESS_LZ4, type LtxHeader } from '../ltx/header.ts';
+import { formatPos, type Pos } from '../ltx/position.ts';
+import { LtxLog } from '../log/ltx-log.ts';
+import { readBackfill } from '../wal/wal-index.ts';
+import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalReader, type WalTransaction } from '../wal/wal-reader.ts';
+import { CaptureConnections } from './capture-connections.ts';
+
+/** Settings of one database's capture. */
+export interface CaptureOptions {
+  name: string;
+  /** The live database file the app opens. */
+  dbPath: string;
+  /** `<data-dir>/dbs/<name>`. */
+  stateDir: string;
+  nodeId: bigint;
+  logger: Logger;
+  /** Reset the WAL after this many frames (keep it below the app's wal_autocheckpoint, 1000 by default). */
+  resetFrames: number;
+  compress: boolean;
+}
+
+/** Emitted as 'commit' for every transaction written to the log. */
+export interface CommitEvent {
+  name: string;
+  txid: number;
+  checksum: bigint;
+  pageSize: number;
+  commit: number;
+  timestamp: number;
+  snapshot: boolean;
+}
+
+const LOCK_SPIN_MS = 50;
+const SNAPSHOT_LOCK_MS = 10_000;
+
+/**
+ * Captures every transaction committed to one database into its LTX log, following the WAL from
+ * outside SQLite with the protocol measured in reference/sqlite-wal-dbpage.md: a pinned read that
+ * moves forward by turns, and WAL restarts owned by the node.
+ */
+export class DatabaseCapture extends EventEmitter {
+  readonly name: string;
+  readonly log: LtxLog;
+  readonly #o: CaptureOptions;
+  readonly #reader: WalReader;
+  #conns: CaptureConnections | undefined;
+  #checksum: DatabaseChecksum | undefined;
+  #pos: Pos = { txid: 0, checksum: 0n };
+  #scheduled = false;
+  #running = false;
+  #closed = false;
+  #started = false;
+  /** Counters for metrics and tests. */
+  readonly stats = { commits: 0, snapshots: 0, resets: 0, restarts: 0, lastCommitAt: 0 };
+
+  constructor(options: CaptureOptions) {
+    super();
+    this.#o = options;
+    this.name = options.name;
+    this.log = new LtxLog(options.stateDir);
+    this.#reader = new WalReader(`${options.dbPath}-wal`);
+  }
+
+  /** The last captured transaction and the database checksum after it. */
+  get pos(): Pos {
+    return { ...this.#pos };
+  }
+
+  /** Page size and page count after the last captured transaction. */
+  get geometry(): { pageSize: number; pageCount: number } {
+    return { pageSize: this.#checksum?.pageSize ?? 0, pageCount: this.#checksum?.pageCount ?? 0 };
+  }
+
+  /**
+   * Opens the database, switches it to WAL, and finds where capture resumes: right after the last
+   * logged transaction if the WAL still holds it unchanged, otherwise at a new snapshot.
+   */
+  start(): void {
+    const rec = this.log.recover();
+    for (const r of rec.removed) this.#o.logger.warn({ db: this.name }, `removed torn or out-of-chain LTX file ${r}`);
+    this.#pos = rec.pos;
+    this.#conns = new CaptureConnections(this.#o.dbPath);
+    const mode = this.#conns.ensureWal();
+    if (mode !== 'wal') throw new UnsupportedDatabaseStateError(`database ${this.name} could not be switched to WAL mode (journal_mode is ${mode})`);
+
+    if (!this.#conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
+    let resumed: WalTransaction[] | undefined;
+    try {
+      this.#reader.seek(undefined);
+      const all = this.#reader.poll().transactions;
+      resumed = this.#resumeFromWal(rec.lastHeader, all);
+      this.#conns.repin();
+    } finally {
+      this.#conns.unlockWrite();
+    }
+    if (resumed) {
+      this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos), pending: resumed.length }, 'resuming capture from the WAL');
+      for (const tx of resumed) this.#commit(tx);
+      this.log.sync(this.#pos);
+    } else {
+      this.#snapshotPinned(rec.pos.txid === 0 ? 'new database' : 'database changed while the node was down');
+    }
+    this.#started = true;
+  }
+
+  /** Asks for a capture pass soon (coalesces bursts of WAL events into one pass). */
+  schedule(): void {
+    if (this.#scheduled || this.#closed) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.run();
+    });
+  }
+
+  /** One capture pass: read new commits, log them, move the pin or reset the WAL, sync when idle. */
+  run(): void {
+    if (this.#closed || this.#running || !this.#started) return;
+    this.#running = true;
+    try {
+      const res = this.#reader.poll();
+      if (res.restarted) this.stats.restarts += res.restarted;
+      if (res.gap) {
+        this.#snapshot('WAL frames were missed (the WAL restarted more than once between reads)');
+        return;
+      }
+      for (const tx of res.transactions) this.#commit(tx);
+      if (res.transactions.length > 0) {
+        const frameSize = WAL_FRAME_HEADER_SIZE + (this.#checksum?.pageSize ?? 4096);
+        if (this.#reader.framesBytes >= this.#o.resetFrames * frameSize) this.#resetWal();
+        else this.#conns!.repin();
+      } else if (this.log.dirty) {
+        this.log.sync(this.#pos);
+      }
+    } catch (err) {
+      this.#o.logger.error({ db: this.name, err }, 'capture pass failed; retrying');
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /**
+   * Checks the database header for changes capture cannot follow: a switch away from WAL or a
+   * new page size. Both are logged and repaired (WAL again, then a new snapshot).
+   */
+  checkHeader(): void {
+    if (this.#closed || !this.#started || this.#running) return;
+    let header: Buffer;
+    try {
+      const fd = fs.openSync(this.#o.dbPath, 'r');
+      header = Buffer.alloc(100);
+      fs.readSync(fd, header, 0, 100, 0);
+      fs.closeSync(fd);
+    } catch {
+      return;
+    }
+    const raw = header.readUInt16BE(16);
+    const pageSize = raw === 1 ? 65536 : raw;
+    const wal = header[18] === 2 && header[19] === 2;
+    const expected = this.#checksum?.pageSize;
+    if (wal && (expected === undefined || pageSize === expected)) return;
+    const what = !wal
+      ? `database ${this.name} left WAL mode (an app ran PRAGMA journal_mode=DELETE?); switching it back to WAL`
+      : `database ${this.name} changed its page size from ${expected} to ${pageSize}`;
+    this.#o.logger.error({ db: this.name }, `${what}; taking a new snapshot`);
+    this.#running = true;
+    try {
+      this.#conns!.ensureWal();
+      this.#snapshot(what);
+    } catch (err) {
+      this.#o.logger.error({ db: this.name, err }, 'could not repair the database mode');
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Deletes LTX files older than the retention window (the newest is always kept). */
+  prune(retentionMs: number): number {
+    return this.log.prune(Date.now() - retentionMs);
+  }
+
+  /** Captures what is left, makes it durable and closes the connections. */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#started) {
+      this.run();
+      this.log.sync(this.#pos);
+    }
+    this.#closed = true;
+    this.#conns?.close();
+    this.#reader.close();
+  }
+
+  #lockedError(): UnsupportedDatabaseStateError {
+    return new UnsupportedDatabaseStateError(
+      `database ${this.name} stayed locked for ${SNAPSHOT_LOCK_MS / 1000}s: is an app using PRAGMA locking_mode=EXCLUSIVE? litefleet cannot follow such a database`,
+    );
+  }
+
+  /** Turns one WAL transaction into the next LTX file. */
+  #commit(tx: WalTransaction): void {
+    const sum = this.#checksum!;
+    const pgnos = [...tx.pages.keys()].filter((p) => p <= tx.commit).sort((a, b) => a - b);
+    const pages = pgnos.map((pgno) => ({ pgno, data: tx.pages.get(pgno)! }));
+    for (const p of pages) sum.setPage(p.pgno, p.data);
+    sum.setPageCount(tx.commit);
+    const txid = this.#pos.txid + 1;
+    const header = this.#header(txid, txid, tx.commit, this.#pos.checksum, tx.offset, tx.size, tx.salt1, tx.salt2);
+    const checksum = sum.value;
+    this.log.append(txid, txid, encodeLtx(header, pages, checksum));
+    this.#advance({ txid, checksum }, header, false);
+  }
+
+  #header(minTxid: number, maxTxid: number, commit: number, pre: bigint, walOffset: number, walSize: number, salt1: number, salt2: number): LtxHeader {
+    return {
+      flags: this.#o.compress ? FLAG_COMPRESS_LZ4 : 0,
+      pageSize: this.#checksum!.pageSize,
+      commit,
+      minTxid,
+      maxTxid,
+      timestamp: Date.now(),
+      preApplyChecksum: pre,
+      walOffset,
+      walSize,
+      walSalt1: walSize ? salt1 : 0,
+      walSalt2: walSize ? salt2 : 0,
+      nodeId: this.#o.nodeId,
+    };
+  }
+
+  #advance(pos: Pos, header: LtxHeader, snapshot: boolean): void {
+    this.#pos = pos;
+    this.stats.commits++;
+    this.stats.lastCommitAt = header.timestamp;
+    const ev: CommitEvent = {
+      name: this.name,
+      txid: pos.txid,
+      checksum: pos.checksum,
+      pageSize: header.pageSize,
+      commit: header.commit,
+      timestamp: header.timestamp,
+      snapshot,
+    };
+    this.emit('commit', ev);
+  }
+
+  /**
+   * Node-owned WAL restart: with the app's write lock held briefly, capture the tail, checkpoint
+   * everything and pin at read-lock 0 so the app's next write starts the WAL over. Files are
+   * synced before the lock is taken so the lock is held only for the tail and the checkpoint.
+   */
+  #resetWal(): void {
+    const conns = this.#conns!;
+    this.log.sync(this.#pos);
+    conns.passiveCheckpoint();
+    if (!conns.tryLockWrite(LOCK_SPIN_MS)) {
+      conns.repin();
+      return;
+    }
+    try {
+      const res = this.#reader.poll();
+      if (res.gap) throw new Error('WAL restarted while the write lock was held');
+      for (const tx of res.transactions) this.#commit(tx);
+      conns.checkpointAndRepin();
+      this.stats.resets++;
+    } finally {
+      conns.unlockWrite();
+    }
+  }
+
+  /** Takes the write lock, consumes the WAL, pins, releases, then snapshots at the pin. */
+  #snapshot(reason: string): void {
+    const conns = this.#conns!;
+    if (!conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
+    try {
+      this.#reader.poll();
+      conns.repin();
+    } finally {
+      conns.unlockWrite();
+    }
+    this.#snapshotPinned(reason);
+  }
+
+  /**
+   * Writes the pinned state as snapshot LTX 1-N, where N is the next TXID, unless it hashes to
+   * the current position (nothing changed): then the file is dropped and capture carries on.
+   */
+  #snapshotPinned(reason: string): void {
+    const conns = this.#conns!;
+    const { pageSize, pageCount } = conns.pinnedGeometry();
+    const txid = this.#pos.txid + 1;
+    const cursor = this.#reader.cursor;
+    const walSize = cursor ? cursor.offset - WAL_HEADER_SIZE : 0;
+    this.#checksum = new DatabaseChecksum(pageSize);
+    const sum = this.#checksum;
+    const header = this.#header(1, txid, pageCount, 0n, walSize ? WAL_HEADER_SIZE : 0, walSize, cursor?.salt1 ?? 0, cursor?.salt2 ?? 0);
+    const kept = this.log.appendStreamed(1, txid, (fd) => {
+      const w = new LtxWriter(header, (chunk) => fs.writeSync(fd, chunk));
+      for (const { pgno, data } of conns.pinnedPages()) {
+        if (pgno > pageCount) break;
+        sum.setPage(pgno, data);
+        w.writePage(pgno, data);
+      }
+      sum.setPageCount(pageCount);
+      if (sum.value === this.#pos.checksum) return false;
+      w.finish(sum.value);
+      return true;
+    });
+    if (!kept) {
+      this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos) }, 'database unchanged since the last logged transaction');
+      return;
+    }
+    this.#advance({ txid, checksum: sum.value }, header, true);
+    this.log.sync(this.#pos);
+    this.stats.snapshots++;
+    this.#o.logger.info({ db: this.name, txid, pages: pageCount, checksum: formatHex64(sum.value) }, `snapshot taken: ${reason}`);
+  }
+
+  /**
+   * Called at start with the write lock held and every WAL transaction read. If the WAL still holds
+   * the last logged transaction, unchanged, and nothing after it was copied back into the database
+   * file, the state at that point is rebuilt from the file plus the frames before it; when its
+   * checksum matches the log, capture resumes there and returns the transactions after it.
+   */
+  #resumeFromWal(last: LtxHeader | undefined, txs: WalTransaction[]): WalTransaction[] | undefined {
+    if (!last || this.#pos.txid === 0 || last.walSize === 0) return undefined;
+    const end = last.walOffset + last.walSize;
+    const idx = txs.findIndex((t) => t.salt1 === last.walSalt1 && t.salt2 === last.walSalt2 && t.offset + t.size === end);
+    if (idx < 0) return undefined;
+    const pageSize = last.pageSize;
+    const backfill = readBackfill(`${this.#o.dbPath}-shm`);
+    if (backfill === undefined || backfill * (WAL_FRAME_HEADER_SIZE + pageSize) > end - WAL_HEADER_SIZE) return undefined;
+
+    const upto = txs.slice(0, idx + 1);
+    const commit = upto[upto.length - 1]!.commit;
+    const overlay = new Map<number, Uint8Array>();
+    for (const t of upto) for (const [p, d] of t.pages) overlay.set(p, d);
+    const sum = new DatabaseChecksum(pageSize);
+    const fd = fs.openSync(this.#o.dbPath, 'r');
+    try {
+      const page = Buffer.alloc(pageSize);
+      for (let p = 1; p <= commit; p++) {
+        const o = overlay.get(p);
+        if (o) {
+          sum.setPage(p, o);
+        } else {
+          page.fill(0);
+          fs.readSync(fd, page, 0, pageSize, (p - 1) * pageSize);
+          sum.setPage(p, page);
+        }
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    sum.setPageCount(commit);
+    if (sum.value !== this.#pos.checksum) return undefined;
+    this.#checksum = sum;
+    return txs.slice(idx + 1);
+  }
+}

@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { loadConfig, resolveConfigPath } from '../../config/load-config.ts';
+import type { NodeInfo } from '../../node/litefleet-node.ts';
+import { NodeClient } from '../node-client.ts';
+import { formatTable } from '../table.ts';
+
+/** `litefleet status`: the node's role and each database's position, as a table or JSON. */
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description("show the node's role and each database's position")
+    .option('-c, --config <path>', 'config file of the node to ask')
+    .option('--url <url>', 'node API URL (instead of the config\'s http.addr)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { config?: string; url?: string; json?: boolean }) => {
+      const config = loadConfig(resolveConfigPath(opts.config));
+      const client = opts.url ? new NodeClient(opts.url, config.http.token ?? process.env.LITEFLEET_TOKEN ?? '') : NodeClient.fromConfig(config);
+      const info = await client.getJson<NodeInfo>('/info');
+      if (opts.json) {
+        const out = {
+          node: { id: info.node.id, role: info.node.role, hostname: info.node.hostname, primary: info.node.primary },
+          databases: info.databases,
+        };
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        formatTable(['NODE', 'ROLE', 'HOSTNAME', 'PRIMARY'], [[info.node.id, info.node.role.toUpperCase(), info.node.hostname || '-', info.node.primary ?? '-']]),
+      );
+      process.stdout.write('\n');
+      process.stdout.write(
+        info.databases.length === 0
+          ? 'no databases yet\n'
+          : formatTable(
+              ['DATABASE', 'TXID', 'CHECKSUM', 'PAGE SIZE', 'PAGES'],
+              info.databases.map((d) => [d.name, String(d.txid), d.checksum, String(d.pageSize), String(d.pages)]),
+            ),
+      );
+    });
+}

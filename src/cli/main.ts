@@ -1,0 +1,21 @@
+import { Command } from 'commander';
+import { registerLtx } from './commands/ltx.ts';
+import { registerRun } from './commands/run.ts';
+import { registerStatus } from './commands/status.ts';
+
+const program = new Command('litefleet')
+  .description('Replicate SQLite databases across machines: one primary, many read-only replicas.')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerRun(program);
+registerStatus(program);
+registerLtx(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const e = err as { code?: string; message?: string };
+  process.stderr.write(`litefleet: ${e.message ?? String(err)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,43 @@
+import type { Config } from '../config/schema.ts';
+import { LitefleetError } from '../errors.ts';
+import { parseAddr } from '../api/api-server.ts';
+
+/** Calls the local node's API with the cluster token, as the CLI commands do. */
+export class NodeClient {
+  readonly baseUrl: string;
+  readonly #token: string;
+
+  constructor(baseUrl: string, token: string) {
+    this.baseUrl = baseUrl.replace(/\/$/, '');
+    this.#token = token;
+  }
+
+  /** A client for the node a config describes (token from the config or LITEFLEET_TOKEN). */
+  static fromConfig(config: Config): NodeClient {
+    const { host, port } = parseAddr(config.http.addr);
+    const h = !host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+    const token = config.http.token ?? process.env.LITEFLEET_TOKEN ?? '';
+    return new NodeClient(`http://${h.includes(':') ? `[${h}]` : h}:${port}`, token);
+  }
+
+  /** GETs a JSON endpoint; errors carry the node's message. */
+  async getJson<T>(pathname: string): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${pathname}`, { headers: { authorization: `Bearer ${this.#token}` } });
+    } catch (err) {
+      throw new LitefleetError('ENODE', `cannot reach the litefleet node at ${this.baseUrl}: ${(err as Error).cause ?? (err as Error).message}`);
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let message = text.trim();
+      try {
+        message = (JSON.parse(text) as { error?: string }).error ?? message;
+      } catch {
+        // not JSON
+      }
+      throw new LitefleetError(res.status === 401 ? 'EUNAUTHORIZED' : 'ENODE', `node answered ${res.status}: ${message}`);
+    }
+    return JSON.parse(text) as T;
+  }
+}

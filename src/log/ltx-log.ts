@@ -1,0 +1,218 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { LtxFormatError } from '../errors.ts';
+import { decodeLtx } from '../ltx/decoder.ts';
+import { decodeHeader, HEADER_SIZE, type LtxHeader } from '../ltx/header.ts';
+import { formatPos, ltxFilename, parseLtxFilename, parsePos, type Pos } from '../ltx/position.ts';
+import { fsyncDir, fsyncFile, writeFileDurable } from './fsync.ts';
+
+/** One file of the log, as its name describes it. */
+export interface LtxLogEntry {
+  name: string;
+  path: string;
+  minTxid: number;
+  maxTxid: number;
+}
+
+/** What recovery found when it opened the log. */
+export interface LtxLogRecovery {
+  /** The position after the last valid file (or the zero position for an empty log). */
+  pos: Pos;
+  /** Header of the last valid file, which says where in the WAL it came from. */
+  lastHeader: LtxHeader | undefined;
+  /** Files removed because they were torn or broke the chain (say so in the log). */
+  removed: string[];
+}
+
+/**
+ * The on-disk log of one database: `<data-dir>/dbs/<name>/ltx/<min>-<max>.ltx` plus the position
+ * file `<data-dir>/dbs/<name>/pos`. Files appear atomically (tmp + rename); fsyncs are grouped by
+ * `sync()`, which is the point where a position becomes durable.
+ */
+export class LtxLog {
+  readonly dir: string;
+  readonly ltxDir: string;
+  readonly posPath: string;
+  #unsynced: string[] = [];
+  #entries: LtxLogEntry[] = [];
+  #durablePos: Pos | undefined;
+
+  constructor(dbDir: string) {
+    this.dir = dbDir;
+    this.ltxDir = path.join(dbDir, 'ltx');
+    this.posPath = path.join(dbDir, 'pos');
+    fs.mkdirSync(this.ltxDir, { recursive: true });
+  }
+
+  /** The files in TXID order. */
+  get entries(): readonly LtxLogEntry[] {
+    return this.#entries;
+  }
+
+  /**
+   * Loads the file list and checks the tail: files after the durable position are decoded and must
+   * continue the chain; the first torn or out-of-order one and all after it are removed.
+   */
+  recover(): LtxLogRecovery {
+    for (const f of fs.readdirSync(this.ltxDir)) if (f.endsWith('.tmp')) fs.rmSync(path.join(this.ltxDir, f), { force: true });
+    this.#entries = this.#scan();
+    let durable: Pos | undefined;
+    try {
+      durable = parsePos(fs.readFileSync(this.posPath, 'utf8'));
+    } catch {
+      durable = undefined;
+    }
+    const removed: string[] = [];
+    let pos: Pos = { txid: 0, checksum: 0n };
+    let lastHeader: LtxHeader | undefined;
+    // Files up to the durable position were fsynced before it was written: trust the last of them
+    // without decoding it all. Everything after it is verified in full, since it may be torn.
+    let start = 0;
+    if (durable) {
+      for (let i = this.#entries.length - 1; i >= 0; i--) {
+        const e = this.#entries[i]!;
+        if (e.maxTxid === durable.txid) {
+          lastHeader = readLtxHeader(e.path);
+          pos = durable;
+          start = i + 1;
+          break;
+        }
+      }
+    }
+    let kept = start;
+    for (const e of this.#entries.slice(start)) {
+      try {
+        const f = decodeLtx(fs.readFileSync(e.path));
+        const h = f.header;
+        if (h.minTxid !== 1 && (h.minTxid !== pos.txid + 1 || h.preApplyChecksum !== pos.checksum)) {
+          throw new LtxFormatError(`does not continue position ${formatPos(pos)}`);
+        }
+        lastHeader = h;
+        pos = { txid: h.maxTxid, checksum: f.trailer.postApplyChecksum };
+        kept++;
+      } catch (err) {
+        removed.push(`${e.name}: ${(err as Error).message}`);
+        break;
+      }
+    }
+    for (const e of this.#entries.slice(kept)) fs.rmSync(e.path, { force: true });
+    this.#entries = this.#entries.slice(0, kept);
+    this.#durablePos = durable;
+    return { pos, lastHeader, removed };
+  }
+
+  /** Adds a file to the log (visible at once, durable after the next sync). */
+  append(minTxid: number, maxTxid: number, bytes: Uint8Array): LtxLogEntry {
+    const name = ltxFilename(minTxid, maxTxid);
+    const file = path.join(this.ltxDir, name);
+    const tmp = `${file}.tmp`;
+    fs.writeFileSync(tmp, bytes);
+    fs.renameSync(tmp, file);
+    this.#unsynced.push(file);
+    const entry = { name, path: file, minTxid, maxTxid };
+    this.#entries.push(entry);
+    return entry;
+  }
+
+  /**
+   * Adds a file whose bytes `write(fd)` produces, fsyncing it at once (snapshots); `write` returns
+   * false to abandon the file, and then nothing is added.
+   */
+  appendStreamed(minTxid: number, maxTxid: number, write: (fd: number) => boolean): LtxLogEntry | undefined {
+    const name = ltxFilename(minTxid, maxTxid);
+    const file = path.join(this.ltxDir, name);
+    const tmp = `${file}.tmp`;
+    const fd = fs.openSync(tmp, 'w');
+    let keep = false;
+    try {
+      keep = write(fd);
+      if (keep) fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+      if (!keep) fs.rmSync(tmp, { force: true });
+    }
+    if (!keep) return undefined;
+    fs.renameSync(tmp, file);
+    this.#unsynced.push(file);
+    const entry = { name, path: file, minTxid, maxTxid };
+    this.#entries.push(entry);
+    return entry;
+  }
+
+  /** True when files were added since the last sync. */
+  get dirty(): boolean {
+    return this.#unsynced.length > 0;
+  }
+
+  /** Makes every appended file durable, then records `pos` as the durable position. */
+  sync(pos: Pos): void {
+    if (this.#unsynced.length === 0 && this.#durablePos?.txid === pos.txid && this.#durablePos.checksum === pos.checksum) return;
+    for (const f of this.#unsynced) fsyncFile(f);
+    if (this.#unsynced.length > 0) fsyncDir(this.ltxDir);
+    this.#unsynced = [];
+    writeFileDurable(this.posPath, `${formatPos(pos)}\n`);
+    this.#durablePos = { ...pos };
+  }
+
+  /** Reads one file's bytes. */
+  read(entry: LtxLogEntry): Buffer {
+    return fs.readFileSync(entry.path);
+  }
+
+  /**
+   * Deletes files last modified before `cutoff` (ms since epoch). The newest file is always kept,
+   * and so is the latest snapshot a replica would need to start from the remaining files.
+   */
+  prune(cutoff: number): number {
+    let removed = 0;
+    const keep: LtxLogEntry[] = [];
+    const last = this.#entries.length - 1;
+    this.#entries.forEach((e, i) => {
+      let old = false;
+      if (i < last) {
+        try {
+          old = fs.statSync(e.path).mtimeMs < cutoff;
+        } catch {
+          old = true;
+        }
+      }
+      if (old) {
+        fs.rmSync(e.path, { force: true });
+        removed++;
+      } else {
+        keep.push(e);
+      }
+    });
+    this.#entries = keep;
+    return removed;
+  }
+
+  /** Removes every file (before a database is dropped or reset). */
+  clear(): void {
+    for (const e of this.#entries) fs.rmSync(e.path, { force: true });
+    this.#entries = [];
+    this.#unsynced = [];
+  }
+
+  #scan(): LtxLogEntry[] {
+    const out: LtxLogEntry[] = [];
+    for (const name of fs.readdirSync(this.ltxDir)) {
+      const r = parseLtxFilename(name);
+      if (r) out.push({ name, path: path.join(this.ltxDir, name), ...r });
+    }
+    // A snapshot 1-N sorts after the files it replaces (by max TXID), so the newest chain comes last.
+    return out.sort((a, b) => a.maxTxid - b.maxTxid || b.minTxid - a.minTxid);
+  }
+}
+
+/** Reads only the header of an LTX file (for listings). */
+export function readLtxHeader(file: string): LtxHeader {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(HEADER_SIZE);
+    fs.readSync(fd, buf, 0, HEADER_SIZE, 0);
+    return decodeHeader(buf);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

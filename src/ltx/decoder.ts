@@ -1,0 +1,102 @@
+import lz4 from 'lz4js';
+import { ChecksumMismatchError, LtxFormatError } from '../errors.ts';
+import { CHECKSUM_FLAG, DatabaseChecksum, formatHex64, lockPgno } from './checksum.ts';
+import { crc64Final, crc64Init, crc64Update } from './crc64.ts';
+import type { LtxPage } from './encoder.ts';
+import {
+  decodeHeader,
+  FLAG_COMPRESS_LZ4,
+  HEADER_SIZE,
+  isSnapshot,
+  PAGE_HEADER_SIZE,
+  TRAILER_SIZE,
+  validateTrailer,
+  type LtxHeader,
+  type LtxTrailer,
+} from './header.ts';
+
+/** A fully decoded and verified LTX file. */
+export interface LtxFile {
+  header: LtxHeader;
+  pages: LtxPage[];
+  trailer: LtxTrailer;
+}
+
+/** Reads the trailer from the last 16 bytes without verifying anything else. */
+export function decodeTrailer(buf: Uint8Array): LtxTrailer {
+  if (buf.length < HEADER_SIZE + TRAILER_SIZE) throw new LtxFormatError(`truncated file: ${buf.length} bytes is too short for an LTX file`);
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  return { postApplyChecksum: b.readBigUInt64BE(buf.length - 16), fileChecksum: b.readBigUInt64BE(buf.length - 8) };
+}
+
+function inflate(body: Uint8Array): Uint8Array {
+  try {
+    return lz4.decompress(body);
+  } catch (err) {
+    throw new LtxFormatError(`compressed page block is corrupt: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Decodes an LTX file and checks every rule and checksum: the file checksum always, and for
+ * snapshots also that the pages hash to the post-apply checksum. Errors name what is wrong.
+ */
+export function decodeLtx(buf: Uint8Array): LtxFile {
+  const header = decodeHeader(buf);
+  const trailer = decodeTrailer(buf);
+  validateTrailer(header, trailer);
+  const raw = buf.subarray(HEADER_SIZE, buf.length - TRAILER_SIZE);
+  const body = header.flags & FLAG_COMPRESS_LZ4 ? inflate(raw) : raw;
+
+  const crc = crc64Init();
+  crc64Update(crc, buf, 0, HEADER_SIZE);
+  const pages: LtxPage[] = [];
+  const lock = lockPgno(header.pageSize);
+  const frameSize = PAGE_HEADER_SIZE + header.pageSize;
+  const view = Buffer.from(body.buffer, body.byteOffset, body.length);
+  let off = 0;
+  let last = 0;
+  for (;;) {
+    if (off + PAGE_HEADER_SIZE > body.length) throw new LtxFormatError(`truncated page block: no terminator after page ${last}`);
+    const pgno = view.readUInt32BE(off);
+    if (pgno === 0) {
+      off += PAGE_HEADER_SIZE;
+      break;
+    }
+    if (off + frameSize > body.length) throw new LtxFormatError(`truncated page block: page ${pgno} is cut short`);
+    if (pgno <= last) throw new LtxFormatError(`page ${pgno} is out of order (after page ${last})`);
+    if (pgno > header.commit) throw new LtxFormatError(`page ${pgno} is beyond the commit size of ${header.commit} pages`);
+    if (pgno === lock) throw new LtxFormatError(`page ${pgno} is the lock page and must not be present`);
+    if (isSnapshot(header)) {
+      const expected = last + 1 === lock ? last + 2 : last + 1;
+      if (pgno !== expected) throw new LtxFormatError(`snapshot is missing page ${expected}`);
+    }
+    pages.push({ pgno, data: body.subarray(off + PAGE_HEADER_SIZE, off + frameSize) });
+    last = pgno;
+    off += frameSize;
+  }
+  if (off !== body.length) throw new LtxFormatError(`${body.length - off} unexpected bytes after the page block terminator`);
+  if (isSnapshot(header) && header.commit > 0) {
+    const end = header.commit === lock ? header.commit - 1 : header.commit;
+    if (last !== end) throw new LtxFormatError(`snapshot ends at page ${last}, expected ${end}`);
+  }
+  crc64Update(crc, body);
+  crc64Update(crc, buf, buf.length - TRAILER_SIZE, buf.length - 8);
+  const fileChecksum = CHECKSUM_FLAG | crc64Final(crc);
+  if (fileChecksum !== trailer.fileChecksum) {
+    throw new ChecksumMismatchError(
+      `file checksum mismatch: computed ${formatHex64(fileChecksum)}, trailer says ${formatHex64(trailer.fileChecksum)}`,
+    );
+  }
+  if (isSnapshot(header)) {
+    const sum = new DatabaseChecksum(header.pageSize);
+    for (const p of pages) sum.setPage(p.pgno, p.data);
+    sum.setPageCount(header.commit);
+    if (sum.value !== trailer.postApplyChecksum) {
+      throw new ChecksumMismatchError(
+        `snapshot pages hash to ${formatHex64(sum.value)}, trailer says ${formatHex64(trailer.postApplyChecksum)}`,
+      );
+    }
+  }
+  return { header, pages, trailer };
+}

@@ -1,0 +1,25 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeFileDurable } from '../log/fsync.ts';
+
+/** A node id: random uint64, printed as 16 uppercase hex digits (LiteFS's form). */
+export function formatNodeId(id: bigint): string {
+  return id.toString(16).toUpperCase().padStart(16, '0');
+}
+
+/** Reads `<data-dir>/id`, creating it with a random id the first time, so the id survives restarts. */
+export function loadNodeId(dataDir: string): bigint {
+  const file = path.join(dataDir, 'id');
+  try {
+    const text = fs.readFileSync(file, 'utf8').trim();
+    if (/^[0-9A-F]{16}$/.test(text)) return BigInt(`0x${text}`);
+  } catch {
+    // first start
+  }
+  fs.mkdirSync(dataDir, { recursive: true });
+  let id = 0n;
+  while (id === 0n) id = crypto.randomBytes(8).readBigUInt64BE() & ((1n << 63n) - 1n);
+  writeFileDurable(file, `${formatNodeId(id)}\n`);
+  return id;
+}

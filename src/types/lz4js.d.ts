@@ -1,0 +1,7 @@
+// lz4js ships no types; these are the two calls litefleet uses (LZ4 frame format).
+declare module 'lz4js' {
+  export function compress(src: Uint8Array): Uint8Array;
+  export function decompress(src: Uint8Array): Uint8Array;
+  const lz4: { compress: typeof compress; decompress: typeof decompress };
+  export default lz4;
+}
