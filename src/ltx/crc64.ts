@@ -54,8 +54,8 @@ export function crc64Update(state: Crc64State, data: Uint8Array, start = 0, end 
     lo = ((lo >>> 8) | (hi << 24)) ^ T_LO[idx]!;
     hi = (hi >>> 8) ^ T_HI[idx]!;
   }
-  const words = new Int32Array(data.buffer, data.byteOffset + i, (end - i) >>> 2);
-  const nwords = words.length & ~1;
+  const nwords = ((end - i) >>> 2) & ~1;
+  const words = nwords > 0 ? new Int32Array(data.buffer, data.byteOffset + i, nwords) : new Int32Array(0);
   for (let w = 0; w < nwords; w += 2) {
     const xl = lo ^ words[w]!;
     const xh = hi ^ words[w + 1]!;

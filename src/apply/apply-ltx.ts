@@ -1,0 +1,77 @@
+import type Database from 'better-sqlite3';
+import { ChecksumMismatchError, LtxFormatError } from '../errors.ts';
+import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
+import type { LtxFile } from '../ltx/decoder.ts';
+import { isSnapshot } from '../ltx/header.ts';
+
+/** Position and checksum state of a database as read through sqlite_dbpage. */
+export interface DatabaseState {
+  pageSize: number;
+  pageCount: number;
+  checksum: DatabaseChecksum;
+}
+
+/** Hashes every page of `db` (inside one read transaction, so the view is consistent). */
+export function readDatabaseState(db: Database.Database): DatabaseState {
+  const read = db.transaction(() => {
+    const pageSize = Number(db.pragma('page_size', { simple: true }));
+    const pageCount = Number(db.pragma('page_count', { simple: true }));
+    const checksum = new DatabaseChecksum(pageSize);
+    const stmt = db.prepare('SELECT pgno, data FROM sqlite_dbpage WHERE pgno <= ? ORDER BY pgno');
+    for (const row of stmt.iterate(pageCount) as Iterable<{ pgno: number; data: Buffer }>) checksum.setPage(row.pgno, row.data);
+    checksum.setPageCount(pageCount);
+    return { pageSize, pageCount, checksum };
+  });
+  return read.deferred();
+}
+
+/**
+ * Prepares an empty database to receive pages of `pageSize`: the size must be set before the
+ * first page is written and before WAL mode, or SQLite keeps its default.
+ */
+export function prepareEmptyReplica(db: Database.Database, pageSize: number): void {
+  db.unsafeMode(true);
+  if (Number(db.pragma('page_count', { simple: true })) === 0) db.pragma(`page_size = ${pageSize}`);
+  db.pragma('journal_mode = WAL');
+}
+
+/**
+ * Applies one decoded LTX file to `db` in a single write transaction through sqlite_dbpage, in
+ * the order SQLite needs: pages ascending with page 1 last, then the truncation row. `state` is
+ * the replica's checksum state; it must equal the file's pre-apply checksum (unless the file is a
+ * snapshot) and is checked against the post-apply checksum before COMMIT, so a mismatch rolls back.
+ * The connection must be in unsafe mode (DEFENSIVE blocks sqlite_dbpage writes).
+ */
+export function applyLtx(db: Database.Database, file: LtxFile, state: DatabaseState): void {
+  const h = file.header;
+  if (h.pageSize !== state.pageSize) throw new LtxFormatError(`LTX page size ${h.pageSize} differs from the database's ${state.pageSize}`);
+  if (!isSnapshot(h) && h.preApplyChecksum !== state.checksum.value) {
+    throw new ChecksumMismatchError(
+      `TXID ${h.minTxid} expects database checksum ${formatHex64(h.preApplyChecksum)} before it, but the database has ${formatHex64(state.checksum.value)}`,
+    );
+  }
+  const next = isSnapshot(h) ? new DatabaseChecksum(h.pageSize) : state.checksum.clone();
+  const insert = db.prepare('INSERT INTO sqlite_dbpage(pgno, data) VALUES (?, ?)');
+  const page1 = file.pages.find((p) => p.pgno === 1);
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    for (const p of file.pages) {
+      next.setPage(p.pgno, p.data);
+      if (p.pgno !== 1) insert.run(p.pgno, p.data);
+    }
+    if (page1) insert.run(1, page1.data);
+    next.setPageCount(h.commit);
+    if (h.commit < state.pageCount) insert.run(h.commit + 1, null);
+    if (next.value !== file.trailer.postApplyChecksum) {
+      throw new ChecksumMismatchError(
+        `after TXID ${h.maxTxid} the database would hash to ${formatHex64(next.value)}, but the file says ${formatHex64(file.trailer.postApplyChecksum)}`,
+      );
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+  state.checksum = next;
+  state.pageCount = h.commit;
+}

@@ -1,0 +1,148 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NodeInfo } from '../../src/node/litefleet-node.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The CLI entry point, run the way a user runs it. */
+export const CLI = path.resolve(here, '../../bin/litefleet.js');
+
+/** A free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Options for a node started by the tests. */
+export interface NodeProcessOptions {
+  root: string;
+  token?: string;
+  /** Extra YAML appended to the generated config. */
+  extraConfig?: string;
+  port?: number;
+}
+
+/** A `litefleet run` child process on loopback. */
+export class NodeProcess {
+  readonly root: string;
+  readonly dir: string;
+  readonly dataDir: string;
+  readonly configPath: string;
+  readonly token: string;
+  readonly port: number;
+  readonly url: string;
+  #proc: ChildProcess | undefined;
+  #output = '';
+
+  private constructor(o: NodeProcessOptions, port: number) {
+    this.root = o.root;
+    this.dir = path.join(o.root, 'live');
+    this.dataDir = path.join(o.root, 'data');
+    this.configPath = path.join(o.root, 'litefleet.yml');
+    this.token = o.token ?? 'test-token-0123456789abcdef';
+    this.port = port;
+    this.url = `http://127.0.0.1:${port}`;
+    fs.mkdirSync(this.dir, { recursive: true });
+    fs.writeFileSync(
+      this.configPath,
+      [
+        'dir: ./live',
+        'data-dir: ./data',
+        'http:',
+        `  addr: "127.0.0.1:${port}"`,
+        `  token: "${this.token}"`,
+        'lease:',
+        '  type: static',
+        '  candidate: true',
+        '  hostname: node1',
+        'capture:',
+        '  poll-interval: 20ms',
+        o.extraConfig ?? '',
+      ].join('\n'),
+    );
+  }
+
+  /** Writes a config under `root` and starts the node; resolves once /health answers. */
+  static async start(o: NodeProcessOptions): Promise<NodeProcess> {
+    const n = new NodeProcess(o, o.port ?? (await freePort()));
+    await n.restart();
+    return n;
+  }
+
+  /** Everything the node printed so far (its log). */
+  get output(): string {
+    return this.#output;
+  }
+
+  /** The OS process id. */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
+  /** Starts the process again (after stop or kill) with the same config and data. */
+  async restart(): Promise<void> {
+    const proc = spawn(process.execPath, [CLI, 'run', '-c', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#proc = proc;
+    proc.stdout!.on('data', (d: Buffer) => (this.#output += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (this.#output += d.toString()));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`node exited with ${proc.exitCode}:\n${this.#output}`);
+      try {
+        const res = await fetch(`${this.url}/health`);
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(50);
+    }
+    throw new Error(`node did not become healthy:\n${this.#output}`);
+  }
+
+  /** GET /info with the token. */
+  async info(): Promise<NodeInfo> {
+    const res = await fetch(`${this.url}/info`, { headers: { authorization: `Bearer ${this.token}` } });
+    if (!res.ok) throw new Error(`/info answered ${res.status}`);
+    return (await res.json()) as NodeInfo;
+  }
+
+  /** Waits until the node reports `txid` (or more) for `db`. */
+  async waitForTxid(db: string, txid: number, timeoutMs = 30_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let last = -1;
+    while (Date.now() < deadline) {
+      const d = (await this.info()).databases.find((x) => x.name === db);
+      last = d?.txid ?? -1;
+      if (last >= txid) return last;
+      await sleep(25);
+    }
+    throw new Error(`${db} stayed at TXID ${last}, expected ${txid}\n${this.#output.slice(-3000)}`);
+  }
+
+  /** Sends SIGTERM and waits for a clean exit; resolves with the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const proc = this.#proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    proc.kill(signal);
+    return exited;
+  }
+
+  /** Kills the process with SIGKILL (no cleanup at all). */
+  async kill(): Promise<void> {
+    await this.stop('SIGKILL');
+  }
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

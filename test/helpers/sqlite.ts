@@ -1,0 +1,83 @@
+import { execFile, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { readDatabaseState } from '../../src/apply/apply-ltx.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const execFileP = promisify(execFile);
+
+/** Creates a database the way an app would, in WAL mode, with the tables the writer fixture uses. */
+export function createAppDatabase(file: string, options: { autoVacuum?: boolean } = {}): void {
+  const db = new Database(file);
+  if (options.autoVacuum) db.pragma('auto_vacuum = FULL');
+  db.pragma('journal_mode = WAL');
+  db.exec(`
+    CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+    CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);
+    CREATE TABLE log(id INTEGER PRIMARY KEY, note TEXT, blob BLOB);
+  `);
+  const ins = db.prepare('INSERT INTO accounts(id, balance) VALUES (?, 1000)');
+  db.transaction(() => {
+    for (let i = 1; i <= 100; i++) ins.run(i);
+  })();
+  db.close();
+}
+
+/** Runs the writer fixture in a child process; resolves with the number of commits it made. */
+export function runWriter(file: string, workload: 'inserts' | 'transfers' | 'mixed', count: number, seed = 1): Promise<{ commits: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(here, '../fixtures/writer.mjs'), file, workload, String(count), String(seed)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => {
+      if (code === 0) resolve(JSON.parse(out) as { commits: number });
+      else reject(new Error(`writer exited with ${code}: ${err}`));
+    });
+  });
+}
+
+/** Runs a SQL script through Debian's sqlite3 CLI. */
+export async function runSqliteCli(file: string, script: string): Promise<string> {
+  const { stdout } = await execFileP('sqlite3', [file], { input: script, maxBuffer: 64 * 1024 * 1024 } as never).catch((e: Error & { stderr?: string }) => {
+    throw new Error(`sqlite3 failed: ${e.stderr ?? e.message}`);
+  });
+  return String(stdout);
+}
+
+/** Checksum, page count and page size of a live database, read through sqlite_dbpage. */
+export function databaseChecksum(file: string): { checksum: bigint; pageCount: number; pageSize: number } {
+  const db = new Database(file, { readonly: true, timeout: 5000 });
+  try {
+    const s = readDatabaseState(db);
+    return { checksum: s.checksum.value, pageCount: s.pageCount, pageSize: s.pageSize };
+  } finally {
+    db.close();
+  }
+}
+
+/** Every row of every table, for comparing two databases. */
+export function dumpRows(file: string): Record<string, unknown[]> {
+  const db = new Database(file, { readonly: true, timeout: 5000 });
+  try {
+    const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
+    return Object.fromEntries(tables.map((t) => [t, db.prepare(`SELECT * FROM "${t}" ORDER BY rowid`).all()]));
+  } finally {
+    db.close();
+  }
+}
+
+/** PRAGMA integrity_check of a database file. */
+export function integrityCheck(file: string): string {
+  const db = new Database(file, { readonly: true });
+  try {
+    return String(db.pragma('integrity_check', { simple: true }));
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,13 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after } from 'node:test';
+
+/** A fresh folder removed when the test file ends (kept with KEEP_TEST_DIRS=1 for debugging). */
+export function makeTempDir(prefix = 'litefleet-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  after(() => {
+    if (!process.env.KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
