@@ -42,6 +42,9 @@ export class ApiServer {
       ...options.routes,
     ];
     this.#server = http.createServer((req, res) => void this.#handle(req, res));
+    // Clients pool connections for about 4 s; closing idle ones sooner (Node's 5 s default, late when
+    // capture keeps the loop busy) races a reused socket and fails the request with ECONNRESET.
+    this.#server.keepAliveTimeout = 65_000;
   }
 
   /** Starts listening; resolves with the bound port. */

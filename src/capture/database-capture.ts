@@ -7,7 +7,7 @@ import { encodeLtx, LtxWriter } from '../ltx/encoder.ts';
 import { FLAG_COMPRESS_LZ4, type LtxHeader } from '../ltx/header.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
 import { LtxLog } from '../log/ltx-log.ts';
-import { readBackfill } from '../wal/wal-index.ts';
+import { readWalIndex } from '../wal/wal-index.ts';
 import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalReader, type WalTransaction } from '../wal/wal-reader.ts';
 import { CaptureConnections } from './capture-connections.ts';
 
@@ -37,6 +37,12 @@ export interface CommitEvent {
 }
 
 const LOCK_SPIN_MS = 50;
+// A pass logs at most about this much WAL, so catching up on a backlog leaves the event loop (the
+// API, later the stream) a turn every few hundred commits.
+const PASS_BYTES = 1024 * 1024;
+// fsyncs stall file creation on the same disk (an LTX file took 0.2 ms to create without them in
+// flight and up to 1 ms with), so the log is flushed at most this often, and only when idle.
+const FLUSH_INTERVAL_MS = 1_000;
 const SNAPSHOT_LOCK_MS = 10_000;
 
 /**
@@ -56,6 +62,13 @@ export class DatabaseCapture extends EventEmitter {
   #running = false;
   #closed = false;
   #started = false;
+  #lastFlush = 0;
+  /**
+   * Descriptors of the database and its -shm, open as long as the connections are: closing any
+   * descriptor of a file releases all of this process's POSIX locks on it, SQLite's included
+   * (the pin's read lock, the write lock, the SHARED lock that keeps the WAL from being deleted).
+   */
+  #fds: { db: number; shm: number } | undefined;
   /** Counters for metrics and tests. */
   readonly stats = { commits: 0, snapshots: 0, resets: 0, restarts: 0, lastCommitAt: 0 };
 
@@ -88,6 +101,8 @@ export class DatabaseCapture extends EventEmitter {
     this.#conns = new CaptureConnections(this.#o.dbPath);
     const mode = this.#conns.ensureWal();
     if (mode !== 'wal') throw new UnsupportedDatabaseStateError(`database ${this.name} could not be switched to WAL mode (journal_mode is ${mode})`);
+    const db = fs.openSync(this.#o.dbPath, 'r');
+    this.#fds = { db, shm: fs.openSync(`${this.#o.dbPath}-shm`, 'r') };
 
     if (!this.#conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
     let resumed: WalTransaction[] | undefined;
@@ -124,19 +139,24 @@ export class DatabaseCapture extends EventEmitter {
     if (this.#closed || this.#running || !this.#started) return;
     this.#running = true;
     try {
-      const res = this.#reader.poll();
+      const res = this.#reader.poll(PASS_BYTES);
       if (res.restarted) this.stats.restarts += res.restarted;
       if (res.gap) {
         this.#snapshot('WAL frames were missed (the WAL restarted more than once between reads)');
         return;
       }
       for (const tx of res.transactions) this.#commit(tx);
-      if (res.transactions.length > 0) {
+      if (res.more) {
+        // Keep the old pin: a new one could begin at read-lock 0 once the app has checkpointed
+        // past what this pass read, and then the app may restart the WAL over unread frames.
+        this.schedule();
+      } else if (res.transactions.length > 0) {
         const frameSize = WAL_FRAME_HEADER_SIZE + (this.#checksum?.pageSize ?? 4096);
         if (this.#reader.framesBytes >= this.#o.resetFrames * frameSize) this.#resetWal();
         else this.#conns!.repin();
-      } else if (this.log.dirty) {
-        this.log.sync(this.#pos);
+      } else if (performance.now() - this.#lastFlush >= FLUSH_INTERVAL_MS) {
+        this.#lastFlush = performance.now();
+        this.log.flush(this.#pos);
       }
     } catch (err) {
       this.#o.logger.error({ db: this.name, err }, 'capture pass failed; retrying');
@@ -151,15 +171,8 @@ export class DatabaseCapture extends EventEmitter {
    */
   checkHeader(): void {
     if (this.#closed || !this.#started || this.#running) return;
-    let header: Buffer;
-    try {
-      const fd = fs.openSync(this.#o.dbPath, 'r');
-      header = Buffer.alloc(100);
-      fs.readSync(fd, header, 0, 100, 0);
-      fs.closeSync(fd);
-    } catch {
-      return;
-    }
+    const header = Buffer.alloc(100);
+    fs.readSync(this.#fds!.db, header, 0, 100, 0);
     const raw = header.readUInt16BE(16);
     const pageSize = raw === 1 ? 65536 : raw;
     const wal = header[18] === 2 && header[19] === 2;
@@ -195,6 +208,11 @@ export class DatabaseCapture extends EventEmitter {
     this.#closed = true;
     this.#conns?.close();
     this.#reader.close();
+    if (this.#fds) {
+      fs.closeSync(this.#fds.db);
+      fs.closeSync(this.#fds.shm);
+      this.#fds = undefined;
+    }
   }
 
   #lockedError(): UnsupportedDatabaseStateError {
@@ -252,12 +270,20 @@ export class DatabaseCapture extends EventEmitter {
 
   /**
    * Node-owned WAL restart: with the app's write lock held briefly, capture the tail, checkpoint
-   * everything and pin at read-lock 0 so the app's next write starts the WAL over. Files are
-   * synced before the lock is taken so the lock is held only for the tail and the checkpoint.
+   * everything and pin at read-lock 0 so the app's next write starts the WAL over. The log need
+   * not be durable first: if power fails before it is, recovery finds it behind the database and
+   * takes a new snapshot, so its fsyncs run in the background instead of under the app's lock.
    */
   #resetWal(): void {
     const conns = this.#conns!;
-    this.log.sync(this.#pos);
+    // Far behind a fast writer, the tail would be read under the app's write lock for as long as
+    // it takes to log it; catch up first (the WAL grows meanwhile) and reset once close.
+    const frameSize = WAL_FRAME_HEADER_SIZE + this.#checksum!.pageSize;
+    const mxFrame = readWalIndex(this.#fds!.shm)?.mxFrame ?? 0;
+    if (mxFrame * frameSize - this.#reader.framesBytes > this.#o.resetFrames * frameSize) {
+      conns.repin();
+      return;
+    }
     conns.passiveCheckpoint();
     if (!conns.tryLockWrite(LOCK_SPIN_MS)) {
       conns.repin();
@@ -267,8 +293,7 @@ export class DatabaseCapture extends EventEmitter {
       const res = this.#reader.poll();
       if (res.gap) throw new Error('WAL restarted while the write lock was held');
       for (const tx of res.transactions) this.#commit(tx);
-      conns.checkpointAndRepin();
-      this.stats.resets++;
+      if (conns.checkpointAndRepin()) this.stats.resets++;
     } finally {
       conns.unlockWrite();
     }
@@ -334,7 +359,7 @@ export class DatabaseCapture extends EventEmitter {
     const idx = txs.findIndex((t) => t.salt1 === last.walSalt1 && t.salt2 === last.walSalt2 && t.offset + t.size === end);
     if (idx < 0) return undefined;
     const pageSize = last.pageSize;
-    const backfill = readBackfill(`${this.#o.dbPath}-shm`);
+    const backfill = readWalIndex(this.#fds!.shm)?.backfill;
     if (backfill === undefined || backfill * (WAL_FRAME_HEADER_SIZE + pageSize) > end - WAL_HEADER_SIZE) return undefined;
 
     const upto = txs.slice(0, idx + 1);
@@ -342,21 +367,16 @@ export class DatabaseCapture extends EventEmitter {
     const overlay = new Map<number, Uint8Array>();
     for (const t of upto) for (const [p, d] of t.pages) overlay.set(p, d);
     const sum = new DatabaseChecksum(pageSize);
-    const fd = fs.openSync(this.#o.dbPath, 'r');
-    try {
-      const page = Buffer.alloc(pageSize);
-      for (let p = 1; p <= commit; p++) {
-        const o = overlay.get(p);
-        if (o) {
-          sum.setPage(p, o);
-        } else {
-          page.fill(0);
-          fs.readSync(fd, page, 0, pageSize, (p - 1) * pageSize);
-          sum.setPage(p, page);
-        }
+    const page = Buffer.alloc(pageSize);
+    for (let p = 1; p <= commit; p++) {
+      const o = overlay.get(p);
+      if (o) {
+        sum.setPage(p, o);
+      } else {
+        page.fill(0);
+        fs.readSync(this.#fds!.db, page, 0, pageSize, (p - 1) * pageSize);
+        sum.setPage(p, page);
       }
-    } finally {
-      fs.closeSync(fd);
     }
     sum.setPageCount(commit);
     if (sum.value !== this.#pos.checksum) return undefined;

@@ -35,3 +35,34 @@ export function writeFileDurable(file: string, data: string | Uint8Array): void 
   fsyncDir(path.dirname(file));
 }
 
+
+/** Flushes a file's data (or a directory's entries, with `dataOnly` false) without blocking the thread; a file deleted meanwhile is fine. */
+export async function fsyncFileAsync(file: string, dataOnly = true): Promise<void> {
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    await (dataOnly ? fh.datasync() : fh.sync());
+  } finally {
+    await fh.close();
+  }
+}
+
+/** writeFileDurable without blocking the thread. */
+export async function writeFileDurableAsync(file: string, data: string): Promise<void> {
+  // Its own tmp name: a synchronous writeFileDurable of the same file may run meanwhile.
+  const tmp = `${file}.async.tmp`;
+  const fh = await fs.promises.open(tmp, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await fs.promises.rename(tmp, file);
+  await fsyncFileAsync(path.dirname(file), false);
+}

@@ -4,7 +4,7 @@ import { LtxFormatError } from '../errors.ts';
 import { decodeLtx } from '../ltx/decoder.ts';
 import { decodeHeader, HEADER_SIZE, type LtxHeader } from '../ltx/header.ts';
 import { formatPos, ltxFilename, parseLtxFilename, parsePos, type Pos } from '../ltx/position.ts';
-import { fsyncDir, fsyncFile, writeFileDurable } from './fsync.ts';
+import { fsyncDir, fsyncFile, fsyncFileAsync, writeFileDurable, writeFileDurableAsync } from './fsync.ts';
 
 /** One file of the log, as its name describes it. */
 export interface LtxLogEntry {
@@ -26,8 +26,11 @@ export interface LtxLogRecovery {
 
 /**
  * The on-disk log of one database: `<data-dir>/dbs/<name>/ltx/<min>-<max>.ltx` plus the position
- * file `<data-dir>/dbs/<name>/pos`. Files appear atomically (tmp + rename); fsyncs are grouped by
- * `sync()`, which is the point where a position becomes durable.
+ * file `<data-dir>/dbs/<name>/pos`. Commit files are written straight under their final name: on
+ * this class of disk tmp + rename cost 770 µs a file against 175 µs, and recovery decodes every
+ * file past the durable position, so a file torn by a crash is found and removed either way.
+ * fsyncs are grouped by `sync()` (or `flush()` off the capture thread), which is the point where a
+ * position becomes durable.
  */
 export class LtxLog {
   readonly dir: string;
@@ -36,6 +39,10 @@ export class LtxLog {
   #unsynced: string[] = [];
   #entries: LtxLogEntry[] = [];
   #durablePos: Pos | undefined;
+  #flushing: Promise<void> | undefined;
+  #flushingFiles: string[] = [];
+  /** Bumped by every synchronous sync, so a flush that overlapped one does not record an older position. */
+  #syncs = 0;
 
   constructor(dbDir: string) {
     this.dir = dbDir;
@@ -105,9 +112,7 @@ export class LtxLog {
   append(minTxid: number, maxTxid: number, bytes: Uint8Array): LtxLogEntry {
     const name = ltxFilename(minTxid, maxTxid);
     const file = path.join(this.ltxDir, name);
-    const tmp = `${file}.tmp`;
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, file);
+    fs.writeFileSync(file, bytes);
     this.#unsynced.push(file);
     const entry = { name, path: file, minTxid, maxTxid };
     this.#entries.push(entry);
@@ -139,19 +144,61 @@ export class LtxLog {
     return entry;
   }
 
-  /** True when files were added since the last sync. */
-  get dirty(): boolean {
-    return this.#unsynced.length > 0;
-  }
-
   /** Makes every appended file durable, then records `pos` as the durable position. */
   sync(pos: Pos): void {
-    if (this.#unsynced.length === 0 && this.#durablePos?.txid === pos.txid && this.#durablePos.checksum === pos.checksum) return;
-    for (const f of this.#unsynced) fsyncFile(f);
-    if (this.#unsynced.length > 0) fsyncDir(this.ltxDir);
+    if (this.#isDurable(pos)) return;
+    this.#syncs++;
+    // Files a flush is still working on count too: this call is what records them as durable.
+    const files = [...this.#flushingFiles, ...this.#unsynced];
+    for (const f of files) fsyncFile(f);
+    if (files.length > 0) fsyncDir(this.ltxDir);
     this.#unsynced = [];
     writeFileDurable(this.posPath, `${formatPos(pos)}\n`);
     this.#durablePos = { ...pos };
+  }
+
+  /**
+   * Like sync(), but on libuv's thread pool so capture keeps reading the WAL meanwhile (an fsync
+   * costs about 200 µs a file here). One flush runs at a time; a call during one is dropped and
+   * the next idle pass asks again.
+   */
+  flush(pos: Pos): void {
+    if (this.#flushing || this.#isDurable(pos)) return;
+    const files = this.#unsynced;
+    this.#unsynced = [];
+    this.#flushingFiles = files;
+    const target = { ...pos };
+    const syncs = this.#syncs;
+    this.#flushing = (async () => {
+      try {
+        // A few at a time: libuv has four threads, and thousands of files piled up in a burst
+        // opened at once run out of file descriptors.
+        let next = 0;
+        const worker = async (): Promise<void> => {
+          while (next < files.length) await fsyncFileAsync(files[next++]!);
+        };
+        await Promise.all([worker(), worker(), worker(), worker()]);
+        if (files.length > 0) await fsyncFileAsync(this.ltxDir, false);
+        if (syncs !== this.#syncs) return;
+        await writeFileDurableAsync(this.posPath, `${formatPos(target)}\n`);
+        if (syncs === this.#syncs) this.#durablePos = target;
+      } catch {
+        // Leave them for the next sync: nothing is recorded as durable that was not flushed.
+        if (syncs === this.#syncs) this.#unsynced = [...files, ...this.#unsynced];
+      } finally {
+        this.#flushing = undefined;
+        this.#flushingFiles = [];
+      }
+    })();
+  }
+
+  /** Waits for a flush in progress (before a synchronous sync or closing). */
+  async settled(): Promise<void> {
+    await this.#flushing;
+  }
+
+  #isDurable(pos: Pos): boolean {
+    return this.#unsynced.length === 0 && this.#durablePos?.txid === pos.txid && this.#durablePos.checksum === pos.checksum;
   }
 
   /** Reads one file's bytes. */

@@ -1,25 +1,29 @@
 import fs from 'node:fs';
 
-// The -shm file begins with two copies of the 48-byte WalIndexHdr, then WalCkptInfo whose first
-// field, nBackfill, counts the WAL frames already copied back into the database file. It is in
-// the machine's byte order, little-endian on every platform Node runs litefleet on.
+// The -shm file begins with two copies of the 48-byte WalIndexHdr (mxFrame, the last valid frame,
+// at offset 16), then WalCkptInfo whose first field, nBackfill, counts the WAL frames already
+// copied back into the database file. Both are in the machine's byte order, little-endian on
+// every platform Node runs litefleet on.
+const MX_FRAME_OFFSET = 16;
 const BACKFILL_OFFSET = 96;
 const IS_INIT_OFFSET = 12;
 
-/** Frames already checkpointed into the database file, or undefined if the index is absent or not initialised. */
-export function readBackfill(shmPath: string): number | undefined {
-  let fd: number;
-  try {
-    fd = fs.openSync(shmPath, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const buf = Buffer.alloc(BACKFILL_OFFSET + 4);
-    if (fs.readSync(fd, buf, 0, buf.length, 0) < buf.length) return undefined;
-    if (buf[IS_INIT_OFFSET] !== 1) return undefined;
-    return buf.readUInt32LE(BACKFILL_OFFSET);
-  } finally {
-    fs.closeSync(fd);
-  }
+/** What the WAL index says about the WAL. */
+export interface WalIndexState {
+  /** Frames in the WAL that belong to committed transactions. */
+  mxFrame: number;
+  /** Frames already checkpointed into the database file. */
+  backfill: number;
+}
+
+/**
+ * Reads the WAL index header through `fd`, or undefined if the index is not initialised. The fd
+ * must stay open while SQLite connections of this process use the database: closing any fd of a
+ * file drops every POSIX lock the process holds on it, SQLite's read and write locks included.
+ */
+export function readWalIndex(fd: number): WalIndexState | undefined {
+  const buf = Buffer.alloc(BACKFILL_OFFSET + 4);
+  if (fs.readSync(fd, buf, 0, buf.length, 0) < buf.length) return undefined;
+  if (buf[IS_INIT_OFFSET] !== 1) return undefined;
+  return { mxFrame: buf.readUInt32LE(MX_FRAME_OFFSET), backfill: buf.readUInt32LE(BACKFILL_OFFSET) };
 }

@@ -47,6 +47,8 @@ export interface WalPollResult {
   transactions: WalTransaction[];
   restarted: number;
   gap: boolean;
+  /** True when the byte budget ran out before the end of the WAL: poll again for the rest. */
+  more: boolean;
 }
 
 /** Computes SQLite's WAL checksum over `data` (a multiple of 8 bytes), continuing from s0/s1. */
@@ -136,22 +138,27 @@ export class WalReader {
     return h;
   }
 
-  /** Reads every transaction committed after the cursor. */
-  poll(): WalPollResult {
-    const result: WalPollResult = { transactions: [], restarted: 0, gap: false };
+  /**
+   * Reads the transactions committed after the cursor, stopping after the first whole transaction
+   * that takes it past `budget` bytes (so a long backlog is taken in slices that leave the event
+   * loop free in between).
+   */
+  poll(budget = Infinity): WalPollResult {
+    const result: WalPollResult = { transactions: [], restarted: 0, gap: false, more: false };
     const h = this.readHeader();
     if (!h) return result;
     const c = this.#cursor;
     if (!c || c.salt1 !== h.salt1 || c.salt2 !== h.salt2) {
       if (c) {
-        // SQLite restarts a WAL by adding one to salt1 and to the checkpoint sequence; any other
-        // jump means whole generations went by unseen.
-        if (h.salt1 === ((c.salt1 + 1) >>> 0) && h.checkpointSeq === ((c.checkpointSeq + 1) >>> 0)) result.restarted = 1;
+        // SQLite restarts a WAL by adding one to salt1, kept in the shared wal-index; any other jump
+        // means whole generations went by unseen. The checkpoint sequence cannot tell: each
+        // connection counts its own restarts, so a restart by another process may even lower it.
+        if (h.salt1 === ((c.salt1 + 1) >>> 0)) result.restarted = 1;
         else result.gap = true;
       }
       this.#cursor = { salt1: h.salt1, salt2: h.salt2, checkpointSeq: h.checkpointSeq, offset: WAL_HEADER_SIZE, s0: h.s0, s1: h.s1 };
     }
-    this.#readFrames(h, result);
+    this.#readFrames(h, result, budget);
     return result;
   }
 
@@ -182,15 +189,20 @@ export class WalReader {
     return this.#fd;
   }
 
-  #readFrames(h: WalHeader, result: WalPollResult): void {
+  #readFrames(h: WalHeader, result: WalPollResult, budget: number): void {
     const fd = this.#fd!;
     const cur = this.#cursor!;
     const frameSize = WAL_FRAME_HEADER_SIZE + h.pageSize;
-    let want = 8 * 1024 * 1024;
+    const start = cur.offset;
+    let want = Math.min(8 * 1024 * 1024, budget);
     for (;;) {
       const avail = fs.fstatSync(fd).size - cur.offset;
       const whole = avail - (avail % frameSize);
       if (whole <= 0) return;
+      if (cur.offset - start >= budget) {
+        result.more = true;
+        return;
+      }
       const len = Math.min(whole, Math.max(want, frameSize));
       const buf = Buffer.allocUnsafeSlow(len);
       const n = fs.readSync(fd, buf, 0, len, cur.offset);

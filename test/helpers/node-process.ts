@@ -109,7 +109,10 @@ export class NodeProcess {
 
   /** GET /info with the token. */
   async info(): Promise<NodeInfo> {
-    const res = await fetch(`${this.url}/info`, { headers: { authorization: `Bearer ${this.token}` } });
+    const res = await fetch(`${this.url}/info`, { headers: { authorization: `Bearer ${this.token}` } }).catch((err: Error) => {
+      const exit = this.#proc?.exitCode ?? this.#proc?.signalCode;
+      throw new Error(`GET /info failed (${err.message}, ${String(err.cause)}; node exit: ${exit ?? 'running'}); node log:\n${this.#output.slice(-3000)}`);
+    });
     if (!res.ok) throw new Error(`/info answered ${res.status}`);
     return (await res.json()) as NodeInfo;
   }

@@ -1,12 +1,10 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { readDatabaseState } from '../../src/apply/apply-ltx.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const execFileP = promisify(execFile);
 
 /** Creates a database the way an app would, in WAL mode, with the tables the writer fixture uses. */
 export function createAppDatabase(file: string, options: { autoVacuum?: boolean } = {}): void {
@@ -25,10 +23,10 @@ export function createAppDatabase(file: string, options: { autoVacuum?: boolean 
   db.close();
 }
 
-/** Runs the writer fixture in a child process; resolves with the number of commits it made. */
-export function runWriter(file: string, workload: 'inserts' | 'transfers' | 'mixed', count: number, seed = 1): Promise<{ commits: number }> {
+/** Runs the writer fixture in a child process (at `rate` tx/s when given); resolves with the number of commits it made. */
+export function runWriter(file: string, workload: 'inserts' | 'transfers' | 'mixed', count: number, seed = 1, rate = 0): Promise<{ commits: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(here, '../fixtures/writer.mjs'), file, workload, String(count), String(seed)], {
+    const child = spawn(process.execPath, [path.join(here, '../fixtures/writer.mjs'), file, workload, String(count), String(seed), String(rate)], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -42,12 +40,18 @@ export function runWriter(file: string, workload: 'inserts' | 'transfers' | 'mix
   });
 }
 
-/** Runs a SQL script through Debian's sqlite3 CLI. */
-export async function runSqliteCli(file: string, script: string): Promise<string> {
-  const { stdout } = await execFileP('sqlite3', [file], { input: script, maxBuffer: 64 * 1024 * 1024 } as never).catch((e: Error & { stderr?: string }) => {
-    throw new Error(`sqlite3 failed: ${e.stderr ?? e.message}`);
+/** Runs a SQL script through Debian's sqlite3 CLI, fed on stdin as a user would pipe it. */
+export function runSqliteCli(file: string, script: string, args: string[] = []): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sqlite3', [...args, file], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 && err === '' ? resolve(out) : reject(new Error(`sqlite3 exited with ${code}: ${err}`))));
+    child.stdin.end(script);
   });
-  return String(stdout);
 }
 
 /** Checksum, page count and page size of a live database, read through sqlite_dbpage. */
