@@ -35,13 +35,13 @@ export class CaptureConnections {
     return this.#conns[this.#pinned === 0 ? 1 : 0]!;
   }
 
-  /** The database's journal mode, switching it to WAL first if it is not (retrying while busy). */
-  ensureWal(timeoutMs = 10_000): string {
+  /** Switches the database to WAL if it is not (retrying while busy); returns the mode before and after. */
+  ensureWal(timeoutMs = 10_000): { was: string; now: string } {
     return retryBusy(timeoutMs, () => {
       const db = this.#free;
-      const mode = String(db.pragma('journal_mode', { simple: true }));
-      if (mode === 'wal') return mode;
-      return String(db.pragma('journal_mode = WAL', { simple: true }));
+      const was = String(db.pragma('journal_mode', { simple: true }));
+      if (was === 'wal') return { was, now: was };
+      return { was, now: String(db.pragma('journal_mode = WAL', { simple: true })) };
     });
   }
 

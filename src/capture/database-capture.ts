@@ -100,7 +100,10 @@ export class DatabaseCapture extends EventEmitter {
     this.#pos = rec.pos;
     this.#conns = new CaptureConnections(this.#o.dbPath);
     const mode = this.#conns.ensureWal();
-    if (mode !== 'wal') throw new UnsupportedDatabaseStateError(`database ${this.name} could not be switched to WAL mode (journal_mode is ${mode})`);
+    if (mode.now !== 'wal') throw new UnsupportedDatabaseStateError(`database ${this.name} could not be switched to WAL mode (journal_mode is ${mode.now})`);
+    if (mode.was !== 'wal' && rec.pos.txid > 0) {
+      this.#o.logger.warn({ db: this.name }, `database ${this.name} was switched to journal_mode=${mode.was} while the node was down; switched it back to WAL`);
+    }
     const db = fs.openSync(this.#o.dbPath, 'r');
     this.#fds = { db, shm: fs.openSync(`${this.#o.dbPath}-shm`, 'r') };
 

@@ -44,7 +44,6 @@ function inflate(body: Uint8Array): Uint8Array {
 export function decodeLtx(buf: Uint8Array): LtxFile {
   const header = decodeHeader(buf);
   const trailer = decodeTrailer(buf);
-  validateTrailer(header, trailer);
   const raw = buf.subarray(HEADER_SIZE, buf.length - TRAILER_SIZE);
   const body = header.flags & FLAG_COMPRESS_LZ4 ? inflate(raw) : raw;
 
@@ -80,6 +79,8 @@ export function decodeLtx(buf: Uint8Array): LtxFile {
     const end = header.commit === lock ? header.commit - 1 : header.commit;
     if (last !== end) throw new LtxFormatError(`snapshot ends at page ${last}, expected ${end}`);
   }
+  // After the page block: in a truncated file the "trailer" is page bytes, and the page block says so.
+  validateTrailer(header, trailer);
   crc64Update(crc, body);
   crc64Update(crc, buf, buf.length - TRAILER_SIZE, buf.length - 8);
   const fileChecksum = CHECKSUM_FLAG | crc64Final(crc);

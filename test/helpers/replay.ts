@@ -20,12 +20,19 @@ export interface ReplayResult {
 export function replayLog(stateDir: string, out: string): ReplayResult {
   const log = new LtxLog(stateDir);
   log.recover();
-  const db = new Database(out);
+  let db = new Database(out);
   let state: DatabaseState | undefined;
   const result: ReplayResult = { checksum: 0n, files: 0, snapshots: 0, txids: [] };
   try {
     for (const e of log.entries) {
       const f = decodeLtx(fs.readFileSync(e.path));
+      if (state && f.header.minTxid === 1 && f.header.pageSize !== state.pageSize) {
+        // A snapshot with a new page size cannot be written over the old pages: start a new file.
+        db.close();
+        for (const suffix of ['', '-wal', '-shm']) fs.rmSync(out + suffix, { force: true });
+        db = new Database(out);
+        state = undefined;
+      }
       if (!state) {
         prepareEmptyReplica(db, f.header.pageSize);
         state = readDatabaseState(db);

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseConfig } from '../../src/config/load-config.ts';
+import { expandEnv } from '../../src/config/expand-env.ts';
+
+const base = 'dir: /var/lib/app\ndata-dir: /var/lib/litefleet\n';
+
+test('environment expansion as LiteFS does it', () => {
+  const env = { FLY_REGION: 'ams', PRIMARY_REGION: 'ams', OTHER: 'fra', EMPTY: '', TOKEN: 's3cret' };
+  assert.equal(expandEnv('${TOKEN} $TOKEN', env), 's3cret s3cret');
+  assert.equal(expandEnv('${MISSING}', env), '');
+  assert.equal(expandEnv('${MISSING:-fallback} ${EMPTY:-e} ${TOKEN:-x}', env), 'fallback e s3cret');
+  assert.equal(expandEnv('${FLY_REGION == PRIMARY_REGION}', env), 'true');
+  assert.equal(expandEnv('${FLY_REGION == OTHER}', env), 'false');
+  assert.equal(expandEnv('${FLY_REGION != OTHER}', env), 'true');
+  assert.equal(expandEnv('${FLY_REGION == "ams"} ${FLY_REGION == \'fra\'}', env), 'true false');
+});
+
+test('a candidate expression becomes a boolean and defaults are filled in', () => {
+  const c = parseConfig(`${base}http:\n  token: \${TOKEN}\nlease:\n  candidate: \${FLY_REGION == PRIMARY_REGION}\n`, 'f.yml', {
+    env: { FLY_REGION: 'ams', PRIMARY_REGION: 'fra', TOKEN: '0123456789abcdef0' },
+  });
+  assert.equal(c.lease.candidate, false);
+  assert.equal(c.lease.type, 'static');
+  assert.equal(c.http.token, '0123456789abcdef0');
+  assert.equal(c.http.addr, ':20202');
+  assert.equal(c.ltx.retention, 10 * 60_000);
+  assert.equal(c.capture['poll-interval'], 50);
+  assert.equal(c.dir, '/var/lib/app');
+});
+
+test('relative paths are taken from the config file', () => {
+  const c = parseConfig('dir: ./live\ndata-dir: state\n', '/etc/app/litefleet.yml');
+  assert.equal(c.dir, '/etc/app/live');
+  assert.equal(c['data-dir'], '/etc/app/state');
+});
+
+test('unknown keys are rejected with their path and line', () => {
+  assert.throws(() => parseConfig(`${base}http:\n  addr: ":9000"\n  tokn: abc\n`, 'f.yml'), /f\.yml:5: http\.tokn: unknown key "tokn"/);
+  assert.throws(() => parseConfig(`${base}leases:\n  type: etcd\n`, 'f.yml'), /f\.yml:3: leases: unknown key "leases"/);
+});
+
+test('wrong types and values are rejected with their path and line', () => {
+  assert.throws(() => parseConfig(`${base}lease:\n  type: zookeeper\n`, 'f.yml'), /f\.yml:4: lease\.type: .*static.*etcd.*consul/);
+  assert.throws(() => parseConfig(`${base}ltx:\n  retention: soon\n`, 'f.yml'), /f\.yml:4: ltx\.retention: invalid duration "soon"/);
+  assert.throws(() => parseConfig(`${base}http:\n  addr: 9000\n`, 'f.yml'), /f\.yml:4: http\.addr:/);
+  assert.throws(() => parseConfig(`${base}lease:\n  type: etcd\n`, 'f.yml'), /lease\.etcd: required when lease\.type is etcd/);
+  assert.throws(() => parseConfig(`${base}http:\n  token: short\n`, 'f.yml'), /http\.token: the cluster token must be at least 16 characters/);
+  assert.throws(() => parseConfig('data-dir: /x\n', 'f.yml'), /f\.yml:1: dir: required key is missing/);
+});
+
+test('malformed YAML names the line', () => {
+  assert.throws(() => parseConfig(`${base}http:\n  addr: [oops\n`, 'f.yml'), /f\.yml:\d+:\d+: malformed YAML/);
+  assert.throws(() => parseConfig(`${base}dir: /again\n`, 'f.yml'), /f\.yml:3:\d+: malformed YAML/);
+});
