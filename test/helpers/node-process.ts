@@ -63,8 +63,7 @@ export class NodeProcess {
         '  type: static',
         '  candidate: true',
         '  hostname: node1',
-        'capture:',
-        '  poll-interval: 20ms',
+        ...(o.extraConfig?.includes('capture:') ? [] : ['capture:', '  poll-interval: 20ms']),
         o.extraConfig ?? '',
       ].join('\n'),
     );

@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NodeProcess } from '../test/helpers/node-process.ts';
+import { createAppDatabase } from '../test/helpers/sqlite.ts';
+import { fixed, median, percentile } from './lib/stats.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const DB = 'sqlite.db';
+
+interface WriterResult {
+  commits: number;
+  seconds: number;
+  rate: number;
+  commitMs: { p50: number; p99: number };
+  times: number[];
+}
+
+function runTimedWriter(db: string, seconds: number, rate = 0): Promise<WriterResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(here, 'lib/timed-writer.mjs'), db, String(seconds), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as WriterResult) : reject(new Error(`writer exited with ${code}`))));
+  });
+}
+
+/** One window of the app writing, with a capturing node beside it or not; with the node, how long each commit took to reach the log. */
+async function window(root: string, db: string, seconds: number, rate: number, capturing: boolean): Promise<WriterResult & { captureMs: number[] }> {
+  if (!capturing) return { ...(await runTimedWriter(db, seconds, rate)), captureMs: [] };
+  const node = await NodeProcess.start({ root });
+  try {
+    const base = await node.waitForTxid(DB, 1);
+    const seen = new Map<string, number>();
+    const watcher = fs.watch(path.join(node.dataDir, 'dbs', DB, 'ltx'), (_e, file) => {
+      if (file && !seen.has(file)) seen.set(file, performance.timeOrigin + performance.now());
+    });
+    const res = await runTimedWriter(db, seconds, rate);
+    if (rate) await node.waitForTxid(DB, base + res.commits);
+    watcher.close();
+    const captureMs: number[] = [];
+    res.times.forEach((t, i) => {
+      const txid = (base + 1 + i).toString(16).padStart(16, '0');
+      const at = seen.get(`${txid}-${txid}.ltx`);
+      if (at !== undefined) captureMs.push(at - t);
+    });
+    return { ...res, captureMs };
+  } finally {
+    await node.stop();
+  }
+}
+
+/**
+ * The app's write rate with the node capturing against without it, in alternating windows on the
+ * same database: flat out, and at a steady rate where what matters is how long the app's commits
+ * take and how soon each is in the LTX log.
+ */
+export async function benchCapture(root: string): Promise<void> {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+  const seconds = Number(process.env.BENCH_WINDOW ?? 3);
+  fs.mkdirSync(path.join(root, 'live'), { recursive: true });
+  const db = path.join(root, 'live', DB);
+  createAppDatabase(db);
+
+  for (const rate of [0, 1000]) {
+    console.log(`\ncapture, ${rate ? `app at ${rate} tx/s` : 'app flat out'}: ${rounds} rounds of ${seconds} s windows, one single-row INSERT per transaction`);
+    console.log('round  without tx/s  with tx/s  ratio  commit p50/p99 without  with         capture p50/p99');
+    const ratios: number[] = [];
+    const commit: Record<'without' | 'with', number[][]> = { without: [], with: [] };
+    const capture: number[][] = [];
+    for (let r = 0; r < rounds; r++) {
+      // Alternate which window goes first, so drift (a growing file, a busy disk) favours neither.
+      const order = r % 2 === 0 ? [false, true] : [true, false];
+      const res: Record<string, Awaited<ReturnType<typeof window>>> = {};
+      for (const capturing of order) res[String(capturing)] = await window(root, db, seconds, rate, capturing);
+      const off = res.false!;
+      const on = res.true!;
+      ratios.push(on.rate / off.rate);
+      commit.without.push([off.commitMs.p50, off.commitMs.p99]);
+      commit.with.push([on.commitMs.p50, on.commitMs.p99]);
+      capture.push([percentile(on.captureMs, 50), percentile(on.captureMs, 99)]);
+      const ms = (pair: number[]) => `${fixed(pair[0]!, 3)}/${fixed(pair[1]!, 3)} ms`.padEnd(20);
+      console.log(
+        `${String(r + 1).padStart(5)}  ${fixed(off.rate, 0).padStart(12)}  ${fixed(on.rate, 0).padStart(9)}  ${fixed(on.rate / off.rate, 3)}  ${rate ? ms([off.commitMs.p50, off.commitMs.p99]) : '-'.padEnd(20)}  ${rate ? ms([on.commitMs.p50, on.commitMs.p99]) : '-'.padEnd(12)}  ${rate ? ms(capture[r]!) : '-'}`,
+      );
+    }
+    const med = (rows: number[][], i: number) => median(rows.map((row) => row[i]!));
+    console.log(`median rate with/without capture: ${fixed(median(ratios), 3)}`);
+    if (rate) {
+      console.log(`median app commit time without: p50 ${fixed(med(commit.without, 0), 3)} ms, p99 ${fixed(med(commit.without, 1), 3)} ms`);
+      console.log(`median app commit time with:    p50 ${fixed(med(commit.with, 0), 3)} ms, p99 ${fixed(med(commit.with, 1), 3)} ms`);
+      console.log(`median capture latency (commit to LTX file): p50 ${fixed(med(capture, 0))} ms, p99 ${fixed(med(capture, 1))} ms`);
+    }
+  }
+}

@@ -1,0 +1,21 @@
+// `npm run bench [-- name...]`: runs the named benchmarks (all by default) in fresh folders.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { benchCapture } from './capture.ts';
+
+const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture };
+const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);
+for (const name of names) {
+  const bench = benches[name];
+  if (!bench) {
+    console.error(`unknown benchmark ${name}; there are: ${Object.keys(benches).join(', ')}`);
+    process.exit(2);
+  }
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `litefleet-bench-${name}-`));
+  try {
+    await bench(root);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
