@@ -104,12 +104,11 @@ export class DatabaseCapture extends EventEmitter {
     if (mode.was !== 'wal' && rec.pos.txid > 0) {
       this.#o.logger.warn({ db: this.name }, `database ${this.name} was switched to journal_mode=${mode.was} while the node was down; switched it back to WAL`);
     }
-    const db = fs.openSync(this.#o.dbPath, 'r');
-    this.#fds = { db, shm: fs.openSync(`${this.#o.dbPath}-shm`, 'r') };
-
     if (!this.#conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
     let resumed: WalTransaction[] | undefined;
     try {
+      // Only now is -shm sure to exist: a database that was just switched to WAL gets it on first use.
+      this.#fds = { db: fs.openSync(this.#o.dbPath, 'r'), shm: fs.openSync(`${this.#o.dbPath}-shm`, 'r') };
       this.#reader.seek(undefined);
       const all = this.#reader.poll().transactions;
       resumed = this.#resumeFromWal(rec.lastHeader, all);
