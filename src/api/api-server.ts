@@ -12,12 +12,15 @@ export interface ApiResponse {
   contentType?: string;
 }
 
-/** A handler for one path. `auth: false` routes are open (health, metrics); all others need the token. */
+/**
+ * A handler for one path. `auth: false` routes are open (health, metrics); all others need the
+ * token. A handler that answers by itself (a stream) writes to `res` and returns nothing.
+ */
 export interface ApiRoute {
   method: 'GET' | 'POST';
   path: string;
   auth: boolean;
-  handle(req: http.IncomingMessage, url: URL): Promise<ApiResponse> | ApiResponse;
+  handle(req: http.IncomingMessage, url: URL, res: http.ServerResponse): Promise<ApiResponse | void> | ApiResponse | void;
 }
 
 /** Splits `host:port` / `:port` into what `listen` takes. */
@@ -69,21 +72,56 @@ export class ApiServer {
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://node');
     const route = this.#routes.find((r) => r.path === url.pathname);
-    let out: ApiResponse;
+    let out: ApiResponse | void;
     try {
       if (!route) out = { status: 404, body: { error: `no such endpoint: ${url.pathname}` } };
       else if (route.method !== req.method) out = { status: 405, body: { error: `${url.pathname} takes ${route.method}` } };
       else if (route.auth && !hasValidToken(req, this.#token)) out = { status: 401, body: { error: new UnauthorizedError().message } };
-      else out = await route.handle(req, url);
+      else out = await route.handle(req, url, res);
     } catch (err) {
-      this.#logger.error({ err, path: url.pathname }, 'API request failed');
       const e = err as { code?: string; message?: string };
-      out = { status: 500, body: { error: e.message ?? String(err), code: e.code } };
+      if (err instanceof RequestError) {
+        out = { status: err.status, body: { error: err.message } };
+      } else {
+        this.#logger.error({ err, path: url.pathname }, 'API request failed');
+        out = { status: 500, body: { error: e.message ?? String(err), code: e.code } };
+      }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
     }
+    if (!out) return;
     const text = typeof out.body === 'string' ? out.body : `${JSON.stringify(out.body)}\n`;
     const headers: http.OutgoingHttpHeaders = { 'content-type': out.contentType ?? (typeof out.body === 'string' ? 'text/plain' : 'application/json') };
     if (out.status === 401) headers['www-authenticate'] = 'Bearer realm="litefleet"';
     res.writeHead(out.status, headers);
     res.end(text);
+  }
+}
+
+/** Reads a request body as JSON, refusing more than `limit` bytes. */
+export async function readJsonBody(req: http.IncomingMessage, limit = 1024 * 1024): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new RequestError(413, `request body is larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+  } catch {
+    throw new RequestError(400, 'request body is not valid JSON');
+  }
+}
+
+/** A request the client got wrong; answered with its status and message instead of a 500. */
+export class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
   }
 }

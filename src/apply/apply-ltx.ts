@@ -36,13 +36,32 @@ export function prepareEmptyReplica(db: Database.Database, pageSize: number): vo
 }
 
 /**
- * Applies one decoded LTX file to `db` in a single write transaction through sqlite_dbpage, in
- * the order SQLite needs: pages ascending with page 1 last, then the truncation row. `state` is
- * the replica's checksum state; it must equal the file's pre-apply checksum (unless the file is a
- * snapshot) and is checked against the post-apply checksum before COMMIT, so a mismatch rolls back.
+ * Applies one decoded LTX file to `db` in a single write transaction through sqlite_dbpage (see
+ * writeLtxPages), committing only if the database then hashes to the file's post-apply checksum.
  * The connection must be in unsafe mode (DEFENSIVE blocks sqlite_dbpage writes).
  */
 export function applyLtx(db: Database.Database, file: LtxFile, state: DatabaseState): void {
+  db.exec('BEGIN IMMEDIATE');
+  let next: DatabaseChecksum;
+  try {
+    next = writeLtxPages(db, file, state);
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+  state.checksum = next;
+  state.pageCount = file.header.commit;
+}
+
+/**
+ * Writes a file's pages inside the caller's write transaction, in the order SQLite needs: pages
+ * ascending with page 1 last, then the truncation row. `state` must equal the file's pre-apply
+ * checksum (unless the file is a snapshot); returns the checksum after the file, having checked it
+ * against the post-apply checksum, so the caller commits only a verified state. `state` itself is
+ * left as it was: the caller updates it once the transaction has committed.
+ */
+export function writeLtxPages(db: Database.Database, file: LtxFile, state: DatabaseState): DatabaseChecksum {
   const h = file.header;
   if (h.pageSize !== state.pageSize) throw new LtxFormatError(`LTX page size ${h.pageSize} differs from the database's ${state.pageSize}`);
   if (!isSnapshot(h) && h.preApplyChecksum !== state.checksum.value) {
@@ -52,26 +71,19 @@ export function applyLtx(db: Database.Database, file: LtxFile, state: DatabaseSt
   }
   const next = isSnapshot(h) ? new DatabaseChecksum(h.pageSize) : state.checksum.clone();
   const insert = db.prepare('INSERT INTO sqlite_dbpage(pgno, data) VALUES (?, ?)');
-  const page1 = file.pages.find((p) => p.pgno === 1);
-  db.exec('BEGIN IMMEDIATE');
-  try {
-    for (const p of file.pages) {
-      next.setPage(p.pgno, p.data);
-      if (p.pgno !== 1) insert.run(p.pgno, p.data);
-    }
-    if (page1) insert.run(1, page1.data);
-    next.setPageCount(h.commit);
-    if (h.commit < state.pageCount) insert.run(h.commit + 1, null);
-    if (next.value !== file.trailer.postApplyChecksum) {
-      throw new ChecksumMismatchError(
-        `after TXID ${h.maxTxid} the database would hash to ${formatHex64(next.value)}, but the file says ${formatHex64(file.trailer.postApplyChecksum)}`,
-      );
-    }
-    db.exec('COMMIT');
-  } catch (err) {
-    db.exec('ROLLBACK');
-    throw err;
+  let page1: Uint8Array | undefined;
+  for (const p of file.pages) {
+    next.setPage(p.pgno, p.data);
+    if (p.pgno === 1) page1 = p.data;
+    else insert.run(p.pgno, p.data);
   }
-  state.checksum = next;
-  state.pageCount = h.commit;
+  if (page1) insert.run(1, page1);
+  next.setPageCount(h.commit);
+  if (h.commit < state.pageCount) insert.run(h.commit + 1, null);
+  if (next.value !== file.trailer.postApplyChecksum) {
+    throw new ChecksumMismatchError(
+      `after TXID ${h.maxTxid} the database would hash to ${formatHex64(next.value)}, but the file says ${formatHex64(file.trailer.postApplyChecksum)}`,
+    );
+  }
+  return next;
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { UnsupportedDatabaseStateError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
@@ -23,6 +24,17 @@ export interface CaptureOptions {
   /** Reset the WAL after this many frames (keep it below the app's wal_autocheckpoint, 1000 by default). */
   resetFrames: number;
   compress: boolean;
+}
+
+/** A consistent read of a primary database at a known position (see openSnapshotRead). */
+export interface SnapshotRead {
+  pos: Pos;
+  pageSize: number;
+  pageCount: number;
+  /** Every page in order, through sqlite_dbpage. */
+  pages(): IterableIterator<{ pgno: number; data: Buffer }>;
+  /** Ends the read transaction and closes its connection. */
+  close(): void;
 }
 
 /** Emitted as 'commit' for every transaction written to the log. */
@@ -193,6 +205,44 @@ export class DatabaseCapture extends EventEmitter {
     } finally {
       this.#running = false;
     }
+  }
+
+  /**
+   * A read transaction on a connection of its own that sees the database exactly at the current
+   * position, for sending a snapshot while capture goes on: the WAL is captured to its end under the
+   * app's write lock, so nothing can commit between the last logged transaction and the read.
+   */
+  openSnapshotRead(): SnapshotRead {
+    if (!this.#started || this.#closed) throw new UnsupportedDatabaseStateError(`database ${this.name} is not being captured`);
+    const conns = this.#conns!;
+    const db = new Database(this.#o.dbPath, { readonly: true, timeout: 5000 });
+    try {
+      if (!conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
+      try {
+        const res = this.#reader.poll();
+        if (res.gap) throw new UnsupportedDatabaseStateError(`database ${this.name}: WAL frames were missed; a new snapshot is being taken`);
+        for (const tx of res.transactions) this.#commit(tx);
+        db.exec('BEGIN');
+        db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
+      } finally {
+        conns.unlockWrite();
+      }
+    } catch (err) {
+      db.close();
+      if (err instanceof UnsupportedDatabaseStateError && /missed/.test(err.message)) this.#snapshot('WAL frames were missed (found while preparing a snapshot)');
+      throw err;
+    }
+    const pos = this.pos;
+    return {
+      pos,
+      pageSize: Number(db.pragma('page_size', { simple: true })),
+      pageCount: Number(db.pragma('page_count', { simple: true })),
+      pages: () => db.prepare('SELECT pgno, data FROM sqlite_dbpage ORDER BY pgno').iterate() as IterableIterator<{ pgno: number; data: Buffer }>,
+      close: () => {
+        if (db.inTransaction) db.exec('COMMIT');
+        db.close();
+      },
+    };
   }
 
   /** Deletes LTX files older than the retention window (the newest is always kept). */

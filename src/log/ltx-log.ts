@@ -201,6 +201,20 @@ export class LtxLog {
     return this.#unsynced.length === 0 && this.#durablePos?.txid === pos.txid && this.#durablePos.checksum === pos.checksum;
   }
 
+  /** The file that starts at `minTxid` (a snapshot for 1), if the log still has it. */
+  find(minTxid: number): LtxLogEntry | undefined {
+    const entries = this.#entries;
+    let lo = 0;
+    let hi = entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (entries[mid]!.maxTxid < minTxid) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < entries.length && entries[i]!.minTxid <= minTxid; i++) if (entries[i]!.minTxid === minTxid) return entries[i];
+    return undefined;
+  }
+
   /** Reads one file's bytes. */
   read(entry: LtxLogEntry): Buffer {
     return fs.readFileSync(entry.path);

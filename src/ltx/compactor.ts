@@ -10,7 +10,18 @@ import { FLAG_COMPRESS_LZ4, type LtxHeader } from './header.ts';
  */
 export function compactLtx(inputs: Uint8Array[], options: { compress?: boolean } = {}): Buffer {
   if (inputs.length === 0) throw new LtxFormatError('nothing to compact');
-  const files: LtxFile[] = inputs.map((b) => decodeLtx(b)).sort((a, b) => a.header.minTxid - b.header.minTxid);
+  const merged = mergeLtxFiles(inputs.map((b) => decodeLtx(b)));
+  const header = { ...merged.header, flags: options.compress ? FLAG_COMPRESS_LZ4 : 0 };
+  return encodeLtx(header, merged.pages, merged.trailer.postApplyChecksum);
+}
+
+/**
+ * The decoded form of compactLtx, for files already verified (a replica coalescing what it
+ * received): the same checks of contiguity and checksum chain, and a file checksum of 0.
+ */
+export function mergeLtxFiles(input: LtxFile[]): LtxFile {
+  if (input.length === 0) throw new LtxFormatError('nothing to compact');
+  const files = [...input].sort((a, b) => a.header.minTxid - b.header.minTxid);
   const first = files[0]!;
   const last = files[files.length - 1]!;
   for (let i = 1; i < files.length; i++) {
@@ -26,6 +37,7 @@ export function compactLtx(inputs: Uint8Array[], options: { compress?: boolean }
       throw new LtxFormatError(`TXID ${cur.header.minTxid} does not continue the checksum of TXID ${prev.header.maxTxid}`);
     }
   }
+  if (files.length === 1) return first;
   const merged = new Map<number, Uint8Array>();
   for (const f of files) for (const p of f.pages) merged.set(p.pgno, p.data);
   const commit = last.header.commit;
@@ -34,7 +46,7 @@ export function compactLtx(inputs: Uint8Array[], options: { compress?: boolean }
     .sort((a, b) => a[0] - b[0])
     .map(([pgno, data]) => ({ pgno, data }));
   const header: LtxHeader = {
-    flags: options.compress ? FLAG_COMPRESS_LZ4 : 0,
+    flags: 0,
     pageSize: first.header.pageSize,
     commit,
     minTxid: first.header.minTxid,
@@ -47,5 +59,5 @@ export function compactLtx(inputs: Uint8Array[], options: { compress?: boolean }
     walSalt2: 0,
     nodeId: 0n,
   };
-  return encodeLtx(header, pages, last.trailer.postApplyChecksum);
+  return { header, pages, trailer: { postApplyChecksum: last.trailer.postApplyChecksum, fileChecksum: 0n } };
 }

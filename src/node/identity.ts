@@ -23,3 +23,24 @@ export function loadNodeId(dataDir: string): bigint {
   writeFileDurable(file, `${formatNodeId(id)}\n`);
   return id;
 }
+
+/** The cluster id in `<data-dir>/cluster-id`, if this node has one yet. */
+export function readClusterId(dataDir: string): string | undefined {
+  try {
+    const text = fs.readFileSync(path.join(dataDir, 'cluster-id'), 'utf8').trim();
+    return /^LFC[0-9A-F]{16}$/.test(text) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records the cluster this node belongs to (a primary makes one up; a replica adopts its primary's). */
+export function writeClusterId(dataDir: string, id: string): void {
+  fs.mkdirSync(dataDir, { recursive: true });
+  writeFileDurable(path.join(dataDir, 'cluster-id'), `${id}\n`);
+}
+
+/** A new random cluster id, `LFC` and 16 hex digits (LiteFS's form). */
+export function newClusterId(): string {
+  return `LFC${crypto.randomBytes(8).toString('hex').toUpperCase()}`;
+}

@@ -142,6 +142,7 @@ export class Store extends EventEmitter {
         this.#o.logger.warn({ db: name }, 'database file was deleted; no longer capturing it');
         cap.close();
         this.#captures.delete(name);
+        this.emit('drop', name);
       }
     }
   }

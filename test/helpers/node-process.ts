@@ -28,6 +28,9 @@ export interface NodeProcessOptions {
   /** Extra YAML appended to the generated config. */
   extraConfig?: string;
   port?: number;
+  /** Static lease: false makes this node a replica of the primary at `primaryUrl`. */
+  candidate?: boolean;
+  primaryUrl?: string;
 }
 
 /** A `litefleet run` child process on loopback. */
@@ -61,8 +64,9 @@ export class NodeProcess {
         `  token: "${this.token}"`,
         'lease:',
         '  type: static',
-        '  candidate: true',
+        `  candidate: ${o.candidate ?? true}`,
         '  hostname: node1',
+        `  advertise-url: "${o.primaryUrl ?? `http://127.0.0.1:${port}`}"`,
         ...(o.extraConfig?.includes('capture:') ? [] : ['capture:', '  poll-interval: 20ms']),
         o.extraConfig ?? '',
       ].join('\n'),

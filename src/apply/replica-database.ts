@@ -1,0 +1,229 @@
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { formatHex64 } from '../ltx/checksum.ts';
+import type { LtxFile } from '../ltx/decoder.ts';
+import { isSnapshot } from '../ltx/header.ts';
+import { formatPos, parsePos, ZERO_POS, type Pos } from '../ltx/position.ts';
+import { LtxLog } from '../log/ltx-log.ts';
+import { retryBusy } from '../capture/capture-connections.ts';
+import { prepareEmptyReplica, readDatabaseState, writeLtxPages, type DatabaseState } from './apply-ltx.ts';
+
+/** Settings of one replica database. */
+export interface ReplicaDatabaseOptions {
+  name: string;
+  /** The live file readers open. */
+  dbPath: string;
+  /** `<data-dir>/dbs/<name>`. */
+  stateDir: string;
+  logger: Logger;
+}
+
+// How long to wait for the write lock when a reader's checkpoint or a foreign writer holds it.
+const LOCK_TIMEOUT_MS = 10_000;
+
+/**
+ * One database on a replica: applies verified LTX files through sqlite_dbpage and keeps them in
+ * its log. Between applies it holds SQLite's write lock (an open BEGIN IMMEDIATE), so other
+ * writers wait and fail; one that slips in while the lock is re-taken changes PRAGMA data_version,
+ * and the database is then reported and reset from the primary.
+ */
+export class ReplicaDatabase {
+  readonly name: string;
+  readonly log: LtxLog;
+  readonly #o: ReplicaDatabaseOptions;
+  #db: Database.Database | undefined;
+  #state: DatabaseState | undefined;
+  #pos: Pos = ZERO_POS;
+  #dataVersion = -1;
+  #lastTimestamp = 0;
+  #foreignWrite = false;
+
+  constructor(options: ReplicaDatabaseOptions) {
+    this.#o = options;
+    this.name = options.name;
+    this.log = new LtxLog(options.stateDir);
+  }
+
+  /** The last applied TXID and the checksum after it (zero until the first snapshot). */
+  get pos(): Pos {
+    return { ...this.#pos };
+  }
+
+  /** Page size and page count after the last apply. */
+  get geometry(): { pageSize: number; pageCount: number } {
+    return { pageSize: this.#state?.pageSize ?? 0, pageCount: this.#state?.pageCount ?? 0 };
+  }
+
+  /** When the last applied transaction was committed on the primary (ms since epoch). */
+  get lastTimestamp(): number {
+    return this.#lastTimestamp;
+  }
+
+  /** True once a foreign write was found; the database then needs a snapshot. */
+  get foreignWrite(): boolean {
+    return this.#foreignWrite;
+  }
+
+  /**
+   * Opens the database (if it exists) and reconciles it with the position file: a crash between a
+   * commit and the position write leaves the database one apply ahead, which the log tells; any
+   * other difference (a file changed behind the node's back) resets the position, so the primary
+   * sends a snapshot.
+   */
+  open(): void {
+    this.log.recover();
+    if (!fs.existsSync(this.#o.dbPath)) {
+      this.#pos = ZERO_POS;
+      return;
+    }
+    this.#connect();
+    const state = this.#state!;
+    const actual = state.checksum.value;
+    let saved: Pos | undefined;
+    try {
+      saved = parsePos(fs.readFileSync(this.log.posPath, 'utf8'));
+    } catch {
+      saved = undefined;
+    }
+    if (saved && saved.checksum === actual) {
+      this.#pos = saved;
+      return;
+    }
+    const last = this.log.entries[this.log.entries.length - 1];
+    if (last && saved && last.maxTxid > saved.txid) {
+      try {
+        const tail = this.log.read(last);
+        if (tail.readBigUInt64BE(tail.length - 16) === actual) {
+          this.#pos = { txid: last.maxTxid, checksum: actual };
+          this.#writePos();
+          return;
+        }
+      } catch {
+        // fall through to a reset
+      }
+    }
+    this.#o.logger.warn(
+      { db: this.name, position: saved ? formatPos(saved) : 'none', checksum: formatHex64(actual) },
+      `replica database ${this.name} does not match its recorded position; resetting from primary`,
+    );
+    this.#pos = ZERO_POS;
+  }
+
+  /**
+   * Applies `files` (contiguous, already verified) in one transaction, or a snapshot on its own,
+   * checks the result against the last file's post-apply checksum, then stores the files and
+   * records the position. Throws without changing anything when a file does not continue the
+   * position or the result does not verify.
+   */
+  apply(file: LtxFile, raws: Array<{ minTxid: number; maxTxid: number; bytes: Buffer }>): void {
+    const h = file.header;
+    if (!isSnapshot(h) && (h.minTxid !== this.#pos.txid + 1 || h.preApplyChecksum !== this.#pos.checksum)) {
+      throw new Error(`TXID ${h.minTxid}-${h.maxTxid} does not continue position ${formatPos(this.#pos)} of ${this.name}`);
+    }
+    if (!this.#db || (isSnapshot(h) && this.#state!.pageSize !== h.pageSize)) this.#create(h.pageSize);
+    const db = this.#db!;
+    const state = this.#state!;
+    let next;
+    try {
+      next = writeLtxPages(db, file, state);
+      db.exec('COMMIT');
+    } catch (err) {
+      db.exec('ROLLBACK');
+      this.#relock();
+      throw err;
+    }
+    state.checksum = next;
+    state.pageCount = h.commit;
+    this.#pos = { txid: h.maxTxid, checksum: next.value };
+    this.#lastTimestamp = h.timestamp;
+    // Readers keep the WAL from restarting while they read; copying back between applies keeps it small.
+    try {
+      db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // busy: the next one will do
+    }
+    this.#relock();
+    if (isSnapshot(h)) this.log.clear();
+    for (const r of raws) this.log.append(r.minTxid, r.maxTxid, r.bytes);
+    this.#writePos();
+  }
+
+  /** Syncs the stored LTX files and the position in the background (call when idle). */
+  flush(): void {
+    this.log.flush(this.#pos);
+  }
+
+  /** Deletes stored LTX files older than the retention window. */
+  prune(retentionMs: number): number {
+    return this.log.prune(Date.now() - retentionMs);
+  }
+
+  /** Closes the connection (releasing the write lock). */
+  close(): void {
+    if (!this.#db) return;
+    try {
+      if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+    } catch {
+      // closing anyway
+    }
+    this.#db.close();
+    this.#db = undefined;
+  }
+
+  /** Closes the database and deletes it with its WAL, index and state (the primary dropped it). */
+  drop(): void {
+    this.close();
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${this.#o.dbPath}${suffix}`, { force: true });
+    fs.rmSync(this.log.dir, { recursive: true, force: true });
+  }
+
+  /** Forgets the position so the next stream brings a snapshot (after a foreign write). */
+  resetPosition(): void {
+    this.#foreignWrite = false;
+    this.#pos = ZERO_POS;
+  }
+
+  #connect(): void {
+    const db = new Database(this.#o.dbPath, { timeout: 0 });
+    db.unsafeMode(true);
+    retryBusy(LOCK_TIMEOUT_MS, () => db.pragma('journal_mode = WAL'));
+    this.#db = db;
+    this.#state = readDatabaseState(db);
+    this.#dataVersion = -1;
+    this.#relock();
+  }
+
+  /**
+   * Creates the database with the primary's page size (a new database, or one whose page size
+   * changed: the old pages cannot be overwritten with pages of another size).
+   */
+  #create(pageSize: number): void {
+    if (this.#db) {
+      this.#o.logger.warn({ db: this.name, pageSize }, `page size of ${this.name} changed on the primary; recreating the replica database`);
+      this.close();
+      for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${this.#o.dbPath}${suffix}`, { force: true });
+    }
+    const db = new Database(this.#o.dbPath, { timeout: 0 });
+    prepareEmptyReplica(db, pageSize);
+    db.close();
+    this.#connect();
+  }
+
+  /** Takes the write lock again and checks whether anyone else committed while it was free. */
+  #relock(): void {
+    const db = this.#db!;
+    retryBusy(LOCK_TIMEOUT_MS, () => db.exec('BEGIN IMMEDIATE'));
+    const version = Number(db.pragma('data_version', { simple: true }));
+    if (this.#dataVersion !== -1 && version !== this.#dataVersion && !this.#foreignWrite) {
+      this.#foreignWrite = true;
+      this.#o.logger.error({ db: this.name }, `foreign write on replica database ${this.name}; resetting from primary`);
+    }
+    this.#dataVersion = version;
+  }
+
+  #writePos(): void {
+    // Not fsynced: on restart the database's own checksum is the truth, and open() reconciles.
+    fs.writeFileSync(this.log.posPath, `${formatPos(this.#pos)}\n`);
+  }
+}

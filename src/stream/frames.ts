@@ -1,0 +1,129 @@
+import { LitefleetError } from '../errors.ts';
+
+/**
+ * The replication stream's frames, primary → replica, in the body of `POST /stream`:
+ * `u8 type, u32 payload length, payload`. An LTX file travels as LTX_BEGIN (the database name),
+ * any number of LTX_DATA chunks and LTX_END, so a snapshot of any size streams with bounded memory
+ * on the sender; control frames carry JSON.
+ */
+export const FrameType = {
+  LtxBegin: 1,
+  LtxData: 2,
+  LtxEnd: 3,
+  /** The first catch-up pass is done: the replica holds everything the primary had when it connected. */
+  Ready: 4,
+  /** Sent at least every second: the primary's clock and positions, for lag. */
+  Heartbeat: 5,
+  /** The primary no longer has this database. */
+  DropDb: 6,
+} as const;
+
+export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
+
+/** What a heartbeat says: the primary's time and each database's TXID there. */
+export interface HeartbeatPayload {
+  time: number;
+  txids: Record<string, number>;
+}
+
+/** A decoded frame. */
+export type Frame =
+  | { type: typeof FrameType.LtxBegin; name: string }
+  | { type: typeof FrameType.LtxData; data: Buffer }
+  | { type: typeof FrameType.LtxEnd }
+  | { type: typeof FrameType.Ready }
+  | { type: typeof FrameType.Heartbeat; heartbeat: HeartbeatPayload }
+  | { type: typeof FrameType.DropDb; name: string };
+
+const FRAME_HEADER_SIZE = 5;
+/** No frame is larger: LTX data is chunked well below it, so a corrupt length is caught at once. */
+export const MAX_FRAME_PAYLOAD = 16 * 1024 * 1024;
+
+/** The stream broke a rule of the frame format. */
+export class StreamProtocolError extends LitefleetError {
+  constructor(message: string) {
+    super('ESTREAM', message);
+  }
+}
+
+/** Encodes one frame. */
+export function encodeFrame(frame: Frame): Buffer {
+  let payload: Buffer;
+  switch (frame.type) {
+    case FrameType.LtxBegin:
+    case FrameType.DropDb:
+      payload = Buffer.from(frame.name, 'utf8');
+      break;
+    case FrameType.LtxData:
+      payload = frame.data;
+      break;
+    case FrameType.Heartbeat:
+      payload = Buffer.from(JSON.stringify(frame.heartbeat), 'utf8');
+      break;
+    default:
+      payload = Buffer.alloc(0);
+  }
+  const head = Buffer.alloc(FRAME_HEADER_SIZE);
+  head.writeUInt8(frame.type, 0);
+  head.writeUInt32BE(payload.length, 1);
+  return payload.length ? Buffer.concat([head, payload]) : head;
+}
+
+/** Splits a byte stream into frames, whatever the chunking of the transport. */
+export class FrameParser {
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+
+  /** Adds bytes; returns every frame they complete. */
+  push(chunk: Buffer): Frame[] {
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    const frames: Frame[] = [];
+    for (;;) {
+      if (this.#pendingBytes < FRAME_HEADER_SIZE) break;
+      const buf = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
+      this.#pending = [buf];
+      const type = buf.readUInt8(0);
+      const len = buf.readUInt32BE(1);
+      if (len > MAX_FRAME_PAYLOAD) throw new StreamProtocolError(`frame of ${len} bytes is larger than the ${MAX_FRAME_PAYLOAD} allowed`);
+      if (buf.length < FRAME_HEADER_SIZE + len) break;
+      const payload = buf.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + len);
+      frames.push(decodePayload(type, payload));
+      const rest = buf.subarray(FRAME_HEADER_SIZE + len);
+      this.#pending = rest.length ? [rest] : [];
+      this.#pendingBytes = rest.length;
+    }
+    return frames;
+  }
+
+  /** True when no partial frame is waiting (a clean end of stream). */
+  get idle(): boolean {
+    return this.#pendingBytes === 0;
+  }
+}
+
+function decodePayload(type: number, payload: Buffer): Frame {
+  switch (type) {
+    case FrameType.LtxBegin:
+      return { type, name: payload.toString('utf8') };
+    case FrameType.DropDb:
+      return { type, name: payload.toString('utf8') };
+    case FrameType.LtxData:
+      // Copied: the parser's buffer is reused for the next frames.
+      return { type, data: Buffer.from(payload) };
+    case FrameType.LtxEnd:
+    case FrameType.Ready:
+      return { type };
+    case FrameType.Heartbeat: {
+      let heartbeat: HeartbeatPayload;
+      try {
+        heartbeat = JSON.parse(payload.toString('utf8')) as HeartbeatPayload;
+      } catch {
+        throw new StreamProtocolError('heartbeat frame is not valid JSON');
+      }
+      return { type, heartbeat };
+    }
+    default:
+      throw new StreamProtocolError(`unknown frame type ${type}`);
+  }
+}

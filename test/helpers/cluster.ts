@@ -1,0 +1,29 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { after } from 'node:test';
+import { freePort, NodeProcess } from './node-process.ts';
+import { makeTempDir } from './temp-dir.ts';
+
+/** A primary and its replicas, each a real `litefleet run` process on loopback with the static lease. */
+export interface Cluster {
+  primary: NodeProcess;
+  replicas: NodeProcess[];
+  nodes: NodeProcess[];
+}
+
+/** Starts a cluster of `size` nodes (node 0 is the primary); stopped when the test file ends. */
+export async function startCluster(size = 3, extraConfig = ''): Promise<Cluster> {
+  const root = makeTempDir('litefleet-cluster-');
+  const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const primaryUrl = `http://127.0.0.1:${ports[0]}`;
+  const nodes: NodeProcess[] = [];
+  after(async () => {
+    for (const n of nodes) await n.stop();
+  });
+  for (let i = 0; i < size; i++) {
+    const dir = path.join(root, `node${i + 1}`);
+    fs.mkdirSync(dir, { recursive: true });
+    nodes.push(await NodeProcess.start({ root: dir, port: ports[i], candidate: i === 0, primaryUrl, extraConfig }));
+  }
+  return { primary: nodes[0]!, replicas: nodes.slice(1), nodes };
+}
