@@ -1,31 +1,11 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NodeProcess } from '../test/helpers/node-process.ts';
 import { createAppDatabase } from '../test/helpers/sqlite.ts';
+import { runTimedWriter, type WriterResult } from './lib/processes.ts';
 import { fixed, median, percentile } from './lib/stats.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const DB = 'sqlite.db';
-
-interface WriterResult {
-  commits: number;
-  seconds: number;
-  rate: number;
-  commitMs: { p50: number; p99: number };
-  times: number[];
-}
-
-function runTimedWriter(db: string, seconds: number, rate = 0): Promise<WriterResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(here, 'lib/timed-writer.mjs'), db, String(seconds), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as WriterResult) : reject(new Error(`writer exited with ${code}`))));
-  });
-}
 
 /** One window of the app writing, with a capturing node beside it or not; with the node, how long each commit took to reach the log. */
 async function window(root: string, db: string, seconds: number, rate: number, capturing: boolean): Promise<WriterResult & { captureMs: number[] }> {

@@ -157,6 +157,8 @@ export class Store extends EventEmitter {
       resetFrames: this.#o.resetFrames,
       compress: this.#o.compress,
     });
+    // Before start: its first snapshot is news to the replicas too.
+    cap.on('commit', (ev: CommitEvent) => this.emit('commit', ev));
     try {
       cap.start();
     } catch (err) {
@@ -168,7 +170,6 @@ export class Store extends EventEmitter {
       return;
     }
     this.#failed.delete(name);
-    cap.on('commit', (ev: CommitEvent) => this.emit('commit', ev));
     this.#captures.set(name, cap);
     this.#o.logger.info({ db: name, txid: cap.pos.txid }, 'capturing database');
   }

@@ -11,19 +11,24 @@ export interface Cluster {
   nodes: NodeProcess[];
 }
 
-/** Starts a cluster of `size` nodes (node 0 is the primary); stopped when the test file ends. */
-export async function startCluster(size = 3, extraConfig = ''): Promise<Cluster> {
-  const root = makeTempDir('litefleet-cluster-');
+/** Starts `size` nodes under `root` (node 1 is the primary); the caller stops them. */
+export async function launchCluster(root: string, size: number, extraConfig = ''): Promise<Cluster> {
   const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
   const primaryUrl = `http://127.0.0.1:${ports[0]}`;
   const nodes: NodeProcess[] = [];
-  after(async () => {
-    for (const n of nodes) await n.stop();
-  });
   for (let i = 0; i < size; i++) {
     const dir = path.join(root, `node${i + 1}`);
     fs.mkdirSync(dir, { recursive: true });
     nodes.push(await NodeProcess.start({ root: dir, port: ports[i], candidate: i === 0, primaryUrl, extraConfig }));
   }
   return { primary: nodes[0]!, replicas: nodes.slice(1), nodes };
+}
+
+/** Starts a cluster of `size` nodes in a temporary folder; stopped when the test ends. */
+export async function startCluster(size = 3, extraConfig = ''): Promise<Cluster> {
+  const c = await launchCluster(makeTempDir('litefleet-cluster-'), size, extraConfig);
+  after(async () => {
+    for (const n of c.nodes) await n.stop();
+  });
+  return c;
 }

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { readDatabaseState } from '../../src/apply/apply-ltx.ts';
@@ -8,7 +10,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** Creates a database the way an app would, in WAL mode, with the tables the writer fixture uses. */
 export function createAppDatabase(file: string, options: { autoVacuum?: boolean } = {}): void {
-  const db = new Database(file);
+  // Built under a hidden name and renamed into place, so a running node sees it appear whole.
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.creating`);
+  const db = new Database(tmp);
   if (options.autoVacuum) db.pragma('auto_vacuum = FULL');
   db.pragma('journal_mode = WAL');
   db.exec(`
@@ -21,6 +25,7 @@ export function createAppDatabase(file: string, options: { autoVacuum?: boolean 
     for (let i = 1; i <= 100; i++) ins.run(i);
   })();
   db.close();
+  fs.renameSync(tmp, file);
 }
 
 /** Runs the writer fixture in a child process (at `rate` tx/s when given); resolves with the number of commits it made. */
@@ -84,4 +89,36 @@ export function integrityCheck(file: string): string {
   } finally {
     db.close();
   }
+}
+
+/** What a reader fixture saw. */
+export interface ReaderResult {
+  iterations: number;
+  errors: string[];
+  violations: string[];
+}
+
+/** Starts the reader fixture on a (replica) database; `stop()` ends it and returns what it saw. */
+export function startReader(file: string): { stop(): Promise<ReaderResult> } {
+  const child = spawn(process.execPath, [path.join(here, '../fixtures/reader.mjs'), file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  // A test that failed before stopping its readers must not leave them running.
+  after(() => {
+    child.kill('SIGKILL');
+  });
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      try {
+        return JSON.parse(out) as ReaderResult;
+      } catch {
+        throw new Error(`reader printed no result: ${out} ${err}`);
+      }
+    },
+  };
 }

@@ -8,7 +8,7 @@ import { formatTable } from '../table.ts';
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description("show the node's role and each database's position")
+    .description('show every node of the cluster with its role, position and lag, and this node\'s databases')
     .option('-c, --config <path>', 'config file of the node to ask')
     .option('--url <url>', 'node API URL (instead of the config\'s http.addr)')
     .option('--json', 'print JSON')
@@ -20,17 +20,23 @@ export function registerStatus(program: Command): void {
         const out = {
           node: { id: info.node.id, role: info.node.role, hostname: info.node.hostname, primary: info.node.primary },
           databases: info.databases,
+          nodes: info.nodes,
         };
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
         return;
       }
-      process.stdout.write(
-        formatTable(['NODE', 'ROLE', 'HOSTNAME', 'PRIMARY'], [[info.node.id, info.node.role.toUpperCase(), info.node.hostname || '-', info.node.primary ?? '-']]),
-      );
+      const since = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z'));
+      const rows = info.nodes.flatMap((n) => {
+        const me = n.id === info.node.id ? ' (this node)' : '';
+        if (n.databases.length === 0) return [[`${n.id}${me}`, n.role.toUpperCase(), '-', '-', '-', '-', since(n.connectedSince)]];
+        return n.databases.map((d) => [`${n.id}${me}`, n.role.toUpperCase(), d.name, String(d.txid), String(d.lagTxids), `${d.lagMs}ms`, since(n.connectedSince)]);
+      });
+      process.stdout.write(`primary: ${info.node.primary ?? 'none'}\n\n`);
+      process.stdout.write(formatTable(['NODE', 'ROLE', 'DATABASE', 'TXID', 'LAG (TX)', 'LAG (MS)', 'CONNECTED SINCE'], rows));
       process.stdout.write('\n');
       process.stdout.write(
         info.databases.length === 0
-          ? 'no databases yet\n'
+          ? 'no databases on this node yet\n'
           : formatTable(
               ['DATABASE', 'TXID', 'CHECKSUM', 'PAGE SIZE', 'PAGES'],
               info.databases.map((d) => [d.name, String(d.txid), d.checksum, String(d.pageSize), String(d.pages)]),

@@ -1,0 +1,42 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** What the timed writer reports. */
+export interface WriterResult {
+  commits: number;
+  seconds: number;
+  rate: number;
+  commitMs: { p50: number; p99: number };
+  /** Wall-clock time of each commit (ms), when paced. */
+  times: number[];
+}
+
+/** Runs bench/lib/timed-writer.mjs: single-row INSERTs for `seconds`, flat out or at `rate` tx/s. */
+export function runTimedWriter(db: string, seconds: number, rate = 0): Promise<WriterResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(here, 'timed-writer.mjs'), db, String(seconds), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as WriterResult) : reject(new Error(`writer exited with ${code}`))));
+  });
+}
+
+/** Starts bench/lib/visibility-reader.mjs on a replica; `stop()` returns when each row id became visible. */
+export function startVisibilityReader(db: string, firstId: number): { stop(): Promise<Map<number, number>> } {
+  const child = spawn(process.execPath, [path.join(here, 'visibility-reader.mjs'), db, String(firstId)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      const { seen } = JSON.parse(out) as { seen: Record<string, number> };
+      return new Map(Object.entries(seen).map(([id, t]) => [Number(id), t]));
+    },
+  };
+}

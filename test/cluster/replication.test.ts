@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { freePort, NodeProcess, runCli, sleep } from '../helpers/node-process.ts';
+import { createAppDatabase, databaseChecksum, dumpRows, integrityCheck, runSqliteCli, runWriter, startReader } from '../helpers/sqlite.ts';
+import { makeTempDir } from '../helpers/temp-dir.ts';
+
+const DB = 'sqlite.db';
+
+function dbOf(n: NodeProcess, name = DB): string {
+  return path.join(n.dir, name);
+}
+
+/** Waits until the primary has logged `txid` and every replica has it, then checks checksums and rows are the same everywhere. */
+async function assertConverged(c: Cluster, txid: number, name = DB): Promise<void> {
+  await c.primary.waitForTxid(name, txid);
+  for (const r of c.replicas) await r.waitForTxid(name, txid);
+  const primary = databaseChecksum(dbOf(c.primary, name));
+  const rows = dumpRows(dbOf(c.primary, name));
+  for (const r of c.replicas) {
+    assert.equal(databaseChecksum(dbOf(r, name)).checksum, primary.checksum, `${r.root} has the primary's checksum`);
+    assert.deepEqual(dumpRows(dbOf(r, name)), rows, `${r.root} has the primary's rows`);
+    assert.equal(integrityCheck(dbOf(r, name)), 'ok');
+  }
+  const info = (await c.primary.info()).databases.find((d) => d.name === name)!;
+  assert.equal(info.txid, txid, 'one TXID per commit on the primary');
+}
+
+async function clusterWithDatabase(size = 3, extraConfig = ''): Promise<Cluster> {
+  const c = await startCluster(size, extraConfig);
+  createAppDatabase(dbOf(c.primary));
+  for (const n of c.nodes) await n.waitForTxid(DB, 1);
+  return c;
+}
+
+test('three nodes: writers on the primary, readers on every replica never see a broken invariant', async () => {
+  const c = await clusterWithDatabase(3);
+  const readers = c.replicas.flatMap((r) => [startReader(dbOf(r)), startReader(dbOf(r))]);
+  const lines = ['.timeout 5000'];
+  for (let i = 0; i < 200; i++) lines.push(`BEGIN; UPDATE accounts SET balance = balance - 7 WHERE id = ${1 + (i % 100)}; UPDATE accounts SET balance = balance + 7 WHERE id = ${1 + ((i * 37) % 100)}; INSERT INTO log(note) VALUES ('cli ${i}'); COMMIT;`);
+  lines.push('CREATE INDEX log_note_cli ON log(note);', 'DELETE FROM log WHERE id % 2 = 0;', 'VACUUM;');
+  const [a, b] = await Promise.all([runWriter(dbOf(c.primary), 'transfers', 3000, 3, 1500), runWriter(dbOf(c.primary), 'mixed', 800, 4)]);
+  await runSqliteCli(dbOf(c.primary), `${lines.join('\n')}\n`);
+  const txid = 1 + a.commits + b.commits + 203;
+  await assertConverged(c, txid);
+  for (const reader of readers) {
+    const seen = await reader.stop();
+    assert.deepEqual(seen.errors, [], 'no reader query failed');
+    assert.deepEqual(seen.violations, [], 'no reader saw a half-applied transaction');
+    assert.ok(seen.iterations > 100, `reader ran (${seen.iterations} iterations)`);
+  }
+  // Replicas refuse local writes: the node holds the write lock between applies.
+  await assert.rejects(runSqliteCli(dbOf(c.replicas[0]!), ".timeout 200\nINSERT INTO t(v) VALUES ('local');\n"), /database is locked/);
+  assert.equal(fs.readFileSync(path.join(c.replicas[0]!.dir, '.primary'), 'utf8'), 'node1');
+
+  const status = await runCli(['status', '-c', c.replicas[1]!.configPath, '--json']);
+  assert.equal(status.code, 0, status.stderr);
+  const out = JSON.parse(status.stdout) as { node: { role: string }; nodes: Array<{ role: string; databases: Array<{ txid: number; lagTxids: number }> }> };
+  assert.equal(out.node.role, 'replica');
+  assert.deepEqual(out.nodes.map((n) => n.role).sort(), ['primary', 'replica', 'replica']);
+  await sleep(1200); // replicas report their position every second
+  const again = JSON.parse((await runCli(['status', '-c', c.replicas[1]!.configPath, '--json'])).stdout) as typeof out;
+  for (const n of again.nodes) assert.deepEqual(n.databases.map((d) => [d.txid, d.lagTxids]), [[txid, 0]], JSON.stringify(n));
+  const table = await runCli(['status', '-c', c.primary.configPath]);
+  assert.match(table.stdout, /REPLICA\s+sqlite\.db\s+\d+\s+0\s+0ms/);
+});
+
+test('a database created on the primary appears on the replicas; a deleted one is dropped', async () => {
+  const c = await clusterWithDatabase(2);
+  const other = dbOf(c.primary, 'other.db');
+  createAppDatabase(other);
+  await runWriter(other, 'inserts', 50);
+  await assertConverged(c, 51, 'other.db');
+  for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${other}${suffix}`, { force: true });
+  const deadline = Date.now() + 10_000;
+  while (fs.existsSync(dbOf(c.replicas[0]!, 'other.db')) && Date.now() < deadline) await sleep(100);
+  assert.ok(!fs.existsSync(dbOf(c.replicas[0]!, 'other.db')), 'dropped on the replica');
+  assert.match(c.replicas[0]!.output, /deleted on the primary; dropped it here/);
+  await assertConverged(c, 1);
+});
+
+test('a replica killed mid-apply restarts and converges; one offline past retention gets a snapshot', async () => {
+  const c = await clusterWithDatabase(3, 'ltx:\n  retention: 1s\n  retention-interval: 200ms\n');
+  const writer = runWriter(dbOf(c.primary), 'mixed', 1500, 5);
+  await sleep(700);
+  await c.replicas[0]!.kill();
+  await c.replicas[1]!.stop();
+  await c.replicas[0]!.restart();
+  const { commits } = await writer;
+  await sleep(1500); // the files replica 2 needs are now past retention on the primary
+  await c.replicas[1]!.restart();
+  await assertConverged(c, 1 + commits);
+  assert.match(c.primary.output, /sent snapshot to replica/);
+});
+
+test('a replica file changed behind the node is reset from the primary', async () => {
+  const c = await clusterWithDatabase(2);
+  await runWriter(dbOf(c.primary), 'transfers', 100);
+  await assertConverged(c, 101);
+  const replica = c.replicas[0]!;
+  await replica.stop();
+  await runSqliteCli(dbOf(replica), 'UPDATE accounts SET balance = 0 WHERE id = 1;\n');
+  await replica.restart();
+  await runWriter(dbOf(c.primary), 'transfers', 20, 9);
+  await assertConverged(c, 121);
+  assert.match(replica.output, /does not match its recorded position; resetting from primary/);
+});
+
+test('a foreign write on a running replica is detected and undone', async () => {
+  const c = await clusterWithDatabase(2);
+  const replica = c.replicas[0]!;
+  const writer = runWriter(dbOf(c.primary), 'transfers', 3000, 11, 600);
+  // An app that ignores read-only mode, retrying with a busy timeout: it gets in between two applies.
+  const foreign = new Database(dbOf(replica), { timeout: 10_000 });
+  foreign.prepare('UPDATE accounts SET balance = balance + 1 WHERE id = 1').run();
+  foreign.close();
+  const { commits } = await writer;
+  await assertConverged(c, 1 + commits);
+  assert.match(replica.output, /foreign write on replica database sqlite\.db; resetting from primary/);
+});
+
+test('the stream needs the token; a replica with a wrong token or from another cluster gets nothing', async () => {
+  const c = await clusterWithDatabase(2);
+  const noToken = await fetch(`${c.primary.url}/stream`, { method: 'POST', body: '{}' });
+  assert.equal(noToken.status, 401);
+  const wrong = await fetch(`${c.primary.url}/stream`, { method: 'POST', body: '{}', headers: { authorization: 'Bearer wrong-token-wrong-token' } });
+  assert.equal(wrong.status, 401);
+  const otherCluster = await fetch(`${c.primary.url}/stream`, {
+    method: 'POST',
+    body: JSON.stringify({ nodeId: 'X', positions: {} }),
+    headers: { authorization: `Bearer ${c.primary.token}`, 'litefleet-cluster-id': 'LFC0000000000000001' },
+  });
+  assert.equal(otherCluster.status, 409);
+  assert.match(((await otherCluster.json()) as { error: string }).error, /another cluster/);
+
+  const root = makeTempDir();
+  const stranger = await NodeProcess.start({ root, candidate: false, primaryUrl: c.primary.url, token: 'a-different-token-entirely' });
+  await sleep(1000);
+  assert.deepEqual((await stranger.info()).databases, []);
+  assert.match(stranger.output, /primary answered 401/);
+  await stranger.stop();
+});
+
+test('a corrupted LTX on the wire is rejected and asked for again', async () => {
+  const c = await clusterWithDatabase(1);
+  const { commits } = await runWriter(dbOf(c.primary), 'mixed', 300, 2);
+  await c.primary.waitForTxid(DB, 1 + commits);
+  // A TCP relay that flips one bit inside the first response's body (the snapshot's pages).
+  const port = await freePort();
+  let flipped = false;
+  const relay = net.createServer((client) => {
+    const upstream = net.connect(c.primary.port, '127.0.0.1');
+    client.pipe(upstream);
+    let seen = 0;
+    let bodyAt = -1;
+    upstream.on('data', (chunk: Buffer) => {
+      if (!flipped) {
+        const text = chunk.toString('latin1');
+        if (bodyAt < 0 && text.includes('\r\n\r\n')) bodyAt = seen + text.indexOf('\r\n\r\n') + 4;
+        const target = bodyAt + 6000;
+        if (bodyAt >= 0 && target >= seen && target < seen + chunk.length) {
+          chunk[target - seen]! ^= 0x04;
+          flipped = true;
+        }
+      }
+      seen += chunk.length;
+      client.write(chunk);
+    });
+    upstream.on('end', () => client.end());
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((r) => relay.listen(port, '127.0.0.1', r));
+  try {
+    const replica = await NodeProcess.start({ root: makeTempDir(), candidate: false, primaryUrl: `http://127.0.0.1:${port}`, token: c.primary.token });
+    await replica.waitForTxid(DB, 1 + commits);
+    assert.ok(flipped, 'the relay corrupted the stream');
+    assert.match(replica.output, /corrupted LTX file for sqlite\.db on the wire \(file checksum mismatch/);
+    assert.equal(databaseChecksum(dbOf(replica)).checksum, databaseChecksum(dbOf(c.primary)).checksum);
+    await replica.stop();
+  } finally {
+    relay.close();
+  }
+});
