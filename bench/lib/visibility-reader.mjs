@@ -1,4 +1,4 @@
-// Watches a replica database for new rows of t: polls max(id) every 0.2 ms from a read-only
+// Watches a replica database for new rows of t: polls max(id) every 0.5 ms (a tighter loop takes a core from the nodes) from a read-only
 // connection and prints, when it gets SIGTERM, {"seen": {"<id>": <ms wall clock>}} for each id
 // the first time it was visible. Usage: node visibility-reader.mjs <db> <first id>
 import Database from 'better-sqlite3';
@@ -19,7 +19,7 @@ const loop = () => {
       for (let id = last + 1; id <= m; id++) seen[id] = now;
       last = m;
     }
-    Atomics.wait(sleeper, 0, 0, 0.2);
+    Atomics.wait(sleeper, 0, 0, 0.5);
   }
   if (stop) {
     process.stdout.write(`${JSON.stringify({ seen })}\n`);

@@ -1,7 +1,10 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { formatHex64 } from '../ltx/checksum.ts';
+import { ChecksumMismatchError } from '../errors.ts';
+import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
+import { fsyncDir } from '../log/fsync.ts';
 import type { LtxFile } from '../ltx/decoder.ts';
 import { isSnapshot } from '../ltx/header.ts';
 import { formatPos, parsePos, ZERO_POS, type Pos } from '../ltx/position.ts';
@@ -21,6 +24,7 @@ export interface ReplicaDatabaseOptions {
 
 // How long to wait for the write lock when a reader's checkpoint or a foreign writer holds it.
 const LOCK_TIMEOUT_MS = 10_000;
+const CHECKPOINT_PAGES = 1000;
 
 /**
  * One database on a replica: applies verified LTX files through sqlite_dbpage and keeps them in
@@ -38,6 +42,7 @@ export class ReplicaDatabase {
   #dataVersion = -1;
   #lastTimestamp = 0;
   #foreignWrite = false;
+  #walPages = 0;
 
   constructor(options: ReplicaDatabaseOptions) {
     this.#o = options;
@@ -121,7 +126,21 @@ export class ReplicaDatabase {
     if (!isSnapshot(h) && (h.minTxid !== this.#pos.txid + 1 || h.preApplyChecksum !== this.#pos.checksum)) {
       throw new Error(`TXID ${h.minTxid}-${h.maxTxid} does not continue position ${formatPos(this.#pos)} of ${this.name}`);
     }
-    if (!this.#db || (isSnapshot(h) && this.#state!.pageSize !== h.pageSize)) this.#create(h.pageSize);
+    if (isSnapshot(h) && !this.#db && !fs.existsSync(this.#o.dbPath)) {
+      this.#writeNewDatabase(file);
+    } else {
+      if (!this.#db || (isSnapshot(h) && this.#state!.pageSize !== h.pageSize)) this.#create(h.pageSize);
+      this.#applyInTransaction(file);
+    }
+    this.#pos = { txid: h.maxTxid, checksum: this.#state!.checksum.value };
+    this.#lastTimestamp = h.timestamp;
+    // A snapshot is the database itself: only the files after it are worth keeping.
+    if (isSnapshot(h)) this.log.clear();
+    else for (const r of raws) this.log.append(r.minTxid, r.maxTxid, r.bytes);
+    this.#writePos();
+  }
+
+  #applyInTransaction(file: LtxFile): void {
     const db = this.#db!;
     const state = this.#state!;
     let next;
@@ -134,19 +153,64 @@ export class ReplicaDatabase {
       throw err;
     }
     state.checksum = next;
-    state.pageCount = h.commit;
-    this.#pos = { txid: h.maxTxid, checksum: next.value };
-    this.#lastTimestamp = h.timestamp;
-    // Readers keep the WAL from restarting while they read; copying back between applies keeps it small.
-    try {
-      db.pragma('wal_checkpoint(PASSIVE)');
-    } catch {
-      // busy: the next one will do
+    state.pageCount = file.header.commit;
+    // Copied back between applies (not inside COMMIT, where the lock is free), once enough has
+    // piled up: each checkpoint fsyncs the database, and readers keep the WAL from restarting anyway.
+    this.#walPages += file.pages.length;
+    if (this.#walPages >= CHECKPOINT_PAGES) {
+      try {
+        db.pragma('wal_checkpoint(PASSIVE)');
+        this.#walPages = 0;
+      } catch {
+        // busy: the next apply tries again
+      }
     }
     this.#relock();
-    if (isSnapshot(h)) this.log.clear();
-    for (const r of raws) this.log.append(r.minTxid, r.maxTxid, r.bytes);
-    this.#writePos();
+  }
+
+  /**
+   * A database this node does not have yet is written straight from the snapshot's pages into a
+   * new file, fsynced and renamed into place: no reader can have it open, so nothing needs
+   * SQLite's atomicity, and the pages are written once instead of to the WAL and again back.
+   */
+  #writeNewDatabase(file: LtxFile): void {
+    const h = file.header;
+    const tmp = `${this.#o.dbPath}.litefleet-new`;
+    const sum = new DatabaseChecksum(h.pageSize);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      let run: Uint8Array[] = [];
+      let runStart = 0;
+      const flush = () => {
+        if (run.length) fs.writevSync(fd, run, (runStart - 1) * h.pageSize);
+        run = [];
+      };
+      for (const p of file.pages) {
+        sum.setPage(p.pgno, p.data);
+        if (run.length === 0 || p.pgno !== runStart + run.length || run.length >= 1024) {
+          flush();
+          runStart = p.pgno;
+        }
+        run.push(p.data);
+      }
+      flush();
+      sum.setPageCount(h.commit);
+      if (sum.value !== file.trailer.postApplyChecksum) {
+        throw new ChecksumMismatchError(`snapshot of ${this.name} hashes to ${formatHex64(sum.value)}, but the file says ${formatHex64(file.trailer.postApplyChecksum)}`);
+      }
+      fs.ftruncateSync(fd, h.commit * h.pageSize);
+      fs.fdatasyncSync(fd);
+    } catch (err) {
+      fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+    fs.closeSync(fd);
+    // Leftovers of an earlier database of this name would be read as this one's WAL.
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(`${this.#o.dbPath}${suffix}`, { force: true });
+    fs.renameSync(tmp, this.#o.dbPath);
+    fsyncDir(path.dirname(this.#o.dbPath));
+    this.#connect({ pageSize: h.pageSize, pageCount: h.commit, checksum: sum });
   }
 
   /** Syncs the stored LTX files and the position in the background (call when idle). */
@@ -184,12 +248,14 @@ export class ReplicaDatabase {
     this.#pos = ZERO_POS;
   }
 
-  #connect(): void {
+  /** Opens the database; its checksum state is read from its pages unless the caller knows it. */
+  #connect(known?: DatabaseState): void {
     const db = new Database(this.#o.dbPath, { timeout: 0 });
     db.unsafeMode(true);
     retryBusy(LOCK_TIMEOUT_MS, () => db.pragma('journal_mode = WAL'));
+    db.pragma('wal_autocheckpoint = 0');
     this.#db = db;
-    this.#state = readDatabaseState(db);
+    this.#state = known ?? readDatabaseState(db);
     this.#dataVersion = -1;
     this.#relock();
   }

@@ -91,7 +91,9 @@ export class LtxLog {
       try {
         const f = decodeLtx(fs.readFileSync(e.path));
         const h = f.header;
-        if (h.minTxid !== 1 && (h.minTxid !== pos.txid + 1 || h.preApplyChecksum !== pos.checksum)) {
+        // The first file is the base whatever it starts at: older ones may have been pruned, and a
+        // replica's log starts after the snapshot it was built from.
+        if (pos.txid !== 0 && h.minTxid !== 1 && (h.minTxid !== pos.txid + 1 || h.preApplyChecksum !== pos.checksum)) {
           throw new LtxFormatError(`does not continue position ${formatPos(pos)}`);
         }
         lastHeader = h;

@@ -39,9 +39,10 @@ function inflate(body: Uint8Array): Uint8Array {
 
 /**
  * Decodes an LTX file and checks every rule and checksum: the file checksum always, and for
- * snapshots also that the pages hash to the post-apply checksum. Errors name what is wrong.
+ * snapshots also that the pages hash to the post-apply checksum (unless the caller hashes them
+ * itself as it applies them: `snapshotChecksum: false`). Errors name what is wrong.
  */
-export function decodeLtx(buf: Uint8Array): LtxFile {
+export function decodeLtx(buf: Uint8Array, options: { snapshotChecksum?: boolean } = {}): LtxFile {
   const header = decodeHeader(buf);
   const trailer = decodeTrailer(buf);
   const raw = buf.subarray(HEADER_SIZE, buf.length - TRAILER_SIZE);
@@ -89,7 +90,7 @@ export function decodeLtx(buf: Uint8Array): LtxFile {
       `file checksum mismatch: computed ${formatHex64(fileChecksum)}, trailer says ${formatHex64(trailer.fileChecksum)}`,
     );
   }
-  if (isSnapshot(header)) {
+  if (isSnapshot(header) && options.snapshotChecksum !== false) {
     const sum = new DatabaseChecksum(header.pageSize);
     for (const p of pages) sum.setPage(p.pgno, p.data);
     sum.setPageCount(header.commit);

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { ReplicaDatabase } from '../apply/replica-database.ts';
 import { mergeLtxFiles } from '../ltx/compactor.ts';
 import { decodeLtx, type LtxFile } from '../ltx/decoder.ts';
+import { encodeLtx } from '../ltx/encoder.ts';
 import { isSnapshot } from '../ltx/header.ts';
 import { formatPos } from '../ltx/position.ts';
 import { formatNodeId, readClusterId, writeClusterId } from '../node/identity.ts';
@@ -216,7 +217,8 @@ export class ReplicaStream extends EventEmitter {
         const bytes = Buffer.concat(current.chunks);
         let file: LtxFile;
         try {
-          file = decodeLtx(bytes);
+          // Snapshot pages are hashed as they are applied; decoding checks the file checksum.
+          file = decodeLtx(bytes, { snapshotChecksum: false });
         } catch (err) {
           throw new Error(`corrupted LTX file for ${current.name} on the wire (${(err as Error).message}); asking again`);
         }
@@ -280,8 +282,14 @@ export class ReplicaStream extends EventEmitter {
         for (const b of batch) this.#queuedBytes -= b.raw.bytes.length;
         const db = this.#database(name);
         try {
-          const file = batch.length === 1 ? batch[0]!.file : mergeLtxFiles(batch.map((b) => b.file));
-          db.apply(file, batch.map((b) => b.raw));
+          if (batch.length === 1) {
+            db.apply(batch[0]!.file, [batch[0]!.raw]);
+          } else {
+            // Stored as one range file: writing thousands of small files would cost more than applying them.
+            const file = mergeLtxFiles(batch.map((b) => b.file));
+            const bytes = encodeLtx(file.header, file.pages, file.trailer.postApplyChecksum);
+            db.apply(file, [{ minTxid: file.header.minTxid, maxTxid: file.header.maxTxid, bytes }]);
+          }
         } catch (err) {
           this.#o.logger.error({ db: name, err: (err as Error).message }, 'cannot apply LTX from the primary; reconnecting from the current position');
           this.#queuedBytes -= q.reduce((n, r) => n + r.raw.bytes.length, 0);

@@ -114,9 +114,19 @@ test('a foreign write on a running replica is detected and undone', async () => 
   const c = await clusterWithDatabase(2);
   const replica = c.replicas[0]!;
   const writer = runWriter(dbOf(c.primary), 'transfers', 3000, 11, 600);
-  // An app that ignores read-only mode, retrying with a busy timeout: it gets in between two applies.
-  const foreign = new Database(dbOf(replica), { timeout: 10_000 });
+  // An app that ignores read-only mode and spins for the write lock: it gets in between two applies.
+  const foreign = new Database(dbOf(replica), { timeout: 0 });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      foreign.exec('BEGIN IMMEDIATE');
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+  }
   foreign.prepare('UPDATE accounts SET balance = balance + 1 WHERE id = 1').run();
+  foreign.exec('COMMIT');
   foreign.close();
   const { commits } = await writer;
   await assertConverged(c, 1 + commits);

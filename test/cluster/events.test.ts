@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { startCluster } from '../helpers/cluster.ts';
+import { sleep } from '../helpers/node-process.ts';
+import { createAppDatabase, databaseChecksum, runWriter } from '../helpers/sqlite.ts';
+
+test('GET /events streams the role, then every new position, as newline-delimited JSON', async () => {
+  const c = await startCluster(2);
+  const replica = c.replicas[0]!;
+  const unauthorized = await fetch(`${replica.url}/events`);
+  assert.equal(unauthorized.status, 401);
+  const ac = new AbortController();
+  const res = await fetch(`${replica.url}/events`, { headers: { authorization: `Bearer ${replica.token}` }, signal: ac.signal });
+  assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
+  const events: Array<Record<string, unknown>> = [];
+  const reading = (async () => {
+    let buf = '';
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i).trim();
+          buf = buf.slice(i + 1);
+          if (line) events.push(JSON.parse(line) as Record<string, unknown>);
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  createAppDatabase(path.join(c.primary.dir, 'sqlite.db'));
+  const { commits } = await runWriter(path.join(c.primary.dir, 'sqlite.db'), 'inserts', 30, 1, 200);
+  await replica.waitForTxid('sqlite.db', 1 + commits);
+  await sleep(100);
+  ac.abort();
+  await reading;
+  assert.deepEqual(events[0], { type: 'role', role: 'replica', primary: 'node1' });
+  const txids = events.filter((e) => e.type === 'tx' && e.db === 'sqlite.db').map((e) => e.txid as number);
+  assert.equal(txids[0], 1, 'the first snapshot');
+  assert.equal(txids[txids.length - 1], 1 + commits);
+  for (let i = 1; i < txids.length; i++) assert.ok(txids[i]! > txids[i - 1]!, 'positions only move forward');
+  const last = events.filter((e) => e.type === 'tx').at(-1)!;
+  assert.equal(last.checksum, databaseChecksum(path.join(c.primary.dir, 'sqlite.db')).checksum.toString(16).padStart(16, '0'));
+});
+
+test('a stalled replica does not hold back the primary or the others; a restarted primary is followed again', async () => {
+  const c = await startCluster(3);
+  const db = path.join(c.primary.dir, 'sqlite.db');
+  createAppDatabase(db);
+  for (const n of c.nodes) await n.waitForTxid('sqlite.db', 1);
+  const [slow, fast] = c.replicas as [typeof c.primary, typeof c.primary];
+  process.kill(slow.pid!, 'SIGSTOP');
+  try {
+    const { commits } = await runWriter(db, 'mixed', 1500, 3);
+    await fast.waitForTxid('sqlite.db', 1 + commits, 15_000);
+  } finally {
+    process.kill(slow.pid!, 'SIGCONT');
+  }
+  const target = (await c.primary.info()).databases[0]!.txid;
+  await slow.waitForTxid('sqlite.db', target);
+
+  await c.primary.stop();
+  await c.primary.restart();
+  const more = await runWriter(db, 'transfers', 200, 4);
+  for (const r of c.replicas) await r.waitForTxid('sqlite.db', target + more.commits);
+  for (const r of c.replicas) assert.equal(databaseChecksum(path.join(r.dir, 'sqlite.db')).checksum, databaseChecksum(db).checksum);
+  const sinceRestart = c.primary.output.slice(c.primary.output.lastIndexOf('litefleet node started'));
+  assert.doesNotMatch(sinceRestart, /sent snapshot to replica/, 'replicas resumed from their positions after the primary restarted');
+  assert.equal(sinceRestart.match(/replica connected/g)?.length, 2);
+});
