@@ -5,7 +5,9 @@ import type { Logger } from 'pino';
 import { ChecksumMismatchError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
 import { fsyncDir } from '../log/fsync.ts';
+import { mergeLtxFiles } from '../ltx/compactor.ts';
 import type { LtxFile } from '../ltx/decoder.ts';
+import { encodeLtx } from '../ltx/encoder.ts';
 import { isSnapshot } from '../ltx/header.ts';
 import { formatPos, parsePos, ZERO_POS, type Pos } from '../ltx/position.ts';
 import { LtxLog } from '../log/ltx-log.ts';
@@ -25,6 +27,7 @@ export interface ReplicaDatabaseOptions {
 // How long to wait for the write lock when a reader's checkpoint or a foreign writer holds it.
 const LOCK_TIMEOUT_MS = 10_000;
 const CHECKPOINT_PAGES = 1000;
+const PENDING_LOG_BYTES = 8 * 1024 * 1024;
 
 /**
  * One database on a replica: applies verified LTX files through sqlite_dbpage and keeps them in
@@ -43,6 +46,8 @@ export class ReplicaDatabase {
   #lastTimestamp = 0;
   #foreignWrite = false;
   #walPages = 0;
+  #pendingLog: LtxFile[] = [];
+  #pendingBytes = 0;
 
   constructor(options: ReplicaDatabaseOptions) {
     this.#o = options;
@@ -93,6 +98,7 @@ export class ReplicaDatabase {
     }
     if (saved && saved.checksum === actual) {
       this.#pos = saved;
+      this.#trimLog();
       return;
     }
     const last = this.log.entries[this.log.entries.length - 1];
@@ -102,6 +108,7 @@ export class ReplicaDatabase {
         if (tail.readBigUInt64BE(tail.length - 16) === actual) {
           this.#pos = { txid: last.maxTxid, checksum: actual };
           this.#writePos();
+          this.#trimLog();
           return;
         }
       } catch {
@@ -113,15 +120,22 @@ export class ReplicaDatabase {
       `replica database ${this.name} does not match its recorded position; resetting from primary`,
     );
     this.#pos = ZERO_POS;
+    this.log.clear();
+  }
+
+  /** A log that does not end at the database's position (files gathered but lost in a crash) starts over. */
+  #trimLog(): void {
+    const last = this.log.entries[this.log.entries.length - 1];
+    if (last && last.maxTxid !== this.#pos.txid) this.log.clear();
   }
 
   /**
-   * Applies `files` (contiguous, already verified) in one transaction, or a snapshot on its own,
-   * checks the result against the last file's post-apply checksum, then stores the files and
-   * records the position. Throws without changing anything when a file does not continue the
-   * position or the result does not verify.
+   * Applies one verified file (several received files merged, or a snapshot) in one transaction,
+   * committing only if the result hashes to its post-apply checksum, then gathers it for the log
+   * and records the position. Throws without changing anything when the file does not continue
+   * the position or the result does not verify.
    */
-  apply(file: LtxFile, raws: Array<{ minTxid: number; maxTxid: number; bytes: Buffer }>): void {
+  apply(file: LtxFile): void {
     const h = file.header;
     if (!isSnapshot(h) && (h.minTxid !== this.#pos.txid + 1 || h.preApplyChecksum !== this.#pos.checksum)) {
       throw new Error(`TXID ${h.minTxid}-${h.maxTxid} does not continue position ${formatPos(this.#pos)} of ${this.name}`);
@@ -134,10 +148,29 @@ export class ReplicaDatabase {
     }
     this.#pos = { txid: h.maxTxid, checksum: this.#state!.checksum.value };
     this.#lastTimestamp = h.timestamp;
-    // A snapshot is the database itself: only the files after it are worth keeping.
-    if (isSnapshot(h)) this.log.clear();
-    else for (const r of raws) this.log.append(r.minTxid, r.maxTxid, r.bytes);
+    // A snapshot is the database itself: only the files after it are worth keeping. Those are
+    // gathered and written as one range file a second (or every few MB): a file per transaction
+    // would cost a replica as much disk time as its primary spends capturing.
+    if (isSnapshot(h)) {
+      this.#pendingLog = [];
+      this.#pendingBytes = 0;
+      this.log.clear();
+    } else {
+      this.#pendingLog.push(file);
+      this.#pendingBytes += file.pages.length * h.pageSize;
+      if (this.#pendingBytes >= PENDING_LOG_BYTES) this.#writePendingLog();
+    }
     this.#writePos();
+  }
+
+  #writePendingLog(): void {
+    if (this.#pendingLog.length === 0) return;
+    const files = this.#pendingLog;
+    this.#pendingLog = [];
+    this.#pendingBytes = 0;
+    const merged = files.length === 1 ? files[0]! : mergeLtxFiles(files);
+    const bytes = encodeLtx(merged.header, merged.pages, merged.trailer.postApplyChecksum);
+    this.log.append(merged.header.minTxid, merged.header.maxTxid, bytes);
   }
 
   #applyInTransaction(file: LtxFile): void {
@@ -213,8 +246,9 @@ export class ReplicaDatabase {
     this.#connect({ pageSize: h.pageSize, pageCount: h.commit, checksum: sum });
   }
 
-  /** Syncs the stored LTX files and the position in the background (call when idle). */
+  /** Writes the gathered LTX files and syncs them and the position in the background (call about once a second). */
   flush(): void {
+    this.#writePendingLog();
     this.log.flush(this.#pos);
   }
 
@@ -223,8 +257,10 @@ export class ReplicaDatabase {
     return this.log.prune(Date.now() - retentionMs);
   }
 
-  /** Closes the connection (releasing the write lock). */
+  /** Writes what is gathered, makes the log durable and closes the connection (releasing the write lock). */
   close(): void {
+    this.#writePendingLog();
+    this.log.sync(this.#pos);
     if (!this.#db) return;
     try {
       if (this.#db.inTransaction) this.#db.exec('ROLLBACK');

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { lockPgno } from '../ltx/checksum.ts';
 
 type Db = Database.Database;
 
@@ -134,9 +135,8 @@ export class CaptureConnections {
   }
 
   /** Every page of the pinned snapshot, in order, through sqlite_dbpage. */
-  *pinnedPages(): Generator<{ pgno: number; data: Buffer }> {
-    const stmt = this.pinnedConnection.prepare('SELECT pgno, data FROM sqlite_dbpage ORDER BY pgno');
-    for (const row of stmt.iterate() as Iterable<{ pgno: number; data: Buffer }>) yield row;
+  pinnedPages(): Generator<{ pgno: number; data: Buffer }> {
+    return databasePages(this.pinnedConnection);
   }
 
   /** Ends every transaction and closes both connections. */
@@ -184,4 +184,15 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** Blocks the thread for `ms` milliseconds. */
 export function sleepSync(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
+}
+
+/**
+ * Every page of the database `db` reads (inside its current transaction), in order, through
+ * sqlite_dbpage, without the lock page: in a database over 1 GiB the page holding the pending byte
+ * is never used by SQLite and LTX files must not contain it.
+ */
+export function* databasePages(db: Db): Generator<{ pgno: number; data: Buffer }> {
+  const lock = lockPgno(Number(db.pragma('page_size', { simple: true })));
+  const stmt = db.prepare('SELECT pgno, data FROM sqlite_dbpage ORDER BY pgno');
+  for (const row of stmt.iterate() as Iterable<{ pgno: number; data: Buffer }>) if (row.pgno !== lock) yield row;
 }

@@ -10,7 +10,7 @@ import { formatPos, type Pos } from '../ltx/position.ts';
 import { LtxLog } from '../log/ltx-log.ts';
 import { readWalIndex } from '../wal/wal-index.ts';
 import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalReader, type WalTransaction } from '../wal/wal-reader.ts';
-import { CaptureConnections } from './capture-connections.ts';
+import { CaptureConnections, databasePages } from './capture-connections.ts';
 
 /** Settings of one database's capture. */
 export interface CaptureOptions {
@@ -32,7 +32,7 @@ export interface SnapshotRead {
   pageSize: number;
   pageCount: number;
   /** Every page in order, through sqlite_dbpage. */
-  pages(): IterableIterator<{ pgno: number; data: Buffer }>;
+  pages(): Iterable<{ pgno: number; data: Buffer }>;
   /** Ends the read transaction and closes its connection. */
   close(): void;
 }
@@ -237,7 +237,7 @@ export class DatabaseCapture extends EventEmitter {
       pos,
       pageSize: Number(db.pragma('page_size', { simple: true })),
       pageCount: Number(db.pragma('page_count', { simple: true })),
-      pages: () => db.prepare('SELECT pgno, data FROM sqlite_dbpage ORDER BY pgno').iterate() as IterableIterator<{ pgno: number; data: Buffer }>,
+      pages: () => databasePages(db),
       close: () => {
         if (db.inTransaction) db.exec('COMMIT');
         db.close();

@@ -6,7 +6,6 @@ import type { Logger } from 'pino';
 import { ReplicaDatabase } from '../apply/replica-database.ts';
 import { mergeLtxFiles } from '../ltx/compactor.ts';
 import { decodeLtx, type LtxFile } from '../ltx/decoder.ts';
-import { encodeLtx } from '../ltx/encoder.ts';
 import { isSnapshot } from '../ltx/header.ts';
 import { formatPos } from '../ltx/position.ts';
 import { formatNodeId, readClusterId, writeClusterId } from '../node/identity.ts';
@@ -112,10 +111,7 @@ export class ReplicaStream extends EventEmitter {
     for (const t of this.#timers) clearInterval(t);
     this.#req?.destroy();
     this.#applyQueued();
-    for (const db of this.databases.values()) {
-      db.log.sync(db.pos);
-      db.close();
-    }
+    for (const db of this.databases.values()) db.close();
   }
 
   /** How far behind the primary each database is, in transactions and milliseconds. */
@@ -282,14 +278,7 @@ export class ReplicaStream extends EventEmitter {
         for (const b of batch) this.#queuedBytes -= b.raw.bytes.length;
         const db = this.#database(name);
         try {
-          if (batch.length === 1) {
-            db.apply(batch[0]!.file, [batch[0]!.raw]);
-          } else {
-            // Stored as one range file: writing thousands of small files would cost more than applying them.
-            const file = mergeLtxFiles(batch.map((b) => b.file));
-            const bytes = encodeLtx(file.header, file.pages, file.trailer.postApplyChecksum);
-            db.apply(file, [{ minTxid: file.header.minTxid, maxTxid: file.header.maxTxid, bytes }]);
-          }
+          db.apply(batch.length === 1 ? batch[0]!.file : mergeLtxFiles(batch.map((b) => b.file)));
         } catch (err) {
           this.#o.logger.error({ db: name, err: (err as Error).message }, 'cannot apply LTX from the primary; reconnecting from the current position');
           this.#queuedBytes -= q.reduce((n, r) => n + r.raw.bytes.length, 0);

@@ -65,6 +65,10 @@ test('three nodes: writers on the primary, readers on every replica never see a 
   await sleep(1200); // replicas report their position every second
   const again = JSON.parse((await runCli(['status', '-c', c.replicas[1]!.configPath, '--json'])).stdout) as typeof out;
   for (const n of again.nodes) assert.deepEqual(n.databases.map((d) => [d.txid, d.lagTxids]), [[txid, 0]], JSON.stringify(n));
+  // Replicas keep what they applied as range files continuing their snapshot, for catching up others later.
+  const verify = await runCli(['ltx', 'verify', path.join(c.replicas[0]!.dataDir, 'dbs', DB, 'ltx')]);
+  assert.equal(verify.code, 0, verify.stdout);
+  assert.match(verify.stdout, /[1-9]\d* passed, 0 failed/);
   const table = await runCli(['status', '-c', c.primary.configPath]);
   assert.match(table.stdout, /REPLICA\s+sqlite\.db\s+\d+\s+0\s+0ms/);
 });
@@ -108,6 +112,17 @@ test('a replica file changed behind the node is reset from the primary', async (
   await runWriter(dbOf(c.primary), 'transfers', 20, 9);
   await assertConverged(c, 121);
   assert.match(replica.output, /does not match its recorded position; resetting from primary/);
+
+  // A replica claiming to be ahead of the primary gets a snapshot too.
+  await replica.stop();
+  const pos = path.join(replica.dataDir, 'dbs', DB, 'pos');
+  fs.writeFileSync(pos, fs.readFileSync(pos, 'utf8').replace(/^[0-9a-f]{16}/, '00000000000f4240'));
+  const snapshotsBefore = c.primary.output.match(/sent snapshot to replica/g)?.length ?? 0;
+  await replica.restart();
+  await runWriter(dbOf(c.primary), 'transfers', 10, 10);
+  for (let i = 0; i < 200 && (await replica.info()).databases[0]!.txid !== 131; i++) await sleep(50);
+  await assertConverged(c, 131);
+  assert.equal(c.primary.output.match(/sent snapshot to replica/g)?.length, snapshotsBefore + 1);
 });
 
 test('a foreign write on a running replica is detected and undone', async () => {
