@@ -44,7 +44,9 @@ export async function benchReplication(root: string): Promise<void> {
     createAppDatabase(path.join(c.primary.dir, DB));
     for (const n of c.nodes) await n.waitForTxid(DB, 1);
 
-    console.log(`\nreplication: commit on the primary → visible to a reader on the replica, app at 1000 tx/s (${rounds} × ${seconds} s)`);
+    console.log(`\nreplication: commit on the primary → visible to a reader on the replica, app at 1000 tx/s (${rounds} × ${seconds} s after a warm-up round)`);
+    const warm = await visibility(c, 1000, seconds);
+    console.log(`  warm-up (not counted): p50 ${fixed(warm.p50)} ms, p99 ${fixed(warm.p99)} ms`);
     const p50s: number[] = [];
     const p99s: number[] = [];
     for (let r = 0; r < rounds; r++) {

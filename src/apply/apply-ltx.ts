@@ -42,14 +42,25 @@ export function prepareEmptyReplica(db: Database.Database, pageSize: number): vo
  */
 export function applyLtx(db: Database.Database, file: LtxFile, state: DatabaseState): void {
   db.exec('BEGIN IMMEDIATE');
-  let next: DatabaseChecksum;
+  commitLtxPages(db, file, state);
+}
+
+/**
+ * writeLtxPages inside the caller's open write transaction, then COMMIT; on any failure the
+ * transaction is rolled back and `state` is left as it was. On success `state` describes the
+ * database after the file.
+ */
+export function commitLtxPages(db: Database.Database, file: LtxFile, state: DatabaseState): void {
+  let next: DatabaseChecksum | undefined;
   try {
     next = writeLtxPages(db, file, state);
     db.exec('COMMIT');
   } catch (err) {
+    next?.rollback();
     db.exec('ROLLBACK');
     throw err;
   }
+  next.commit();
   state.checksum = next;
   state.pageCount = file.header.commit;
 }
@@ -58,8 +69,9 @@ export function applyLtx(db: Database.Database, file: LtxFile, state: DatabaseSt
  * Writes a file's pages inside the caller's write transaction, in the order SQLite needs: pages
  * ascending with page 1 last, then the truncation row. `state` must equal the file's pre-apply
  * checksum (unless the file is a snapshot); returns the checksum after the file, having checked it
- * against the post-apply checksum, so the caller commits only a verified state. `state` itself is
- * left as it was: the caller updates it once the transaction has committed.
+ * against the post-apply checksum, so the caller commits only a verified state. The returned
+ * checksum has an open change (it may be `state.checksum` itself): the caller calls commit() on it
+ * once the transaction has committed, or rollback() if it does not (commitLtxPages does both).
  */
 export function writeLtxPages(db: Database.Database, file: LtxFile, state: DatabaseState): DatabaseChecksum {
   const h = file.header;
@@ -69,21 +81,28 @@ export function writeLtxPages(db: Database.Database, file: LtxFile, state: Datab
       `TXID ${h.minTxid} expects database checksum ${formatHex64(h.preApplyChecksum)} before it, but the database has ${formatHex64(state.checksum.value)}`,
     );
   }
-  const next = isSnapshot(h) ? new DatabaseChecksum(h.pageSize) : state.checksum.clone();
-  const insert = db.prepare('INSERT INTO sqlite_dbpage(pgno, data) VALUES (?, ?)');
-  let page1: Uint8Array | undefined;
-  for (const p of file.pages) {
-    next.setPage(p.pgno, p.data);
-    if (p.pgno === 1) page1 = p.data;
-    else insert.run(p.pgno, p.data);
-  }
-  if (page1) insert.run(1, page1);
-  next.setPageCount(h.commit);
-  if (h.commit < state.pageCount) insert.run(h.commit + 1, null);
-  if (next.value !== file.trailer.postApplyChecksum) {
-    throw new ChecksumMismatchError(
-      `after TXID ${h.maxTxid} the database would hash to ${formatHex64(next.value)}, but the file says ${formatHex64(file.trailer.postApplyChecksum)}`,
-    );
+  // Updated in place with an undo record (for a snapshot, built anew): see DatabaseChecksum.begin.
+  const next = isSnapshot(h) ? new DatabaseChecksum(h.pageSize) : state.checksum;
+  next.begin();
+  try {
+    const insert = db.prepare('INSERT INTO sqlite_dbpage(pgno, data) VALUES (?, ?)');
+    let page1: Uint8Array | undefined;
+    for (const p of file.pages) {
+      next.setPage(p.pgno, p.data);
+      if (p.pgno === 1) page1 = p.data;
+      else insert.run(p.pgno, p.data);
+    }
+    if (page1) insert.run(1, page1);
+    next.setPageCount(h.commit);
+    if (h.commit < state.pageCount) insert.run(h.commit + 1, null);
+    if (next.value !== file.trailer.postApplyChecksum) {
+      throw new ChecksumMismatchError(
+        `after TXID ${h.maxTxid} the database would hash to ${formatHex64(next.value)}, but the file says ${formatHex64(file.trailer.postApplyChecksum)}`,
+      );
+    }
+  } catch (err) {
+    next.rollback();
+    throw err;
   }
   return next;
 }

@@ -12,7 +12,7 @@ import { isSnapshot } from '../ltx/header.ts';
 import { formatPos, parsePos, ZERO_POS, type Pos } from '../ltx/position.ts';
 import { LtxLog } from '../log/ltx-log.ts';
 import { retryBusy } from '../capture/capture-connections.ts';
-import { prepareEmptyReplica, readDatabaseState, writeLtxPages, type DatabaseState } from './apply-ltx.ts';
+import { commitLtxPages, prepareEmptyReplica, readDatabaseState, type DatabaseState } from './apply-ltx.ts';
 
 /** Settings of one replica database. */
 export interface ReplicaDatabaseOptions {
@@ -175,18 +175,12 @@ export class ReplicaDatabase {
 
   #applyInTransaction(file: LtxFile): void {
     const db = this.#db!;
-    const state = this.#state!;
-    let next;
     try {
-      next = writeLtxPages(db, file, state);
-      db.exec('COMMIT');
+      commitLtxPages(db, file, this.#state!);
     } catch (err) {
-      db.exec('ROLLBACK');
       this.#relock();
       throw err;
     }
-    state.checksum = next;
-    state.pageCount = file.header.commit;
     // Copied back between applies (not inside COMMIT, where the lock is free), once enough has
     // piled up: each checkpoint fsyncs the database, and readers keep the WAL from restarting anyway.
     this.#walPages += file.pages.length;

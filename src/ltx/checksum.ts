@@ -63,6 +63,9 @@ export class DatabaseChecksum {
   #xlo = 0;
   /** Highest page given to setPage since the last setPageCount, so truncation knows how far to clear. */
   #highestWritten = 0;
+  /** While a change is open (begin): slot, old hi, old lo, for every slot written, to roll back. */
+  #undo: number[] | undefined;
+  #undoState: { pages: number; xhi: number; xlo: number; highestWritten: number } | undefined;
   readonly #lockPgno: number;
 
   constructor(readonly pageSize: number) {
@@ -88,6 +91,7 @@ export class DatabaseChecksum {
     const hi = ~s.hi;
     const lo = ~s.lo;
     const i = pgno - 1;
+    this.#undo?.push(i, this.#hi[i]!, this.#lo[i]!);
     this.#xhi ^= this.#hi[i]! ^ hi;
     this.#xlo ^= this.#lo[i]! ^ lo;
     this.#hi[i] = hi;
@@ -110,6 +114,7 @@ export class DatabaseChecksum {
     const top = Math.max(this.#pages, this.#highestWritten);
     this.#highestWritten = 0;
     for (let p = commit + 1; p <= top; p++) {
+      this.#undo?.push(p - 1, this.#hi[p - 1]!, this.#lo[p - 1]!);
       this.#xhi ^= this.#hi[p - 1]!;
       this.#xlo ^= this.#lo[p - 1]!;
       this.#hi[p - 1] = 0;
@@ -118,16 +123,36 @@ export class DatabaseChecksum {
     this.#pages = commit;
   }
 
-  /** A deep copy, so a caller can compute a checksum ahead without touching this one. */
-  clone(): DatabaseChecksum {
-    const c = new DatabaseChecksum(this.pageSize);
-    c.#hi = this.#hi.slice();
-    c.#lo = this.#lo.slice();
-    c.#pages = this.#pages;
-    c.#xhi = this.#xhi;
-    c.#xlo = this.#xlo;
-    c.#highestWritten = this.#highestWritten;
-    return c;
+  /**
+   * Starts a change that rollback() can undo: a replica updates its checksum in place as it writes
+   * a transaction's pages (copying it would cost a pass over every page of a large database for
+   * each apply) and undoes the change if the transaction does not commit.
+   */
+  begin(): void {
+    this.#undo = [];
+    this.#undoState = { pages: this.#pages, xhi: this.#xhi, xlo: this.#xlo, highestWritten: this.#highestWritten };
+  }
+
+  /** Keeps the change begun with begin(). */
+  commit(): void {
+    this.#undo = undefined;
+    this.#undoState = undefined;
+  }
+
+  /** Undoes everything since begin(). */
+  rollback(): void {
+    const undo = this.#undo;
+    const st = this.#undoState;
+    this.commit();
+    if (!undo || !st) return;
+    for (let k = undo.length - 3; k >= 0; k -= 3) {
+      this.#hi[undo[k]!] = undo[k + 1]!;
+      this.#lo[undo[k]!] = undo[k + 2]!;
+    }
+    this.#pages = st.pages;
+    this.#xhi = st.xhi;
+    this.#xlo = st.xlo;
+    this.#highestWritten = st.highestWritten;
   }
 
   #reserve(pages: number): void {

@@ -117,6 +117,7 @@ export class StreamServer {
       wake?.();
     });
     const send = (frame: Frame): Promise<void> => write(res, encodeFrame(frame));
+    const sendRaw = (bytes: Buffer): Promise<void> => write(res, bytes);
     try {
       let ready = false;
       let lastBeat = 0;
@@ -125,7 +126,7 @@ export class StreamServer {
         dirty.clear();
         for (const name of names) {
           if (closed) break;
-          await this.#catchUp(name, positions, send);
+          await this.#catchUp(name, positions, send, sendRaw);
         }
         if (!ready) {
           ready = true;
@@ -159,7 +160,7 @@ export class StreamServer {
   }
 
   /** Sends whatever takes the replica's copy of `name` to the primary's position. */
-  async #catchUp(name: string, positions: Map<string, Pos>, send: (f: Frame) => Promise<void>): Promise<void> {
+  async #catchUp(name: string, positions: Map<string, Pos>, send: (f: Frame) => Promise<void>, sendRaw: (b: Buffer) => Promise<void>): Promise<void> {
     const cap = this.#store.captures.get(name);
     if (!cap) {
       if (positions.has(name)) {
@@ -175,7 +176,7 @@ export class StreamServer {
     while (pos.txid < cap.pos.txid) {
       const next = pos.txid === 0 ? undefined : this.#readNext(cap, pos);
       if (next) {
-        await sendLtx(name, next.bytes, send);
+        await sendLtx(name, next.bytes, send, sendRaw);
         pos = next.pos;
       } else {
         pos = await this.#sendSnapshot(cap, send);
@@ -251,7 +252,12 @@ export class StreamServer {
   }
 }
 
-async function sendLtx(name: string, bytes: Buffer, send: (f: Frame) => Promise<void>): Promise<void> {
+async function sendLtx(name: string, bytes: Buffer, send: (f: Frame) => Promise<void>, sendRaw: (b: Buffer) => Promise<void>): Promise<void> {
+  if (bytes.length <= CHUNK_BYTES) {
+    // One write for the usual small file: catching up is thousands of them, and each write is a syscall.
+    await sendRaw(Buffer.concat([encodeFrame({ type: FrameType.LtxBegin, name }), encodeFrame({ type: FrameType.LtxData, data: bytes }), encodeFrame({ type: FrameType.LtxEnd })]));
+    return;
+  }
   await send({ type: FrameType.LtxBegin, name });
   for (let off = 0; off < bytes.length; off += CHUNK_BYTES) await send({ type: FrameType.LtxData, data: bytes.subarray(off, off + CHUNK_BYTES) });
   await send({ type: FrameType.LtxEnd });

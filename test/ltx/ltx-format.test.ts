@@ -212,3 +212,29 @@ test('positions and file names have their fixed textual forms', () => {
   assert.deepEqual(parseLtxFilename('0000000000000001-00000000000000ff.ltx'), { minTxid: 1, maxTxid: 255 });
   assert.equal(parseLtxFilename('0000000000000001-00000000000000ff.ltx.tmp'), undefined);
 });
+
+test('a checksum change can be rolled back exactly, or kept', () => {
+  const page = (b: number) => new Uint8Array(512).fill(b);
+  const sum = new DatabaseChecksum(512);
+  for (let p = 1; p <= 10; p++) sum.setPage(p, page(p));
+  sum.setPageCount(10);
+  const before = sum.value;
+  sum.begin();
+  sum.setPage(3, page(99));
+  sum.setPage(12, page(12));
+  sum.setPageCount(12);
+  const grown = sum.value;
+  sum.rollback();
+  assert.equal(sum.value, before);
+  assert.equal(sum.pageCount, 10);
+  sum.begin();
+  sum.setPage(3, page(99));
+  sum.setPage(12, page(12));
+  sum.setPageCount(12);
+  sum.commit();
+  assert.equal(sum.value, grown);
+  sum.begin();
+  sum.setPageCount(4);
+  sum.rollback();
+  assert.equal(sum.value, grown, 'a truncation is undone too');
+});
