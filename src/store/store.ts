@@ -29,14 +29,16 @@ export interface DatabaseInfo {
 }
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
-const IGNORED_SUFFIXES = ['-wal', '-shm', '-journal', '.tmp'];
+const IGNORED_SUFFIXES = ['-wal', '-shm', '-journal', '.tmp', '.litefleet-new'];
+// Files litefleet moved aside for the operator (a replica database SQLite could not open).
+const SET_ASIDE = /\.broken-\d+(-wal|-shm)?$/;
 const SCAN_INTERVAL_MS = 1000;
 const HEADER_CHECK_EVERY = 20;
 
 /** True when `file` in the live directory is a SQLite database litefleet should follow. */
 export function isDatabaseFile(file: string): boolean {
   const name = path.basename(file);
-  if (name.startsWith('.') || IGNORED_SUFFIXES.some((s) => name.endsWith(s))) return false;
+  if (name.startsWith('.') || IGNORED_SUFFIXES.some((s) => name.endsWith(s)) || SET_ASIDE.test(name)) return false;
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');

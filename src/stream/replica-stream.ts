@@ -276,8 +276,9 @@ export class ReplicaStream extends EventEmitter {
           }
         }
         for (const b of batch) this.#queuedBytes -= b.raw.bytes.length;
-        const db = this.#database(name);
+        let db: ReplicaDatabase;
         try {
+          db = this.#database(name);
           db.apply(batch.length === 1 ? batch[0]!.file : mergeLtxFiles(batch.map((b) => b.file)));
         } catch (err) {
           this.#o.logger.error({ db: name, err: (err as Error).message }, 'cannot apply LTX from the primary; reconnecting from the current position');
@@ -304,8 +305,18 @@ export class ReplicaStream extends EventEmitter {
   #database(name: string): ReplicaDatabase {
     let db = this.databases.get(name);
     if (!db) {
-      db = new ReplicaDatabase({ name, dbPath: path.join(this.#o.dir, name), stateDir: path.join(this.#o.dataDir, 'dbs', name), logger: this.#o.logger });
-      db.open();
+      const dbPath = path.join(this.#o.dir, name);
+      db = new ReplicaDatabase({ name, dbPath, stateDir: path.join(this.#o.dataDir, 'dbs', name), logger: this.#o.logger });
+      try {
+        db.open();
+      } catch (err) {
+        // Not even SQLite can read it: keep it for the operator and start over from the primary.
+        db.close();
+        const aside = `${dbPath}.broken-${Date.now()}`;
+        for (const suffix of ['', '-wal', '-shm']) if (fs.existsSync(dbPath + suffix)) fs.renameSync(dbPath + suffix, aside + suffix);
+        this.#o.logger.error({ db: name, err: (err as Error).message, movedTo: aside }, `replica database ${name} cannot be opened; moved it aside and resetting from primary`);
+        db.open();
+      }
       this.databases.set(name, db);
     }
     return db;

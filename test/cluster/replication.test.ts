@@ -113,6 +113,15 @@ test('a replica file changed behind the node is reset from the primary', async (
   await assertConverged(c, 121);
   assert.match(replica.output, /does not match its recorded position; resetting from primary/);
 
+  // One SQLite cannot open at all is moved aside, never deleted, and rebuilt.
+  await replica.stop();
+  fs.writeFileSync(dbOf(replica), Buffer.alloc(8192, 0x5a));
+  await replica.restart();
+  await runWriter(dbOf(c.primary), 'transfers', 10, 12);
+  await assertConverged(c, 131);
+  assert.match(replica.output, /cannot be opened; moved it aside and resetting from primary/);
+  assert.equal(fs.readdirSync(replica.dir).filter((f) => /^sqlite\.db\.broken-\d+$/.test(f)).length, 1);
+
   // A replica claiming to be ahead of the primary gets a snapshot too.
   await replica.stop();
   const pos = path.join(replica.dataDir, 'dbs', DB, 'pos');
@@ -120,8 +129,8 @@ test('a replica file changed behind the node is reset from the primary', async (
   const snapshotsBefore = c.primary.output.match(/sent snapshot to replica/g)?.length ?? 0;
   await replica.restart();
   await runWriter(dbOf(c.primary), 'transfers', 10, 10);
-  for (let i = 0; i < 200 && (await replica.info()).databases[0]!.txid !== 131; i++) await sleep(50);
-  await assertConverged(c, 131);
+  for (let i = 0; i < 200 && (await replica.info()).databases[0]!.txid !== 141; i++) await sleep(50);
+  await assertConverged(c, 141);
   assert.equal(c.primary.output.match(/sent snapshot to replica/g)?.length, snapshotsBefore + 1);
 });
 
