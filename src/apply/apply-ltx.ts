@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { ChecksumMismatchError, LtxFormatError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
 import type { LtxFile } from '../ltx/decoder.ts';
+import type { LtxSource } from '../ltx/file-reader.ts';
 import { isSnapshot } from '../ltx/header.ts';
 
 /** Position and checksum state of a database as read through sqlite_dbpage. */
@@ -50,7 +51,7 @@ export function applyLtx(db: Database.Database, file: LtxFile, state: DatabaseSt
  * transaction is rolled back and `state` is left as it was. On success `state` describes the
  * database after the file.
  */
-export function commitLtxPages(db: Database.Database, file: LtxFile, state: DatabaseState): void {
+export function commitLtxPages(db: Database.Database, file: LtxSource, state: DatabaseState): void {
   let next: DatabaseChecksum | undefined;
   try {
     next = writeLtxPages(db, file, state);
@@ -73,7 +74,7 @@ export function commitLtxPages(db: Database.Database, file: LtxFile, state: Data
  * checksum has an open change (it may be `state.checksum` itself): the caller calls commit() on it
  * once the transaction has committed, or rollback() if it does not (commitLtxPages does both).
  */
-export function writeLtxPages(db: Database.Database, file: LtxFile, state: DatabaseState): DatabaseChecksum {
+export function writeLtxPages(db: Database.Database, file: LtxSource, state: DatabaseState): DatabaseChecksum {
   const h = file.header;
   if (h.pageSize !== state.pageSize) throw new LtxFormatError(`LTX page size ${h.pageSize} differs from the database's ${state.pageSize}`);
   if (!isSnapshot(h) && h.preApplyChecksum !== state.checksum.value) {

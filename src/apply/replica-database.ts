@@ -7,6 +7,7 @@ import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
 import { fsyncDir } from '../log/fsync.ts';
 import { mergeLtxFiles } from '../ltx/compactor.ts';
 import type { LtxFile } from '../ltx/decoder.ts';
+import type { LtxSource } from '../ltx/file-reader.ts';
 import { encodeLtx } from '../ltx/encoder.ts';
 import { isSnapshot } from '../ltx/header.ts';
 import { formatPos, parsePos, ZERO_POS, type Pos } from '../ltx/position.ts';
@@ -135,7 +136,7 @@ export class ReplicaDatabase {
    * and records the position. Throws without changing anything when the file does not continue
    * the position or the result does not verify.
    */
-  apply(file: LtxFile): void {
+  apply(file: LtxSource, spooled?: string): void {
     const h = file.header;
     if (!isSnapshot(h) && (h.minTxid !== this.#pos.txid + 1 || h.preApplyChecksum !== this.#pos.checksum)) {
       throw new Error(`TXID ${h.minTxid}-${h.maxTxid} does not continue position ${formatPos(this.#pos)} of ${this.name}`);
@@ -155,9 +156,14 @@ export class ReplicaDatabase {
       this.#pendingLog = [];
       this.#pendingBytes = 0;
       this.log.clear();
+    } else if (spooled) {
+      // Too large to gather in memory: the received file itself joins the log, after what is gathered.
+      this.#writePendingLog();
+      this.log.adopt(h.minTxid, h.maxTxid, spooled);
     } else {
-      this.#pendingLog.push(file);
-      this.#pendingBytes += file.pages.length * h.pageSize;
+      const f = file as LtxFile;
+      this.#pendingLog.push(f);
+      this.#pendingBytes += f.pages.length * h.pageSize;
       if (this.#pendingBytes >= PENDING_LOG_BYTES) this.#writePendingLog();
     }
     this.#writePos();
@@ -173,7 +179,7 @@ export class ReplicaDatabase {
     this.log.append(merged.header.minTxid, merged.header.maxTxid, bytes);
   }
 
-  #applyInTransaction(file: LtxFile): void {
+  #applyInTransaction(file: LtxSource): void {
     const db = this.#db!;
     try {
       commitLtxPages(db, file, this.#state!);
@@ -183,7 +189,7 @@ export class ReplicaDatabase {
     }
     // Copied back between applies (not inside COMMIT, where the lock is free), once enough has
     // piled up: each checkpoint fsyncs the database, and readers keep the WAL from restarting anyway.
-    this.#walPages += file.pages.length;
+    this.#walPages += Array.isArray(file.pages) ? file.pages.length : CHECKPOINT_PAGES;
     if (this.#walPages >= CHECKPOINT_PAGES) {
       try {
         db.pragma('wal_checkpoint(PASSIVE)');
@@ -200,7 +206,7 @@ export class ReplicaDatabase {
    * new file, fsynced and renamed into place: no reader can have it open, so nothing needs
    * SQLite's atomicity, and the pages are written once instead of to the WAL and again back.
    */
-  #writeNewDatabase(file: LtxFile): void {
+  #writeNewDatabase(file: LtxSource): void {
     const h = file.header;
     const tmp = `${this.#o.dbPath}.litefleet-new`;
     const sum = new DatabaseChecksum(h.pageSize);

@@ -121,6 +121,17 @@ export class LtxLog {
     return entry;
   }
 
+  /** Adds a file already on disk (received and verified elsewhere) by moving it into the log. */
+  adopt(minTxid: number, maxTxid: number, file: string): LtxLogEntry {
+    const name = ltxFilename(minTxid, maxTxid);
+    const target = path.join(this.ltxDir, name);
+    fs.renameSync(file, target);
+    this.#unsynced.push(target);
+    const entry = { name, path: target, minTxid, maxTxid };
+    this.#entries.push(entry);
+    return entry;
+  }
+
   /**
    * Adds a file whose bytes `write(fd)` produces, fsyncing it at once (snapshots); `write` returns
    * false to abandon the file, and then nothing is added.

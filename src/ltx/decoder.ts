@@ -64,22 +64,13 @@ export function decodeLtx(buf: Uint8Array, options: { snapshotChecksum?: boolean
       break;
     }
     if (off + frameSize > body.length) throw new LtxFormatError(`truncated page block: page ${pgno} is cut short`);
-    if (pgno <= last) throw new LtxFormatError(`page ${pgno} is out of order (after page ${last})`);
-    if (pgno > header.commit) throw new LtxFormatError(`page ${pgno} is beyond the commit size of ${header.commit} pages`);
-    if (pgno === lock) throw new LtxFormatError(`page ${pgno} is the lock page and must not be present`);
-    if (isSnapshot(header)) {
-      const expected = last + 1 === lock ? last + 2 : last + 1;
-      if (pgno !== expected) throw new LtxFormatError(`snapshot is missing page ${expected}`);
-    }
+    checkPageOrder(header, pgno, last, lock);
     pages.push({ pgno, data: body.subarray(off + PAGE_HEADER_SIZE, off + frameSize) });
     last = pgno;
     off += frameSize;
   }
   if (off !== body.length) throw new LtxFormatError(`${body.length - off} unexpected bytes after the page block terminator`);
-  if (isSnapshot(header) && header.commit > 0) {
-    const end = header.commit === lock ? header.commit - 1 : header.commit;
-    if (last !== end) throw new LtxFormatError(`snapshot ends at page ${last}, expected ${end}`);
-  }
+  checkSnapshotEnd(header, last, lock);
   // After the page block: in a truncated file the "trailer" is page bytes, and the page block says so.
   validateTrailer(header, trailer);
   crc64Update(crc, body);
@@ -101,4 +92,23 @@ export function decodeLtx(buf: Uint8Array, options: { snapshotChecksum?: boolean
     }
   }
   return { header, pages, trailer };
+}
+
+/** The rules each page frame must keep: ascending, within the commit, not the lock page, no holes in a snapshot. */
+export function checkPageOrder(header: LtxHeader, pgno: number, last: number, lock: number): void {
+  if (pgno <= last) throw new LtxFormatError(`page ${pgno} is out of order (after page ${last})`);
+  if (pgno > header.commit) throw new LtxFormatError(`page ${pgno} is beyond the commit size of ${header.commit} pages`);
+  if (pgno === lock) throw new LtxFormatError(`page ${pgno} is the lock page and must not be present`);
+  if (isSnapshot(header)) {
+    const expected = last + 1 === lock ? last + 2 : last + 1;
+    if (pgno !== expected) throw new LtxFormatError(`snapshot is missing page ${expected}`);
+  }
+}
+
+/** A snapshot must end with its last page (`last`). */
+export function checkSnapshotEnd(header: LtxHeader, last: number, lock: number): void {
+  if (isSnapshot(header) && header.commit > 0) {
+    const end = header.commit === lock ? header.commit - 1 : header.commit;
+    if (last !== end) throw new LtxFormatError(`snapshot ends at page ${last}, expected ${end}`);
+  }
 }

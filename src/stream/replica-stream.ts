@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { ReplicaDatabase } from '../apply/replica-database.ts';
 import { mergeLtxFiles } from '../ltx/compactor.ts';
 import { decodeLtx, type LtxFile } from '../ltx/decoder.ts';
-import { isSnapshot } from '../ltx/header.ts';
+import { decodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, isSnapshot, type LtxHeader } from '../ltx/header.ts';
+import { readLtxFile, type LtxSource } from '../ltx/file-reader.ts';
 import { formatPos } from '../ltx/position.ts';
 import { formatNodeId, readClusterId, writeClusterId } from '../node/identity.ts';
 import { isDatabaseFile } from '../store/store.ts';
@@ -35,9 +36,21 @@ export interface ReplicaTxEvent {
   checksum: bigint;
 }
 
+/** A received file waiting for its apply: decoded in memory, or spooled to disk when large. */
 interface Received {
-  file: LtxFile;
-  raw: { minTxid: number; maxTxid: number; bytes: Buffer };
+  header: LtxHeader;
+  file?: LtxFile;
+  spool?: string;
+  /** Bytes it holds in memory. */
+  size: number;
+}
+
+/** A file being received. */
+interface Incoming {
+  name: string;
+  chunks: Buffer[];
+  size: number;
+  spool?: { fd: number; path: string };
 }
 
 const MIN_BACKOFF_MS = 100;
@@ -47,6 +60,20 @@ const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 // One coalesced apply takes at most this much, so a long catch-up still yields to readers.
 const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 const STATUS_INTERVAL_MS = 1_000;
+// Files larger than this are written to disk as they arrive instead of being held in memory.
+const SPOOL_BYTES = 8 * 1024 * 1024;
+
+/** A spooled file: read page by page if uncompressed, whole if compressed (capture's `ltx.compress`). */
+function readSpooled(file: string): LtxSource {
+  const head = Buffer.alloc(HEADER_SIZE);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, head, 0, HEADER_SIZE, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return decodeHeader(head).flags & FLAG_COMPRESS_LZ4 ? decodeLtx(fs.readFileSync(file), { snapshotChecksum: false }) : readLtxFile(file);
+}
 
 /**
  * A replica's side of replication: keeps a stream open to the primary, states its positions,
@@ -183,7 +210,7 @@ export class ReplicaStream extends EventEmitter {
         this.connectedAt = Date.now();
         this.#o.logger.info({ primary: url }, 'streaming from primary');
         const parser = new FrameParser();
-        let current: { name: string; chunks: Buffer[] } | undefined;
+        let current: Incoming | undefined;
         res.on('data', (chunk: Buffer) => {
           try {
             for (const frame of parser.push(chunk)) current = this.#onFrame(frame, current);
@@ -194,22 +221,55 @@ export class ReplicaStream extends EventEmitter {
         });
         res.on('end', () => resolve());
         res.on('error', reject);
-        res.on('close', () => resolve());
+        res.on('close', () => {
+          this.#discard(current);
+          resolve();
+        });
       });
       req.end(body);
     });
   }
 
-  #onFrame(frame: Frame, current: { name: string; chunks: Buffer[] } | undefined): { name: string; chunks: Buffer[] } | undefined {
+  #onFrame(frame: Frame, current: Incoming | undefined): Incoming | undefined {
     switch (frame.type) {
       case FrameType.LtxBegin:
-        return { name: frame.name, chunks: [] };
+        this.#discard(current);
+        return { name: frame.name, chunks: [], size: 0 };
       case FrameType.LtxData:
         if (!current) throw new Error('LTX data outside a file');
-        current.chunks.push(frame.data);
+        if (!current.spool && current.size + frame.data.length > SPOOL_BYTES) {
+          // A large file (a snapshot) goes to disk as it arrives, so memory stays bounded.
+          // In the log's folder, whose *.tmp files recovery removes after a crash.
+          const dir = path.join(this.#o.dataDir, 'dbs', current.name, 'ltx');
+          fs.mkdirSync(dir, { recursive: true });
+          const file = path.join(dir, `incoming-${process.pid}-${Date.now()}.ltx.tmp`);
+          current.spool = { fd: fs.openSync(file, 'w'), path: file };
+          for (const c of current.chunks) fs.writeSync(current.spool.fd, c);
+          current.chunks = [];
+        }
+        if (current.spool) fs.writeSync(current.spool.fd, frame.data);
+        else current.chunks.push(frame.data);
+        current.size += frame.data.length;
         return current;
       case FrameType.LtxEnd: {
         if (!current) throw new Error('LTX end outside a file');
+        if (current.spool) {
+          fs.closeSync(current.spool.fd);
+          const spool = current.spool.path;
+          let header: LtxHeader;
+          try {
+            const head = Buffer.alloc(HEADER_SIZE);
+            const fd = fs.openSync(spool, 'r');
+            fs.readSync(fd, head, 0, HEADER_SIZE, 0);
+            fs.closeSync(fd);
+            header = decodeHeader(head);
+          } catch (err) {
+            fs.rmSync(spool, { force: true });
+            throw new Error(`corrupted LTX file for ${current.name} on the wire (${(err as Error).message}); asking again`);
+          }
+          this.#enqueue(current.name, { header, spool, size: 0 });
+          return undefined;
+        }
         const bytes = Buffer.concat(current.chunks);
         let file: LtxFile;
         try {
@@ -218,7 +278,7 @@ export class ReplicaStream extends EventEmitter {
         } catch (err) {
           throw new Error(`corrupted LTX file for ${current.name} on the wire (${(err as Error).message}); asking again`);
         }
-        this.#enqueue(current.name, { file, raw: { minTxid: file.header.minTxid, maxTxid: file.header.maxTxid, bytes } });
+        this.#enqueue(current.name, { header: file.header, file, size: bytes.length });
         return undefined;
       }
       case FrameType.Ready:
@@ -243,12 +303,23 @@ export class ReplicaStream extends EventEmitter {
     }
   }
 
+  /** Removes the spool file of a file whose receipt was cut off. */
+  #discard(incoming: Incoming | undefined): void {
+    if (!incoming?.spool) return;
+    try {
+      fs.closeSync(incoming.spool.fd);
+    } catch {
+      // already closed
+    }
+    fs.rmSync(incoming.spool.path, { force: true });
+  }
+
   #enqueue(name: string, r: Received): void {
-    this.#noteBehind(name, r.file.header.maxTxid);
+    this.#noteBehind(name, r.header.maxTxid);
     let q = this.#queues.get(name);
     if (!q) this.#queues.set(name, (q = []));
     q.push(r);
-    this.#queuedBytes += r.raw.bytes.length;
+    this.#queuedBytes += r.size;
     if (this.#queuedBytes > MAX_QUEUED_BYTES) this.#res?.pause();
     if (!this.#applyScheduled) {
       this.#applyScheduled = true;
@@ -268,38 +339,48 @@ export class ReplicaStream extends EventEmitter {
     for (const [name, q] of this.#queues) {
       while (q.length > 0) {
         const batch: Received[] = [q.shift()!];
-        let bytes = batch[0]!.raw.bytes.length;
-        if (!isSnapshot(batch[0]!.file.header)) {
-          while (q.length > 0 && !isSnapshot(q[0]!.file.header) && bytes < MAX_BATCH_BYTES) {
-            bytes += q[0]!.raw.bytes.length;
+        let bytes = batch[0]!.size;
+        if (!isSnapshot(batch[0]!.header) && !batch[0]!.spool) {
+          while (q.length > 0 && !isSnapshot(q[0]!.header) && !q[0]!.spool && bytes < MAX_BATCH_BYTES) {
+            bytes += q[0]!.size;
             batch.push(q.shift()!);
           }
         }
-        for (const b of batch) this.#queuedBytes -= b.raw.bytes.length;
+        for (const b of batch) this.#queuedBytes -= b.size;
         let db: ReplicaDatabase;
+        const first = batch[0]!;
         try {
           db = this.#database(name);
-          db.apply(batch.length === 1 ? batch[0]!.file : mergeLtxFiles(batch.map((b) => b.file)));
+          if (first.spool) db.apply(readSpooled(first.spool), first.spool);
+          else db.apply(batch.length === 1 ? first.file! : mergeLtxFiles(batch.map((b) => b.file!)));
         } catch (err) {
           this.#o.logger.error({ db: name, err: (err as Error).message }, 'cannot apply LTX from the primary; reconnecting from the current position');
-          this.#queuedBytes -= q.reduce((n, r) => n + r.raw.bytes.length, 0);
-          q.length = 0;
+          this.#dropQueue(q);
           this.#req?.destroy();
           break;
+        } finally {
+          if (first.spool) fs.rmSync(first.spool, { force: true });
         }
         const pos = db.pos;
         if ((this.#primaryTxids[name] ?? 0) <= pos.txid) this.#behindSince.delete(name);
         this.emit('tx', { name, txid: pos.txid, checksum: pos.checksum } satisfies ReplicaTxEvent);
         if (db.foreignWrite) {
           db.resetPosition();
-          this.#queuedBytes -= q.reduce((n, r) => n + r.raw.bytes.length, 0);
-          q.length = 0;
+          this.#dropQueue(q);
           this.#req?.destroy();
           break;
         }
       }
     }
     if (this.#queuedBytes <= MAX_QUEUED_BYTES) this.#res?.resume();
+  }
+
+  #dropQueue(q: Received[]): void {
+    for (const r of q) {
+      this.#queuedBytes -= r.size;
+      if (r.spool) fs.rmSync(r.spool, { force: true });
+    }
+    q.length = 0;
   }
 
   #database(name: string): ReplicaDatabase {

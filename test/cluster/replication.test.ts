@@ -220,3 +220,31 @@ test('a corrupted LTX on the wire is rejected and asked for again', async () => 
     relay.close();
   }
 });
+
+test('files over 8 MB are spooled to disk on the replica: a big transaction, a reset and a bootstrap', async () => {
+  const c = await clusterWithDatabase(2);
+  const blobs = Array.from({ length: 12 }, () => 'INSERT INTO log(note, blob) VALUES (\'big\', randomblob(1048576));').join(' ');
+  await runSqliteCli(dbOf(c.primary), `.timeout 5000\nBEGIN; ${blobs} COMMIT;\n`);
+  await assertConverged(c, 2);
+  const replica = c.replicas[0]!;
+  const ltxDir = path.join(replica.dataDir, 'dbs', DB, 'ltx');
+  assert.ok(fs.readdirSync(ltxDir).includes('0000000000000002-0000000000000002.ltx'), 'the spooled file joined the replica log');
+  assert.ok(fs.statSync(path.join(ltxDir, '0000000000000002-0000000000000002.ltx')).size > 12 * 1024 * 1024);
+
+  await replica.stop();
+  await runSqliteCli(dbOf(replica), 'UPDATE accounts SET balance = 0 WHERE id = 2;\n');
+  await replica.restart();
+  await runWriter(dbOf(c.primary), 'transfers', 5, 3);
+  await assertConverged(c, 7);
+  assert.match(replica.output, /resetting from primary/);
+
+  const fresh = await NodeProcess.start({ root: makeTempDir(), candidate: false, primaryUrl: c.primary.url, token: c.primary.token });
+  try {
+    await fresh.waitForTxid(DB, 7);
+    assert.equal(databaseChecksum(dbOf(fresh)).checksum, databaseChecksum(dbOf(c.primary)).checksum);
+    assert.equal(integrityCheck(dbOf(fresh)), 'ok');
+    assert.deepEqual(fs.readdirSync(path.join(fresh.dataDir, 'dbs', DB, 'ltx')).filter((f) => f.endsWith('.tmp')), [], 'no spool file left');
+  } finally {
+    await fresh.stop();
+  }
+});

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { ChecksumMismatchError, LtxFormatError } from '../../src/errors.ts';
 import { CHECKSUM_FLAG, DatabaseChecksum, EMPTY_DATABASE_CHECKSUM, pageChecksum } from '../../src/ltx/checksum.ts';
@@ -6,6 +9,7 @@ import { compactLtx } from '../../src/ltx/compactor.ts';
 import { crc64 } from '../../src/ltx/crc64.ts';
 import { decodeLtx } from '../../src/ltx/decoder.ts';
 import { encodeLtx } from '../../src/ltx/encoder.ts';
+import { readLtxFile } from '../../src/ltx/file-reader.ts';
 import { FLAG_COMPRESS_LZ4, type LtxHeader } from '../../src/ltx/header.ts';
 import { formatPos, ltxFilename, parseLtxFilename, parsePos } from '../../src/ltx/position.ts';
 
@@ -237,4 +241,38 @@ test('a checksum change can be rolled back exactly, or kept', () => {
   sum.setPageCount(4);
   sum.rollback();
   assert.equal(sum.value, grown, 'a truncation is undone too');
+});
+
+test('readLtxFile yields the same pages as decodeLtx, and a flipped bit fails at the end of the pages', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'litefleet-ltx-'));
+  try {
+    const pageSize = 512;
+    const pages = Array.from({ length: 600 }, (_, i) => ({ pgno: i + 1, data: new Uint8Array(pageSize).fill(i % 251) }));
+    const sum = new DatabaseChecksum(pageSize);
+    for (const p of pages) sum.setPage(p.pgno, p.data);
+    sum.setPageCount(600);
+    const header: LtxHeader = { flags: 0, pageSize, commit: 600, minTxid: 1, maxTxid: 9, timestamp: 1, preApplyChecksum: 0n, walOffset: 0, walSize: 0, walSalt1: 0, walSalt2: 0, nodeId: 1n };
+    const bytes = encodeLtx(header, pages, sum.value);
+    const file = path.join(dir, 'snap.ltx');
+    fs.writeFileSync(file, bytes);
+    const src = readLtxFile(file);
+    assert.deepEqual(src.header, decodeLtx(bytes).header);
+    const seen = [...src.pages].map((p) => ({ pgno: p.pgno, data: new Uint8Array(p.data) }));
+    assert.deepEqual(seen, pages);
+    assert.equal(src.trailer.postApplyChecksum, sum.value);
+
+    const bad = Buffer.from(bytes);
+    bad.writeUInt8(bad.readUInt8(200_000) ^ 1, 200_000);
+    fs.writeFileSync(file, bad);
+    const broken = readLtxFile(file);
+    assert.throws(() => {
+      for (const p of broken.pages) void p;
+    }, /file checksum mismatch/);
+    fs.writeFileSync(file, bytes.subarray(0, 150_000));
+    assert.throws(() => {
+      for (const p of readLtxFile(file).pages) void p;
+    }, /truncated|unexpected|ended early/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
