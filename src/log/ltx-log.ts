@@ -112,20 +112,18 @@ export class LtxLog {
 
   /** Adds a file to the log (visible at once, durable after the next sync). */
   append(minTxid: number, maxTxid: number, bytes: Uint8Array): LtxLogEntry {
-    const name = ltxFilename(minTxid, maxTxid);
-    const file = path.join(this.ltxDir, name);
-    fs.writeFileSync(file, bytes);
-    this.#unsynced.push(file);
-    const entry = { name, path: file, minTxid, maxTxid };
-    this.#entries.push(entry);
-    return entry;
+    return this.#add(minTxid, maxTxid, (target) => fs.writeFileSync(target, bytes));
   }
 
   /** Adds a file already on disk (received and verified elsewhere) by moving it into the log. */
   adopt(minTxid: number, maxTxid: number, file: string): LtxLogEntry {
+    return this.#add(minTxid, maxTxid, (target) => fs.renameSync(file, target));
+  }
+
+  #add(minTxid: number, maxTxid: number, put: (target: string) => void): LtxLogEntry {
     const name = ltxFilename(minTxid, maxTxid);
     const target = path.join(this.ltxDir, name);
-    fs.renameSync(file, target);
+    put(target);
     this.#unsynced.push(target);
     const entry = { name, path: target, minTxid, maxTxid };
     this.#entries.push(entry);
