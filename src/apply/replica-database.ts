@@ -48,6 +48,7 @@ export class ReplicaDatabase {
   #foreignWrite = false;
   #walPages = 0;
   #pendingLog: LtxFile[] = [];
+  #appliedFd: number | undefined;
   #pendingBytes = 0;
 
   constructor(options: ReplicaDatabaseOptions) {
@@ -92,10 +93,13 @@ export class ReplicaDatabase {
     const state = this.#state!;
     const actual = state.checksum.value;
     let saved: Pos | undefined;
-    try {
-      saved = parsePos(fs.readFileSync(this.log.posPath, 'utf8'));
-    } catch {
-      saved = undefined;
+    for (const file of [this.#appliedPath, this.log.posPath]) {
+      try {
+        saved = parsePos(fs.readFileSync(file, 'utf8'));
+        break;
+      } catch {
+        saved = undefined;
+      }
     }
     if (saved && saved.checksum === actual) {
       this.#pos = saved;
@@ -261,6 +265,8 @@ export class ReplicaDatabase {
   close(): void {
     this.#writePendingLog();
     this.log.sync(this.#pos);
+    if (this.#appliedFd !== undefined) fs.closeSync(this.#appliedFd);
+    this.#appliedFd = undefined;
     if (!this.#db) return;
     try {
       if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
@@ -324,8 +330,17 @@ export class ReplicaDatabase {
     this.#dataVersion = version;
   }
 
+  /**
+   * Records the applied position in `applied`, overwritten in place through a descriptor kept open:
+   * truncating and rewriting a file costs a metadata commit on every apply. Not fsynced: on restart
+   * the database's own checksum is the truth, and open() reconciles.
+   */
   #writePos(): void {
-    // Not fsynced: on restart the database's own checksum is the truth, and open() reconciles.
-    fs.writeFileSync(this.log.posPath, `${formatPos(this.#pos)}\n`);
+    this.#appliedFd ??= fs.openSync(this.#appliedPath, fs.existsSync(this.#appliedPath) ? 'r+' : 'w+');
+    fs.writeSync(this.#appliedFd, Buffer.from(`${formatPos(this.#pos)}\n`), 0, undefined, 0);
+  }
+
+  get #appliedPath(): string {
+    return path.join(this.log.dir, 'applied');
   }
 }

@@ -124,8 +124,10 @@ test('a replica file changed behind the node is reset from the primary', async (
 
   // A replica claiming to be ahead of the primary gets a snapshot too.
   await replica.stop();
-  const pos = path.join(replica.dataDir, 'dbs', DB, 'pos');
-  fs.writeFileSync(pos, fs.readFileSync(pos, 'utf8').replace(/^[0-9a-f]{16}/, '00000000000f4240'));
+  for (const file of ['applied', 'pos']) {
+    const pos = path.join(replica.dataDir, 'dbs', DB, file);
+    fs.writeFileSync(pos, fs.readFileSync(pos, 'utf8').replace(/^[0-9a-f]{16}/, '00000000000f4240'));
+  }
   const snapshotsBefore = c.primary.output.match(/sent snapshot to replica/g)?.length ?? 0;
   await replica.restart();
   await runWriter(dbOf(c.primary), 'transfers', 10, 10);
