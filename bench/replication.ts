@@ -86,10 +86,11 @@ export async function benchReplication(root: string): Promise<void> {
       const logged = away.output.length;
       await away.restart();
       await away.waitForTxid(DB, target, 120_000);
-      const end = Date.now();
-      // From the moment the stream opened (the node's own log line) to the last transaction applied.
-      const line = /^(\S+) INFO {2}streaming from primary/m.exec(away.output.slice(logged));
-      const ms = end - Date.parse(line![1]!);
+      // From the stream opening to everything applied, by the replica's own log lines.
+      const out = away.output.slice(logged);
+      const opened = /^(\S+) INFO {2}streaming from primary/m.exec(out);
+      const applied = /^(\S+) INFO {2}caught up with the primary/m.exec(out);
+      const ms = Date.parse(applied![1]!) - Date.parse(opened![1]!);
       catchUps.push(res.commits / (ms / 1000));
       console.log(`  round ${r + 1}: ${res.commits} transactions in ${fixed(ms, 0)} ms = ${fixed(res.commits / (ms / 1000), 0)} tx/s`);
     }

@@ -1,3 +1,4 @@
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -65,4 +66,20 @@ export async function writeFileDurableAsync(file: string, data: string): Promise
   }
   await fs.promises.rename(tmp, file);
   await fsyncFileAsync(path.dirname(file), false);
+}
+
+/**
+ * Flushes everything written to the filesystem holding `dir`, with one syncfs(2) through GNU
+ * coreutils' `sync -f` (Node has no binding for it). Rejects where that is unavailable; callers
+ * then fsync file by file.
+ */
+export function syncFilesystem(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('sync', ['-f', dir], { timeout: 60_000 }, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** syncFilesystem, blocking; false where `sync -f` is unavailable or failed. */
+export function syncFilesystemSync(dir: string): boolean {
+  return spawnSync('sync', ['-f', dir], { timeout: 60_000 }).status === 0;
 }

@@ -4,7 +4,10 @@ import { LtxFormatError } from '../errors.ts';
 import { decodeLtx } from '../ltx/decoder.ts';
 import { decodeHeader, HEADER_SIZE, type LtxHeader } from '../ltx/header.ts';
 import { formatPos, ltxFilename, parseLtxFilename, parsePos, type Pos } from '../ltx/position.ts';
-import { fsyncDir, fsyncFile, fsyncFileAsync, writeFileDurable, writeFileDurableAsync } from './fsync.ts';
+import { fsyncDir, fsyncFile, fsyncFileAsync, syncFilesystem, syncFilesystemSync, writeFileDurable, writeFileDurableAsync } from './fsync.ts';
+
+// From this many files on, one syncfs beats an fsync each.
+const SYNCFS_MIN_FILES = 16;
 
 /** One file of the log, as its name describes it. */
 export interface LtxLogEntry {
@@ -161,8 +164,10 @@ export class LtxLog {
     this.#syncs++;
     // Files a flush is still working on count too: this call is what records them as durable.
     const files = [...this.#flushingFiles, ...this.#unsynced];
-    for (const f of files) fsyncFile(f);
-    if (files.length > 0) fsyncDir(this.ltxDir);
+    if (files.length < SYNCFS_MIN_FILES || !syncFilesystemSync(this.ltxDir)) {
+      for (const f of files) fsyncFile(f);
+      if (files.length > 0) fsyncDir(this.ltxDir);
+    }
     this.#unsynced = [];
     writeFileDurable(this.posPath, `${formatPos(pos)}\n`);
     this.#durablePos = { ...pos };
@@ -182,14 +187,13 @@ export class LtxLog {
     const syncs = this.#syncs;
     this.#flushing = (async () => {
       try {
-        // A few at a time: libuv has four threads, and thousands of files piled up in a burst
-        // opened at once run out of file descriptors.
-        let next = 0;
-        const worker = async (): Promise<void> => {
-          while (next < files.length) await fsyncFileAsync(files[next++]!);
-        };
-        await Promise.all([worker(), worker(), worker(), worker()]);
-        if (files.length > 0) await fsyncFileAsync(this.ltxDir, false);
+        if (files.length >= SYNCFS_MIN_FILES) {
+          // One syncfs for the whole filesystem: 40 ms for 3000 files here, against 0.7–0.9 s of
+          // fsyncs that also hold up the creation of new files meanwhile.
+          await syncFilesystem(this.ltxDir).catch(() => fsyncEach(files, this.ltxDir));
+        } else {
+          await fsyncEach(files, this.ltxDir);
+        }
         if (syncs !== this.#syncs) return;
         await writeFileDurableAsync(this.posPath, `${formatPos(target)}\n`);
         if (syncs === this.#syncs) this.#durablePos = target;
@@ -287,4 +291,16 @@ export function readLtxHeader(file: string): LtxHeader {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** fsyncs `files` a few at a time, then their folder. */
+async function fsyncEach(files: string[], dir: string): Promise<void> {
+  // A few at a time: libuv has four threads, and thousands of files piled up in a burst opened at
+  // once run out of file descriptors.
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) await fsyncFileAsync(files[next++]!);
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  if (files.length > 0) await fsyncFileAsync(dir, false);
 }

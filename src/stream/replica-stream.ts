@@ -281,12 +281,16 @@ export class ReplicaStream extends EventEmitter {
         this.#enqueue(current.name, { header: file.header, file, size: bytes.length });
         return undefined;
       }
-      case FrameType.Ready:
+      case FrameType.Ready: {
+        // Everything before Ready has arrived: apply it now, so "caught up" means applied.
+        this.#applyQueued();
         this.ready = true;
-        this.#o.logger.info('caught up with the primary');
+        const txids = Object.fromEntries([...this.databases.values()].map((d) => [d.name, d.pos.txid]));
+        this.#o.logger.info({ txids }, 'caught up with the primary');
         this.emit('ready');
         void this.#reportStatus();
         return current;
+      }
       case FrameType.Heartbeat:
         this.#primaryTxids = frame.heartbeat.txids;
         for (const [name, txid] of Object.entries(frame.heartbeat.txids)) this.#noteBehind(name, txid);
