@@ -4,19 +4,19 @@ import path from 'node:path';
 
 /** Flushes a directory's entries (new names, renames) to disk. */
 export function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  fsyncPath(dir, false);
 }
 
 /** Flushes a file's data to disk. */
 export function fsyncFile(file: string): void {
-  const fd = fs.openSync(file, 'r');
+  fsyncPath(file, true);
+}
+
+function fsyncPath(p: string, dataOnly: boolean): void {
+  const fd = fs.openSync(p, 'r');
   try {
-    fs.fdatasyncSync(fd);
+    if (dataOnly) fs.fdatasyncSync(fd);
+    else fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
