@@ -44,7 +44,6 @@ export class ReplicaDatabase {
   #state: DatabaseState | undefined;
   #pos: Pos = ZERO_POS;
   #dataVersion = -1;
-  #lastTimestamp = 0;
   #foreignWrite = false;
   #walPages = 0;
   #pendingLog: LtxFile[] = [];
@@ -65,11 +64,6 @@ export class ReplicaDatabase {
   /** Page size and page count after the last apply. */
   get geometry(): { pageSize: number; pageCount: number } {
     return { pageSize: this.#state?.pageSize ?? 0, pageCount: this.#state?.pageCount ?? 0 };
-  }
-
-  /** When the last applied transaction was committed on the primary (ms since epoch). */
-  get lastTimestamp(): number {
-    return this.#lastTimestamp;
   }
 
   /** True once a foreign write was found; the database then needs a snapshot. */
@@ -152,7 +146,6 @@ export class ReplicaDatabase {
       this.#applyInTransaction(file);
     }
     this.#pos = { txid: h.maxTxid, checksum: this.#state!.checksum.value };
-    this.#lastTimestamp = h.timestamp;
     // A snapshot is the database itself: only the files after it are worth keeping. Those are
     // gathered and written as one range file a second (or every few MB): a file per transaction
     // would cost a replica as much disk time as its primary spends capturing.
@@ -244,7 +237,7 @@ export class ReplicaDatabase {
     }
     fs.closeSync(fd);
     // Leftovers of an earlier database of this name would be read as this one's WAL.
-    for (const suffix of ['-wal', '-shm']) fs.rmSync(`${this.#o.dbPath}${suffix}`, { force: true });
+    this.#removeFiles(['-wal', '-shm']);
     fs.renameSync(tmp, this.#o.dbPath);
     fsyncDir(path.dirname(this.#o.dbPath));
     this.#connect({ pageSize: h.pageSize, pageCount: h.commit, checksum: sum });
@@ -280,7 +273,7 @@ export class ReplicaDatabase {
   /** Closes the database and deletes it with its WAL, index and state (the primary dropped it). */
   drop(): void {
     this.close();
-    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${this.#o.dbPath}${suffix}`, { force: true });
+    this.#removeFiles(['', '-wal', '-shm']);
     fs.rmSync(this.log.dir, { recursive: true, force: true });
   }
 
@@ -288,6 +281,11 @@ export class ReplicaDatabase {
   resetPosition(): void {
     this.#foreignWrite = false;
     this.#pos = ZERO_POS;
+  }
+
+  /** Deletes the database file and/or its WAL and index (the suffixes of dbPath to remove). */
+  #removeFiles(suffixes: string[]): void {
+    for (const suffix of suffixes) fs.rmSync(`${this.#o.dbPath}${suffix}`, { force: true });
   }
 
   /** Opens the database; its checksum state is read from its pages unless the caller knows it. */
@@ -310,7 +308,7 @@ export class ReplicaDatabase {
     if (this.#db) {
       this.#o.logger.warn({ db: this.name, pageSize }, `page size of ${this.name} changed on the primary; recreating the replica database`);
       this.close();
-      for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${this.#o.dbPath}${suffix}`, { force: true });
+      this.#removeFiles(['', '-wal', '-shm']);
     }
     const db = new Database(this.#o.dbPath, { timeout: 0 });
     prepareEmptyReplica(db, pageSize);

@@ -216,11 +216,13 @@ export class DatabaseCapture extends EventEmitter {
     if (!this.#started || this.#closed) throw new UnsupportedDatabaseStateError(`database ${this.name} is not being captured`);
     const conns = this.#conns!;
     const db = new Database(this.#o.dbPath, { readonly: true, timeout: 5000 });
+    let gap = false;
     try {
       if (!conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
       try {
         const res = this.#reader.poll();
-        if (res.gap) throw new UnsupportedDatabaseStateError(`database ${this.name}: WAL frames were missed; a new snapshot is being taken`);
+        gap = res.gap;
+        if (gap) throw new UnsupportedDatabaseStateError(`database ${this.name}: WAL frames were missed; a new snapshot is being taken`);
         for (const tx of res.transactions) this.#commit(tx);
         db.exec('BEGIN');
         db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
@@ -229,7 +231,7 @@ export class DatabaseCapture extends EventEmitter {
       }
     } catch (err) {
       db.close();
-      if (err instanceof UnsupportedDatabaseStateError && /missed/.test(err.message)) this.#snapshot('WAL frames were missed (found while preparing a snapshot)');
+      if (gap) this.#snapshot('WAL frames were missed (found while preparing a snapshot)');
       throw err;
     }
     const pos = this.pos;

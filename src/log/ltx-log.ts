@@ -207,11 +207,6 @@ export class LtxLog {
     })();
   }
 
-  /** Waits for a flush in progress (before a synchronous sync or closing). */
-  async settled(): Promise<void> {
-    await this.#flushing;
-  }
-
   #isDurable(pos: Pos): boolean {
     return this.#unsynced.length === 0 && this.#durablePos?.txid === pos.txid && this.#durablePos.checksum === pos.checksum;
   }

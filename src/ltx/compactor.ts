@@ -9,7 +9,6 @@ import { FLAG_COMPRESS_LZ4, type LtxHeader } from './header.ts';
  * Compacting a snapshot with the files after it yields a newer snapshot.
  */
 export function compactLtx(inputs: Uint8Array[], options: { compress?: boolean } = {}): Buffer {
-  if (inputs.length === 0) throw new LtxFormatError('nothing to compact');
   const merged = mergeLtxFiles(inputs.map((b) => decodeLtx(b)));
   const header = { ...merged.header, flags: options.compress ? FLAG_COMPRESS_LZ4 : 0 };
   return encodeLtx(header, merged.pages, merged.trailer.postApplyChecksum);

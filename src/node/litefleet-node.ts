@@ -151,7 +151,8 @@ export class LitefleetNode extends EventEmitter {
     const primary = await this.#leaser.primaryInfo();
     const hostname = this.config.lease.hostname ?? '';
     const self: NodeInfo['node'] = { id: formatNodeId(this.nodeId), role: this.role, hostname, advertiseUrl: this.#leaser.advertiseUrl, primary: primary?.hostname ?? null };
-    return { node: self, databases: this.databases(), nodes: await this.#clusterNodes() };
+    const databases = this.databases();
+    return { node: self, databases, nodes: await this.#clusterNodes(databases) };
   }
 
   /** Stops the API and the stream, captures or applies what is left, syncs, and gives up the lease. */
@@ -171,16 +172,16 @@ export class LitefleetNode extends EventEmitter {
   }
 
   /** This node and the others it knows: the primary lists its replicas; a replica asks the primary. */
-  async #clusterNodes(): Promise<ClusterNode[]> {
+  async #clusterNodes(databases: NodeInfo['databases']): Promise<ClusterNode[]> {
     const self: ClusterNode = {
       id: formatNodeId(this.nodeId),
       role: this.role,
       url: this.role === 'primary' ? this.#leaser.advertiseUrl : `http://127.0.0.1:${this.#port}`,
       connectedSince: this.#replica?.connectedAt ?? null,
-      databases: this.databases().map((d) => ({ name: d.name, txid: d.txid, ...this.#lagOf(d.name) })),
+      databases: databases.map((d) => ({ name: d.name, txid: d.txid, ...this.#lagOf(d.name) })),
     };
     if (this.#streamServer) {
-      const txids = new Map(this.databases().map((d) => [d.name, d.txid]));
+      const txids = new Map(databases.map((d) => [d.name, d.txid]));
       const replicas = this.#streamServer.replicas.map((r) => ({
         id: r.nodeId,
         role: 'replica' as const,

@@ -95,11 +95,6 @@ export class FrameParser {
     }
     return frames;
   }
-
-  /** True when no partial frame is waiting (a clean end of stream). */
-  get idle(): boolean {
-    return this.#pendingBytes === 0;
-  }
 }
 
 function decodePayload(type: number, payload: Buffer): Frame {

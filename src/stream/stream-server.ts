@@ -13,6 +13,9 @@ export const CLUSTER_ID_HEADER = 'litefleet-cluster-id';
 export const HEARTBEAT_INTERVAL_MS = 1000;
 const CHUNK_BYTES = 256 * 1024;
 
+/** Writes frames to one replica's stream, waiting while its socket buffer is full. */
+type Send = (...frames: Frame[]) => Promise<void>;
+
 /** What a replica says when it connects (the body of POST /stream). */
 export interface StreamRequest {
   nodeId: string;
@@ -104,11 +107,11 @@ export class StreamServer {
 
     const dirty = new Set<string>([...positions.keys(), ...this.#store.captures.keys()]);
     let wake: (() => void) | undefined;
-    const onCommit = (ev: CommitEvent) => {
-      dirty.add(ev.name);
+    const onDrop = (name: string) => {
+      dirty.add(name);
       wake?.();
     };
-    const onDrop = (name: string) => onCommit({ name } as CommitEvent);
+    const onCommit = (ev: CommitEvent) => onDrop(ev.name);
     this.#store.on('commit', onCommit);
     this.#store.on('drop', onDrop);
     let closed = false;
@@ -116,8 +119,8 @@ export class StreamServer {
       closed = true;
       wake?.();
     });
-    const send = (frame: Frame): Promise<void> => write(res, encodeFrame(frame));
-    const sendRaw = (bytes: Buffer): Promise<void> => write(res, bytes);
+    // Several frames given at once go out in one write.
+    const send: Send = (...frames) => write(res, frames.length === 1 ? encodeFrame(frames[0]!) : Buffer.concat(frames.map(encodeFrame)));
     try {
       let ready = false;
       let lastBeat = 0;
@@ -126,7 +129,7 @@ export class StreamServer {
         dirty.clear();
         for (const name of names) {
           if (closed) break;
-          await this.#catchUp(name, positions, send, sendRaw);
+          await this.#catchUp(name, positions, send);
         }
         if (!ready) {
           ready = true;
@@ -160,7 +163,7 @@ export class StreamServer {
   }
 
   /** Sends whatever takes the replica's copy of `name` to the primary's position. */
-  async #catchUp(name: string, positions: Map<string, Pos>, send: (f: Frame) => Promise<void>, sendRaw: (b: Buffer) => Promise<void>): Promise<void> {
+  async #catchUp(name: string, positions: Map<string, Pos>, send: Send): Promise<void> {
     const cap = this.#store.captures.get(name);
     if (!cap) {
       if (positions.has(name)) {
@@ -176,7 +179,7 @@ export class StreamServer {
     while (pos.txid < cap.pos.txid) {
       const next = pos.txid === 0 ? undefined : this.#readNext(cap, pos);
       if (next) {
-        await sendLtx(name, next.bytes, send, sendRaw);
+        await sendLtx(name, next.bytes, send);
         pos = next.pos;
       } else {
         pos = await this.#sendSnapshot(cap, send);
@@ -202,7 +205,7 @@ export class StreamServer {
   }
 
   /** Streams the database as it is now as snapshot LTX 1-N; resolves with its position. */
-  async #sendSnapshot(cap: DatabaseCapture, send: (f: Frame) => Promise<void>): Promise<Pos> {
+  async #sendSnapshot(cap: DatabaseCapture, send: Send): Promise<Pos> {
     const snap = cap.openSnapshotRead();
     try {
       const { pos, pageSize, pageCount } = snap;
@@ -252,10 +255,10 @@ export class StreamServer {
   }
 }
 
-async function sendLtx(name: string, bytes: Buffer, send: (f: Frame) => Promise<void>, sendRaw: (b: Buffer) => Promise<void>): Promise<void> {
+async function sendLtx(name: string, bytes: Buffer, send: Send): Promise<void> {
   if (bytes.length <= CHUNK_BYTES) {
     // One write for the usual small file: catching up is thousands of them, and each write is a syscall.
-    await sendRaw(Buffer.concat([encodeFrame({ type: FrameType.LtxBegin, name }), encodeFrame({ type: FrameType.LtxData, data: bytes }), encodeFrame({ type: FrameType.LtxEnd })]));
+    await send({ type: FrameType.LtxBegin, name }, { type: FrameType.LtxData, data: bytes }, { type: FrameType.LtxEnd });
     return;
   }
   await send({ type: FrameType.LtxBegin, name });
