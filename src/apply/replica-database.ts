@@ -13,6 +13,7 @@ import { isSnapshot } from '../ltx/header.ts';
 import { formatPos, parsePos, ZERO_POS, type Pos } from '../ltx/position.ts';
 import { LtxLog } from '../log/ltx-log.ts';
 import { retryBusy } from '../capture/capture-connections.ts';
+import type { LockedDatabase } from '../capture/database-capture.ts';
 import { commitLtxPages, prepareEmptyReplica, readDatabaseState, type DatabaseState } from './apply-ltx.ts';
 
 /** Settings of one replica database. */
@@ -49,6 +50,10 @@ export class ReplicaDatabase {
   #pendingLog: LtxFile[] = [];
   #appliedFd: number | undefined;
   #pendingBytes = 0;
+  /** Descriptors handed over with a demoted primary's write lock, closed only after the connection. */
+  #lockFds: LockedDatabase['fds'] | undefined;
+  /** The content is not a state of the primary's history: save a copy before a snapshot replaces it. */
+  #diverged = false;
 
   constructor(options: ReplicaDatabaseOptions) {
     this.#o = options;
@@ -77,49 +82,76 @@ export class ReplicaDatabase {
    * other difference (a file changed behind the node's back) resets the position, so the primary
    * sends a snapshot.
    */
-  open(): void {
+  open(locked?: LockedDatabase): void {
     this.log.recover();
-    if (!fs.existsSync(this.#o.dbPath)) {
+    if (locked) {
+      this.#lockFds = locked.fds;
+      this.#adopt(locked);
+    } else if (!fs.existsSync(this.#o.dbPath)) {
       this.#pos = ZERO_POS;
       return;
+    } else {
+      this.#connect();
     }
-    this.#connect();
     const state = this.#state!;
     const actual = state.checksum.value;
-    let saved: Pos | undefined;
+    // `applied` is the newest while a replica; `pos` is what capture wrote if this node was primary.
+    const saved: Pos[] = [];
     for (const file of [this.#appliedPath, this.log.posPath]) {
       try {
-        saved = parsePos(fs.readFileSync(file, 'utf8'));
-        break;
+        saved.push(parsePos(fs.readFileSync(file, 'utf8')));
       } catch {
-        saved = undefined;
+        // missing or torn: the other one, or the log, tells
       }
     }
-    if (saved && saved.checksum === actual) {
-      this.#pos = saved;
+    const match = saved.find((p) => p.checksum === actual);
+    if (match) {
+      this.#pos = match;
+      this.#writePos();
       this.#trimLog();
       return;
     }
+    const newest = saved.reduce<Pos | undefined>((a, p) => (a && a.txid >= p.txid ? a : p), undefined);
     const last = this.log.entries[this.log.entries.length - 1];
-    if (last && saved && last.maxTxid > saved.txid) {
-      try {
-        const tail = this.log.read(last);
-        if (tail.readBigUInt64BE(tail.length - 16) === actual) {
-          this.#pos = { txid: last.maxTxid, checksum: actual };
-          this.#writePos();
-          this.#trimLog();
-          return;
-        }
-      } catch {
-        // fall through to a reset
-      }
+    if (last && newest && last.maxTxid > newest.txid && this.log.postApplyChecksum(last) === actual) {
+      this.#pos = { txid: last.maxTxid, checksum: actual };
+      this.#writePos();
+      this.#trimLog();
+      return;
     }
     this.#o.logger.warn(
-      { db: this.name, position: saved ? formatPos(saved) : 'none', checksum: formatHex64(actual) },
+      { db: this.name, position: newest ? formatPos(newest) : 'none', checksum: formatHex64(actual) },
       `replica database ${this.name} does not match its recorded position; resetting from primary`,
     );
     this.#pos = ZERO_POS;
-    this.log.clear();
+    this.#diverged = true;
+    this.setAside(0, 'the database did not match its recorded position');
+  }
+
+  /**
+   * Keeps the log's transactions after `txid` (all of them for 0) under `discarded/<time>/`, out
+   * of the chain: they are history the primary does not share, never merged, kept for the operator.
+   */
+  setAside(txid: number, why: string): void {
+    const target = path.join(this.log.dir, 'discarded', new Date().toISOString().replace(/[:.]/g, '-'));
+    this.#writePendingLog();
+    const moved = this.log.setAside(txid, target);
+    if (moved.length === 0) return;
+    this.#o.logger.warn(
+      { db: this.name, from: moved[0]!.minTxid, to: moved[moved.length - 1]!.maxTxid, files: moved.length, dir: target },
+      `discarded transactions ${Math.max(txid + 1, moved[0]!.minTxid)}-${moved[moved.length - 1]!.maxTxid} of ${this.name} (${why}); their LTX files are kept in ${target}`,
+    );
+  }
+
+  /**
+   * The primary's history disagrees with this database's: finds the newest of the primary's
+   * `points` this history passed through too, sets aside everything after it, and saves the
+   * content before the snapshot that follows replaces it.
+   */
+  diverged(points: Pos[]): void {
+    const fork = points.find((p) => (p.txid === this.#pos.txid ? this.#pos.checksum : this.log.checksumAt(p.txid)) === p.checksum);
+    this.#diverged = true;
+    this.setAside(fork?.txid ?? 0, fork ? `history forked from the primary's after TXID ${fork.txid}` : 'history differs from the primary\'s; fork point not found');
   }
 
   /** A log that does not end at the database's position (files gathered but lost in a crash) starts over. */
@@ -139,6 +171,7 @@ export class ReplicaDatabase {
     if (!isSnapshot(h) && (h.minTxid !== this.#pos.txid + 1 || h.preApplyChecksum !== this.#pos.checksum)) {
       throw new Error(`TXID ${h.minTxid}-${h.maxTxid} does not continue position ${formatPos(this.#pos)} of ${this.name}`);
     }
+    if (isSnapshot(h) && this.#diverged && this.#db) this.#saveCopy();
     if (isSnapshot(h) && !this.#db && !fs.existsSync(this.#o.dbPath)) {
       this.#writeNewDatabase(file);
     } else {
@@ -146,6 +179,7 @@ export class ReplicaDatabase {
       this.#applyInTransaction(file);
     }
     this.#pos = { txid: h.maxTxid, checksum: this.#state!.checksum.value };
+    if (isSnapshot(h)) this.#diverged = false;
     // A snapshot is the database itself: only the files after it are worth keeping. Those are
     // gathered and written as one range file a second (or every few MB): a file per transaction
     // would cost a replica as much disk time as its primary spends capturing.
@@ -243,6 +277,24 @@ export class ReplicaDatabase {
     this.#connect({ pageSize: h.pageSize, pageCount: h.commit, checksum: sum });
   }
 
+  /**
+   * Copies the database as it is (VACUUM INTO, a consistent copy made by SQLite) next to the
+   * discarded LTX files before a snapshot overwrites it: never a database replaced without a way back.
+   */
+  #saveCopy(): void {
+    const dir = path.join(this.log.dir, 'discarded');
+    fs.mkdirSync(dir, { recursive: true });
+    const copy = path.join(dir, `${this.name}.${new Date().toISOString().replace(/[:.]/g, '-')}.db`);
+    const db = this.#db!;
+    if (db.inTransaction) db.exec('ROLLBACK');
+    try {
+      db.prepare('VACUUM INTO ?').run(copy);
+      this.#o.logger.warn({ db: this.name, copy }, `saved the replaced content of ${this.name} to ${copy}`);
+    } finally {
+      this.#relock();
+    }
+  }
+
   /** Writes the gathered LTX files and syncs them and the position in the background (call about once a second). */
   flush(): void {
     this.#writePendingLog();
@@ -260,14 +312,20 @@ export class ReplicaDatabase {
     this.log.sync(this.#pos);
     if (this.#appliedFd !== undefined) fs.closeSync(this.#appliedFd);
     this.#appliedFd = undefined;
-    if (!this.#db) return;
-    try {
-      if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
-    } catch {
-      // closing anyway
+    if (this.#db) {
+      try {
+        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+      } catch {
+        // closing anyway
+      }
+      this.#db.close();
+      this.#db = undefined;
     }
-    this.#db.close();
-    this.#db = undefined;
+    if (this.#lockFds) {
+      fs.closeSync(this.#lockFds.db);
+      fs.closeSync(this.#lockFds.shm);
+      this.#lockFds = undefined;
+    }
   }
 
   /** Closes the database and deletes it with its WAL, index and state (the primary dropped it). */
@@ -277,9 +335,10 @@ export class ReplicaDatabase {
     fs.rmSync(this.log.dir, { recursive: true, force: true });
   }
 
-  /** Forgets the position so the next stream brings a snapshot (after a foreign write). */
+  /** Forgets the position so the next stream brings a snapshot (after a foreign write, whose result is saved first). */
   resetPosition(): void {
     this.#foreignWrite = false;
+    this.#diverged = true;
     this.#pos = ZERO_POS;
   }
 
@@ -298,6 +357,17 @@ export class ReplicaDatabase {
     this.#state = known ?? readDatabaseState(db);
     this.#dataVersion = -1;
     this.#relock();
+  }
+
+  /** Takes over a demoted primary's connection, already inside BEGIN IMMEDIATE. */
+  #adopt(locked: LockedDatabase): void {
+    const db = locked.db;
+    db.unsafeMode(true);
+    db.pragma('wal_autocheckpoint = 0');
+    db.pragma('busy_timeout = 0');
+    this.#db = db;
+    this.#state = locked.state;
+    this.#dataVersion = Number(db.pragma('data_version', { simple: true }));
   }
 
   /**

@@ -139,10 +139,26 @@ export class CaptureConnections {
     return databasePages(this.pinnedConnection);
   }
 
+  /**
+   * Hands over the connection holding the write lock (its BEGIN IMMEDIATE still open) and closes
+   * the other: a demoted primary keeps the app's writes out without a moment's gap.
+   */
+  detachWriteLocked(): Db {
+    if (!this.#writeLocked) throw new Error('the write lock is not held');
+    const locked = this.#free;
+    const other = this.#conns.find((c) => c !== locked)!;
+    if (other.inTransaction) other.exec('COMMIT');
+    other.close();
+    this.#writeLocked = false;
+    this.#pinned = -1;
+    return locked;
+  }
+
   /** Ends every transaction and closes both connections. */
   close(): void {
     this.unlockWrite();
     for (const db of this.#conns) {
+      if (!db.open) continue;
       try {
         if (db.inTransaction) db.exec('COMMIT');
       } catch {

@@ -37,6 +37,14 @@ export interface SnapshotRead {
   close(): void;
 }
 
+/** A write-locked connection and the descriptors that keep its locks, handed from capture to a replica. */
+export interface LockedDatabase {
+  db: Database.Database;
+  fds: { db: number; shm: number };
+  /** The database's checksum state at the last captured transaction. */
+  state: { pageSize: number; pageCount: number; checksum: DatabaseChecksum };
+}
+
 /** Emitted as 'commit' for every transaction written to the log. */
 export interface CommitEvent {
   name: string;
@@ -74,6 +82,7 @@ export class DatabaseCapture extends EventEmitter {
   #running = false;
   #closed = false;
   #started = false;
+  #paused = false;
   #lastFlush = 0;
   /**
    * Descriptors of the database and its -shm, open as long as the connections are: closing any
@@ -150,7 +159,7 @@ export class DatabaseCapture extends EventEmitter {
 
   /** One capture pass: read new commits, log them, move the pin or reset the WAL, sync when idle. */
   run(): void {
-    if (this.#closed || this.#running || !this.#started) return;
+    if (this.#closed || this.#running || !this.#started || this.#paused) return;
     this.#running = true;
     try {
       const res = this.#reader.poll(PASS_BYTES);
@@ -184,7 +193,7 @@ export class DatabaseCapture extends EventEmitter {
    * new page size. Both are logged and repaired (WAL again, then a new snapshot).
    */
   checkHeader(): void {
-    if (this.#closed || !this.#started || this.#running) return;
+    if (this.#closed || !this.#started || this.#running || this.#paused) return;
     const header = Buffer.alloc(100);
     fs.readSync(this.#fds!.db, header, 0, 100, 0);
     const raw = header.readUInt16BE(16);
@@ -218,7 +227,8 @@ export class DatabaseCapture extends EventEmitter {
     const db = new Database(this.#o.dbPath, { readonly: true, timeout: 5000 });
     let gap = false;
     try {
-      if (!conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
+      // While writes are paused the lock is already held (a handoff can need a snapshot).
+      if (!this.#paused && !conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
       try {
         const res = this.#reader.poll();
         gap = res.gap;
@@ -227,7 +237,7 @@ export class DatabaseCapture extends EventEmitter {
         db.exec('BEGIN');
         db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
       } finally {
-        conns.unlockWrite();
+        if (!this.#paused) conns.unlockWrite();
       }
     } catch (err) {
       db.close();
@@ -245,6 +255,52 @@ export class DatabaseCapture extends EventEmitter {
         db.close();
       },
     };
+  }
+
+  /**
+   * Stops the app's writes: takes SQLite's write lock (waiting up to `timeoutMs` for a running
+   * transaction), captures everything committed before it and makes the log durable. Capture
+   * passes are suspended until resumeWrites or detach.
+   */
+  pauseWrites(timeoutMs: number): Pos {
+    if (this.#paused) return this.pos;
+    if (!this.#started || this.#closed) throw new UnsupportedDatabaseStateError(`database ${this.name} is not being captured`);
+    if (!this.#conns!.tryLockWrite(timeoutMs)) throw this.#lockedError();
+    this.#paused = true;
+    try {
+      const res = this.#reader.poll();
+      if (res.gap) throw new UnsupportedDatabaseStateError(`database ${this.name}: WAL frames were missed while pausing writes`);
+      for (const tx of res.transactions) this.#commit(tx);
+      this.log.sync(this.#pos);
+    } catch (err) {
+      this.resumeWrites();
+      throw err;
+    }
+    return this.pos;
+  }
+
+  /** Lets the app write again after pauseWrites. */
+  resumeWrites(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#conns!.unlockWrite();
+    this.schedule();
+  }
+
+  /**
+   * Ends capture with writes paused and hands over the write-locked connection and the
+   * descriptors (closing either would release the lock): the node becomes a replica with the app
+   * shut out all along.
+   */
+  detach(): LockedDatabase {
+    if (!this.#paused) throw new Error(`database ${this.name}: pause writes before detaching capture`);
+    const db = this.#conns!.detachWriteLocked();
+    const fds = this.#fds!;
+    this.#fds = undefined;
+    this.#closed = true;
+    this.#reader.close();
+    const checksum = this.#checksum!;
+    return { db, fds, state: { pageSize: checksum.pageSize, pageCount: checksum.pageCount, checksum } };
   }
 
   /** Deletes LTX files older than the retention window (the newest is always kept). */

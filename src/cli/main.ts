@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo.ts';
+import { registerHandoff } from './commands/handoff.ts';
 import { registerLtx } from './commands/ltx.ts';
 import { registerRun } from './commands/run.ts';
 import { registerStatus } from './commands/status.ts';
@@ -11,6 +12,7 @@ const program = new Command('litefleet')
 
 registerRun(program);
 registerStatus(program);
+registerHandoff(program);
 registerLtx(program);
 registerDemo(program);
 

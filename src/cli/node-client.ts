@@ -21,10 +21,23 @@ export class NodeClient {
   }
 
   /** GETs a JSON endpoint; errors carry the node's message. */
-  async getJson<T>(pathname: string): Promise<T> {
+  getJson<T>(pathname: string): Promise<T> {
+    return this.#request<T>('GET', pathname);
+  }
+
+  /** POSTs JSON to an endpoint and returns the JSON answer; errors carry the node's message. */
+  postJson<T>(pathname: string, body: unknown): Promise<T> {
+    return this.#request<T>('POST', pathname, body);
+  }
+
+  async #request<T>(method: string, pathname: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
-      res = await fetch(`${this.baseUrl}${pathname}`, { headers: { authorization: `Bearer ${this.#token}` } });
+      res = await fetch(`${this.baseUrl}${pathname}`, {
+        method,
+        headers: { authorization: `Bearer ${this.#token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     } catch (err) {
       throw new LitefleetError('ENODE', `cannot reach the litefleet node at ${this.baseUrl}: ${(err as Error).cause ?? (err as Error).message}`);
     }
@@ -39,5 +52,10 @@ export class NodeClient {
       throw new LitefleetError(res.status === 401 ? 'EUNAUTHORIZED' : 'ENODE', `node answered ${res.status}: ${message}`);
     }
     return JSON.parse(text) as T;
+  }
+
+  /** The client for `--url` or the config's node (the options every node-facing command takes). */
+  static fromOptions(config: Config, url: string | undefined): NodeClient {
+    return url ? new NodeClient(url, config.http.token ?? process.env.LITEFLEET_TOKEN ?? '') : NodeClient.fromConfig(config);
   }
 }

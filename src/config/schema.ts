@@ -32,7 +32,8 @@ const etcd = z.strictObject({
 const consul = z.strictObject({
   url: z.url(),
   key: z.string().min(1).default('litefleet/primary'),
-  ttl: duration('10s'),
+  // Consul refuses session TTLs under 10 s.
+  ttl: duration('10s').refine((ms) => ms >= 10_000, 'Consul session TTLs are at least 10s'),
   'lock-delay': duration('1s'),
 });
 
@@ -42,6 +43,8 @@ const lease = z.strictObject({
   hostname: z.string().min(1).optional(),
   'advertise-url': z.url().optional(),
   promote: bool(false),
+  // How long a candidate that is behind waits, once the primary is gone, before it takes the lease anyway.
+  'catch-up-timeout': duration('2s'),
   'reconnect-delay': duration('1s'),
   'demote-delay': duration('10s'),
   etcd: etcd.optional(),

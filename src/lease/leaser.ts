@@ -1,20 +1,29 @@
 import { LitefleetError } from '../errors.ts';
 
-/** Who the primary is, as the lease records it. */
+/** Who the primary is, as the lease records it (JSON in etcd and Consul, as LiteFS stores it). */
 export interface PrimaryInfo {
   hostname: string;
   advertiseUrl: string;
+  /** The primary's node id (absent for a static lease). */
+  nodeId?: string;
+  /** Set while the primary hands the lease to this node: only it may take the lease. */
+  handoffTo?: string;
 }
 
 /** A held lease: this node is primary while it is renewed. */
 export interface Lease {
-  /** When the lease was last confirmed. */
-  readonly renewedAt: Date;
+  /** When the last successful renewal was sent: the lease is sure to be held until renewedAt + ttl. */
+  readonly renewedAt: number;
   /** How long a renewal keeps the lease, in ms (Infinity for a static lease). */
   readonly ttl: number;
   /** Extends the lease; throws LeaseExpiredError if it was lost. */
   renew(): Promise<void>;
-  /** Gives the lease up so another candidate can take it at once. */
+  /**
+   * Marks the lease as handed to node `to` (or back to nobody with undefined): while marked,
+   * only that node may take it, and this node keeps renewing it until it does.
+   */
+  handoff(to: string | undefined): Promise<void>;
+  /** Gives the lease up so another candidate can take it at once (a no-op once it was taken over). */
   close(): Promise<void>;
 }
 
@@ -24,7 +33,12 @@ export interface Leaser {
   readonly advertiseUrl: string;
   /** Whether this node may ever become primary. */
   readonly candidate: boolean;
-  /** Tries to become primary; throws PrimaryExistsError when another node holds the lease. */
+  /** False for the static lease: there is nothing to elect, hand off or fail over. */
+  readonly dynamic: boolean;
+  /**
+   * Tries to become primary: succeeds when no node holds the lease, or when its holder marked it
+   * as handed to this node. Throws PrimaryExistsError otherwise.
+   */
   acquire(): Promise<Lease>;
   /** The current primary, or undefined when there is none. */
   primaryInfo(): Promise<PrimaryInfo | undefined>;
@@ -44,4 +58,40 @@ export class LeaseExpiredError extends LitefleetError {
   constructor(message = 'the primary lease expired') {
     super('ELEASEEXPIRED', message);
   }
+}
+
+/** Parses a lease value; undefined for anything that is not one (a foreign or damaged key). */
+export function parsePrimaryInfo(text: string | null | undefined): PrimaryInfo | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as Record<string, unknown>;
+    if (typeof v.hostname !== 'string' || typeof v['advertise-url'] !== 'string') return undefined;
+    return {
+      hostname: v.hostname,
+      advertiseUrl: v['advertise-url'],
+      ...(typeof v['node-id'] === 'string' ? { nodeId: v['node-id'] } : {}),
+      ...(typeof v['handoff-to'] === 'string' ? { handoffTo: v['handoff-to'] } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The lease value: LiteFS's `{"hostname", "advertise-url"}` plus our node id and handoff mark. */
+export function formatPrimaryInfo(p: PrimaryInfo): string {
+  return JSON.stringify({
+    hostname: p.hostname,
+    'advertise-url': p.advertiseUrl,
+    ...(p.nodeId ? { 'node-id': p.nodeId } : {}),
+    ...(p.handoffTo ? { 'handoff-to': p.handoffTo } : {}),
+  });
+}
+
+/** Rejects with a clear error when `promise` takes longer than `ms` (backends can hang on a dead server). */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LitefleetError('ELEASETIMEOUT', `${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -7,6 +7,7 @@ import { PrimaryExistsError, type Lease, type Leaser, type PrimaryInfo } from '.
 export class StaticLeaser implements Leaser {
   readonly advertiseUrl: string;
   readonly candidate: boolean;
+  readonly dynamic = false;
   readonly #primary: PrimaryInfo;
 
   constructor(primary: PrimaryInfo, candidate: boolean) {
@@ -17,7 +18,7 @@ export class StaticLeaser implements Leaser {
 
   async acquire(): Promise<Lease> {
     if (!this.candidate) throw new PrimaryExistsError(`the static primary is ${this.#primary.hostname}`);
-    return { renewedAt: new Date(), ttl: Infinity, renew: async () => {}, close: async () => {} };
+    return { renewedAt: Date.now(), ttl: Infinity, renew: async () => {}, handoff: async () => {}, close: async () => {} };
   }
 
   async primaryInfo(): Promise<PrimaryInfo | undefined> {

@@ -7,9 +7,13 @@ export function fsyncDir(dir: string): void {
   fsyncPath(dir, false);
 }
 
-/** Flushes a file's data to disk. */
+/** Flushes a file's data to disk; a file deleted or moved meanwhile is fine (it was pruned or set aside). */
 export function fsyncFile(file: string): void {
-  fsyncPath(file, true);
+  try {
+    fsyncPath(file, true);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 function fsyncPath(p: string, dataOnly: boolean): void {

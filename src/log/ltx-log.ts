@@ -259,6 +259,63 @@ export class LtxLog {
   }
 
   /** Removes every file (before a database is dropped or reset). */
+  /** The checksum after the file's last transaction, from its trailer (undefined if unreadable). */
+  postApplyChecksum(entry: LtxLogEntry): bigint | undefined {
+    let fd: number;
+    try {
+      fd = fs.openSync(entry.path, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      const buf = Buffer.alloc(16);
+      if (size < HEADER_SIZE + 16 || fs.readSync(fd, buf, 0, 16, size - 16) !== 16) return undefined;
+      return buf.readBigUInt64BE(0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * Positions this log's history passed through, newest first: every file end among the newest
+   * 32, then ever sparser (each step twice as far), so a long log costs a few dozen reads.
+   */
+  historyPoints(): Pos[] {
+    const out: Pos[] = [];
+    let step = 1;
+    for (let i = this.#entries.length - 1; i >= 0; i -= step) {
+      const e = this.#entries[i]!;
+      const checksum = this.postApplyChecksum(e);
+      if (checksum !== undefined) out.push({ txid: e.maxTxid, checksum });
+      if (out.length >= 32) step *= 2;
+    }
+    return out;
+  }
+
+  /** The checksum the history had at `txid`, if a file of this log ends there. */
+  checksumAt(txid: number): bigint | undefined {
+    const e = [...this.#entries].reverse().find((x) => x.maxTxid === txid);
+    return e ? this.postApplyChecksum(e) : undefined;
+  }
+
+  /**
+   * Moves the files holding transactions after `txid` (a file straddling it included) into
+   * `target`, out of the log; returns them. For a history that lost to another primary's.
+   */
+  setAside(txid: number, target: string): LtxLogEntry[] {
+    const moved = this.#entries.filter((e) => e.maxTxid > txid);
+    if (moved.length === 0) return [];
+    fs.mkdirSync(target, { recursive: true });
+    for (const e of moved) fs.renameSync(e.path, path.join(target, e.name));
+    if (moved.length < SYNCFS_MIN_FILES || !syncFilesystemSync(target)) for (const e of moved) fsyncFile(path.join(target, e.name));
+    fsyncDir(target);
+    fsyncDir(this.ltxDir);
+    this.#entries = this.#entries.filter((e) => e.maxTxid <= txid);
+    this.#unsynced = this.#unsynced.filter((f) => !moved.some((e) => e.path === f));
+    return moved;
+  }
+
   clear(): void {
     for (const e of this.#entries) fs.rmSync(e.path, { force: true });
     this.#entries = [];

@@ -8,11 +8,12 @@ import { createMetrics } from '../api/metrics.ts';
 import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { createLeaser } from '../lease/create-leaser.ts';
-import type { Lease, Leaser } from '../lease/leaser.ts';
+import { LeaseExpiredError, PrimaryExistsError, type Lease, type Leaser, type PrimaryInfo } from '../lease/leaser.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
 import type { CommitEvent } from '../capture/database-capture.ts';
 import { Store } from '../store/store.ts';
-import { ReplicaStream, type ReplicaTxEvent } from '../stream/replica-stream.ts';
+import { ReplicaStream, type HandoffEvent, type ReplicaTxEvent } from '../stream/replica-stream.ts';
+import type { LockedDatabase } from '../capture/database-capture.ts';
 import { StreamServer, type ConnectedReplica } from '../stream/stream-server.ts';
 import { formatNodeId, loadNodeId, newClusterId, readClusterId, writeClusterId } from './identity.ts';
 
@@ -36,6 +37,15 @@ export interface NodeInfo {
   nodes: ClusterNode[];
 }
 
+/** How long a primary waits for the app's running transaction when it must stop writes. */
+const PAUSE_TIMEOUT_MS = 5_000;
+// A handoff target must have the final transactions and take the lease within this.
+const HANDOFF_TIMEOUT_MS = 5_000;
+// Fence this long before the lease's end by the local clock, so the old primary has stopped
+// writing before any other node can take the lease.
+const LEASE_MARGIN_MS = 200;
+const LEASE_CHECK_MS = 100;
+
 /** One line of GET /events. */
 export type NodeEvent =
   | { type: 'role'; role: Role; primary: string | null }
@@ -43,7 +53,9 @@ export type NodeEvent =
 
 /**
  * One litefleet node: its identity, lease, databases (captured on the primary, applied on a
- * replica) and API, started and stopped as one.
+ * replica) and API, started and stopped as one. With etcd or Consul it runs the election: a
+ * candidate takes a free lease once caught up, a primary renews it and fences itself when it
+ * cannot, and the lease can be handed to a caught-up candidate without losing a write.
  */
 export class LitefleetNode extends EventEmitter {
   readonly config: Config;
@@ -56,6 +68,17 @@ export class LitefleetNode extends EventEmitter {
   #streamServer: StreamServer | undefined;
   #replica: ReplicaStream | undefined;
   #port = 0;
+  /** Role changes one at a time: a promotion and a demotion must never interleave. */
+  #transition: Promise<void> = Promise.resolve();
+  #timers: NodeJS.Timeout[] = [];
+  #leaseTimer: NodeJS.Timeout | undefined;
+  #renewing = false;
+  #electing = false;
+  #stopping = false;
+  #noPrimarySince: number | undefined;
+  /** A node that handed the lease off does not compete for it again before this time. */
+  #quietUntil = 0;
+  #knownPrimary: string | undefined;
 
   constructor(config: Config, logger: Logger) {
     super();
@@ -66,7 +89,7 @@ export class LitefleetNode extends EventEmitter {
     this.config = config;
     this.logger = logger;
     this.nodeId = loadNodeId(config['data-dir']);
-    this.#leaser = createLeaser(config);
+    this.#leaser = createLeaser(config, formatNodeId(this.nodeId));
     this.store = new Store({
       dir: config.dir,
       dataDir: config['data-dir'],
@@ -91,6 +114,11 @@ export class LitefleetNode extends EventEmitter {
     return this.#port;
   }
 
+  /** Whether this node may become primary. */
+  get candidate(): boolean {
+    return this.#leaser.candidate;
+  }
+
   /** Opens the API, then takes the lease and captures if this node is the primary, or follows the primary. */
   async start(): Promise<void> {
     this.#api = new ApiServer({
@@ -100,42 +128,41 @@ export class LitefleetNode extends EventEmitter {
       logger: this.logger,
     });
     this.#port = await this.#api.listen(this.config.http.addr);
-    const primaryFile = path.join(this.config.dir, '.primary');
-    if (this.#leaser.candidate) {
-      this.#lease = await this.#leaser.acquire();
-      let clusterId = readClusterId(this.config['data-dir']);
-      if (!clusterId) {
-        clusterId = newClusterId();
-        writeClusterId(this.config['data-dir'], clusterId);
-      }
-      fs.rmSync(primaryFile, { force: true });
-      this.store.startCapture();
-      this.#streamServer = new StreamServer({ store: this.store, clusterId, nodeId: this.nodeId, logger: this.logger });
+    fs.mkdirSync(this.config.dir, { recursive: true });
+    if (!this.#leaser.dynamic && this.#leaser.candidate) {
+      await this.#promote(await this.#leaser.acquire());
     } else {
-      const primary = await this.#leaser.primaryInfo();
-      fs.mkdirSync(this.config.dir, { recursive: true });
-      // As LiteFS does: apps (and litefs-js style helpers) read who the primary is from this file.
-      if (primary) fs.writeFileSync(primaryFile, primary.hostname);
-      this.#replica = new ReplicaStream({
-        dir: this.config.dir,
-        dataDir: this.config['data-dir'],
-        nodeId: this.nodeId,
-        token: this.config.http.token!,
-        logger: this.logger,
-        primaryUrl: async () => (await this.#leaser.primaryInfo())?.advertiseUrl,
-        selfUrl: `http://127.0.0.1:${this.#port}`,
-        retentionMs: this.config.ltx.retention,
-        retentionIntervalMs: this.config.ltx['retention-interval'],
-      });
-      this.#replica.on('tx', (ev: ReplicaTxEvent) => this.#event({ type: 'tx', db: ev.name, txid: ev.txid, checksum: formatHex64(ev.checksum) }));
-      this.#replica.start();
+      this.#startReplica(new Map());
+      this.#event({ type: 'role', role: 'replica', primary: null });
     }
-    const primary = await this.#leaser.primaryInfo();
-    this.#event({ type: 'role', role: this.role, primary: primary?.hostname ?? null });
+    if (this.#leaser.dynamic) {
+      this.#timers.push(setInterval(() => void this.#elect(), Math.min(this.config.lease['reconnect-delay'], 1_000)));
+      void this.#elect();
+    } else {
+      await this.#followPrimary();
+    }
     this.logger.info(
       { id: formatNodeId(this.nodeId), role: this.role, api: this.config.http.addr, dir: this.config.dir, dataDir: path.resolve(this.config['data-dir']) },
       'litefleet node started',
     );
+  }
+
+  /**
+   * Resolves once this node can serve its app: the primary holds the lease; a replica has caught
+   * up with a primary. With `promote`, a caught-up candidate first asks the primary for the lease.
+   */
+  async ready(): Promise<void> {
+    for (;;) {
+      if (this.#stopping) throw new Error('the node is stopping');
+      if (this.role === 'primary') return;
+      const replica = this.#replica;
+      if (replica?.ready && replica.caughtUp()) {
+        if (!this.config.lease.promote || !this.#leaser.candidate || !this.#leaser.dynamic) return;
+        await this.#askForLease();
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Position and geometry of every database on this node. */
@@ -148,15 +175,54 @@ export class LitefleetNode extends EventEmitter {
 
   /** What /info and `litefleet status` show. */
   async info(): Promise<NodeInfo> {
-    const primary = await this.#leaser.primaryInfo();
+    const primary = await this.#primaryInfo();
     const hostname = this.config.lease.hostname ?? '';
     const self: NodeInfo['node'] = { id: formatNodeId(this.nodeId), role: this.role, hostname, advertiseUrl: this.#leaser.advertiseUrl, primary: primary?.hostname ?? null };
     const databases = this.databases();
     return { node: self, databases, nodes: await this.#clusterNodes(databases) };
   }
 
-  /** Stops the API and the stream, captures or applies what is left, syncs, and gives up the lease. */
+  /**
+   * Hands the lease to a caught-up candidate (`to`, a node id, or the one furthest along): the
+   * app's writes pause, the target receives the final transactions and takes the lease, and this
+   * node becomes its replica. On any failure writes resume here and the error is thrown.
+   */
+  async handoff(to?: string): Promise<string> {
+    let target = '';
+    await this.#serial(async () => {
+      if (this.role !== 'primary') throw new RequestError(409, 'this node is not the primary');
+      if (!this.#leaser.dynamic) throw new RequestError(409, 'the static lease cannot be handed off; use etcd or Consul');
+      target = this.#pickTarget(to);
+      const lease = this.#lease!;
+      const started = performance.now();
+      const final = this.store.pauseWrites(PAUSE_TIMEOUT_MS);
+      try {
+        await lease.handoff(target);
+        await this.#streamServer!.handoff(target, final, HANDOFF_TIMEOUT_MS);
+        await this.#waitForPrimary(target, HANDOFF_TIMEOUT_MS);
+      } catch (err) {
+        this.logger.error({ target, err: (err as Error).message }, 'handoff failed; staying primary');
+        await lease.handoff(undefined).catch((e: unknown) => this.logger.error({ err: e }, 'could not take the lease back after a failed handoff'));
+        this.store.resumeWrites();
+        throw new RequestError(504, `handoff to ${target} failed: ${(err as Error).message}`);
+      }
+      this.#quietUntil = Date.now() + this.config.lease['demote-delay'];
+      this.#demoteLocked(`handed the lease to ${target}`, true);
+      this.logger.info({ target, writesPausedMs: Math.round(performance.now() - started) }, 'handoff done');
+    });
+    return target;
+  }
+
+  /** Stops the API and the stream, captures or applies what is left, syncs, and gives up the lease (handing it off first when it can). */
   async stop(): Promise<void> {
+    if (this.role === 'primary' && this.#leaser.dynamic && this.#streamServer?.replicas.some((r) => r.candidate)) {
+      await this.handoff().catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'no handoff before stopping'));
+    }
+    this.#stopping = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    clearInterval(this.#leaseTimer);
+    await this.#transition;
     this.#streamServer?.closeAll();
     await this.#api?.close();
     this.#replica?.stop();
@@ -169,6 +235,219 @@ export class LitefleetNode extends EventEmitter {
 
   #event(ev: NodeEvent): void {
     this.emit('event', ev);
+  }
+
+  /** Runs a role change after the ones before it. */
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.#transition.then(fn);
+    this.#transition = run.catch(() => {});
+    return run;
+  }
+
+  async #primaryInfo(): Promise<PrimaryInfo | undefined> {
+    return this.#leaser.primaryInfo().catch(() => undefined);
+  }
+
+  /** Tells the replica stream and the `.primary` file who the primary is. */
+  async #followPrimary(): Promise<PrimaryInfo | undefined> {
+    const primary = await this.#primaryInfo();
+    const file = path.join(this.config.dir, '.primary');
+    if (this.role !== 'replica') return primary;
+    // As LiteFS does: apps (and litefs-js style helpers) read who the primary is from this file.
+    if (primary && primary.nodeId !== formatNodeId(this.nodeId)) fs.writeFileSync(file, primary.hostname);
+    else fs.rmSync(file, { force: true });
+    if (primary?.advertiseUrl !== this.#knownPrimary) {
+      this.#knownPrimary = primary?.advertiseUrl;
+      this.#event({ type: 'role', role: 'replica', primary: primary?.hostname ?? null });
+    }
+    this.#replica?.follow(primary?.advertiseUrl);
+    return primary;
+  }
+
+  /** One round of the election (dynamic leases): follow the primary, or take a free lease. */
+  async #elect(): Promise<void> {
+    if (this.#electing || this.#stopping || this.role === 'primary') return;
+    this.#electing = true;
+    try {
+      const primary = await this.#followPrimary();
+      const me = formatNodeId(this.nodeId);
+      if (primary && primary.handoffTo !== me) {
+        this.#noPrimarySince = undefined;
+        return;
+      }
+      this.#noPrimarySince ??= Date.now();
+      if (!this.#leaser.candidate || Date.now() < this.#quietUntil || primary?.handoffTo === me) return;
+      // Behind the primary we last followed (or never synced with one): give the others a chance first.
+      const behind = !this.#replica?.caughtUp() || readClusterId(this.config['data-dir']) === undefined;
+      if (behind && Date.now() - this.#noPrimarySince < this.config.lease['catch-up-timeout']) return;
+      await this.#takeLease(behind ? 'the primary is gone and no caught-up candidate took over' : 'the primary is gone');
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'election round failed');
+    } finally {
+      this.#electing = false;
+    }
+  }
+
+  async #takeLease(why: string): Promise<void> {
+    await this.#serial(async () => {
+      if (this.role === 'primary' || this.#stopping) return;
+      let lease: Lease;
+      try {
+        lease = await this.#leaser.acquire();
+      } catch (err) {
+        if (err instanceof PrimaryExistsError) return;
+        throw err;
+      }
+      this.logger.info({ why }, 'took the primary lease');
+      await this.#promote(lease);
+    });
+  }
+
+  /** Replica → primary: closes the replica databases and captures from their positions on. */
+  async #promote(lease: Lease): Promise<void> {
+    this.#lease = lease;
+    this.#replica?.stop();
+    this.#replica = undefined;
+    let clusterId = readClusterId(this.config['data-dir']);
+    if (!clusterId) {
+      clusterId = newClusterId();
+      writeClusterId(this.config['data-dir'], clusterId);
+    }
+    fs.rmSync(path.join(this.config.dir, '.primary'), { force: true });
+    this.store.startCapture();
+    this.#streamServer = new StreamServer({ store: this.store, clusterId, nodeId: this.nodeId, logger: this.logger, leaseValid: () => this.#leaseValid() });
+    this.#knownPrimary = this.#leaser.advertiseUrl;
+    if (lease.ttl !== Infinity) this.#leaseTimer = setInterval(() => void this.#keepLease(), LEASE_CHECK_MS);
+    this.#event({ type: 'role', role: 'primary', primary: this.config.lease.hostname ?? null });
+    this.logger.info({ databases: this.store.databases().map((d) => `${d.name}@${d.txid}`) }, 'this node is now the primary');
+  }
+
+  #leaseValid(): boolean {
+    const lease = this.#lease;
+    return lease !== undefined && (lease.ttl === Infinity || Date.now() < lease.renewedAt + lease.ttl - LEASE_MARGIN_MS);
+  }
+
+  /** Renews at half the TTL; fences (stops writes, becomes a replica) when the lease is lost or about to run out unrenewed. */
+  async #keepLease(): Promise<void> {
+    const lease = this.#lease;
+    if (!lease || this.#stopping) return;
+    if (!this.#leaseValid()) {
+      await this.#demote('the lease could not be renewed before it ran out');
+      return;
+    }
+    if (this.#renewing || Date.now() - lease.renewedAt < lease.ttl / 2) return;
+    this.#renewing = true;
+    try {
+      await lease.renew();
+    } catch (err) {
+      if (err instanceof LeaseExpiredError) await this.#demote(err.message);
+      else this.logger.warn({ err: (err as Error).message }, 'lease renewal failed; retrying');
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
+  async #demote(reason: string): Promise<void> {
+    await this.#serial(async () => {
+      if (this.role !== 'primary') return;
+      this.#demoteLocked(reason, false);
+      await this.#lease?.close().catch(() => {});
+    });
+  }
+
+  /**
+   * Primary → replica, inside a transition: the app's writes stop at once (the write lock is
+   * taken, or kept from a handoff's pause) and stay stopped, as the lock passes to the replica.
+   */
+  #demoteLocked(reason: string, paused: boolean): void {
+    this.logger.warn({ reason }, 'stepping down to replica');
+    this.#streamServer?.closeAll();
+    this.#streamServer = undefined;
+    let locked = new Map<string, LockedDatabase>();
+    try {
+      if (!paused) this.store.pauseWrites(PAUSE_TIMEOUT_MS);
+      locked = this.store.detach();
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'could not keep the write lock while stepping down; writes made meanwhile will be found and set aside');
+      this.store.close();
+    }
+    const handedOff = this.#lease;
+    this.#lease = undefined;
+    if (paused) handedOff?.close().catch(() => {});
+    clearInterval(this.#leaseTimer);
+    this.#startReplica(locked);
+    this.#knownPrimary = undefined;
+    void this.#elect();
+  }
+
+  #startReplica(locked: Map<string, LockedDatabase>): void {
+    this.#replica = new ReplicaStream({
+      dir: this.config.dir,
+      dataDir: this.config['data-dir'],
+      nodeId: this.nodeId,
+      token: this.config.http.token!,
+      logger: this.logger,
+      primaryUrl: async () => {
+        const p = await this.#leaser.primaryInfo();
+        return p && p.nodeId !== formatNodeId(this.nodeId) ? p.advertiseUrl : undefined;
+      },
+      selfUrl: `http://127.0.0.1:${this.#port}`,
+      candidate: this.#leaser.candidate,
+      retentionMs: this.config.ltx.retention,
+      retentionIntervalMs: this.config.ltx['retention-interval'],
+    });
+    this.#replica.on('tx', (ev: ReplicaTxEvent) => this.#event({ type: 'tx', db: ev.name, txid: ev.txid, checksum: formatHex64(ev.checksum) }));
+    this.#replica.on('handoff', (ev: HandoffEvent) => {
+      if (ev.caughtUp) void this.#takeLease('the primary handed the lease to this node').catch((err: unknown) => this.logger.error({ err }, 'could not take the handed-off lease'));
+      else this.logger.error('the primary handed the lease over, but this node does not have its final transactions; not taking it');
+    });
+    this.#replica.start(locked);
+  }
+
+  /** The replica to hand the lease to: `to` if it is a connected candidate, else the candidate furthest along. */
+  #pickTarget(to: string | undefined): string {
+    const candidates = this.#streamServer!.replicas.filter((r) => r.candidate);
+    if (to) {
+      const wanted = to.toUpperCase();
+      const found = candidates.find((r) => r.nodeId === wanted || r.url === to);
+      if (!found) throw new RequestError(409, `node ${to} is not a candidate replica streaming from this primary`);
+      return found.nodeId;
+    }
+    const behind = (r: ConnectedReplica) => this.store.databases().reduce((sum, d) => sum + Math.max(0, d.txid - (r.databases[d.name]?.txid ?? 0)), 0);
+    const best = candidates.sort((a, b) => behind(a) - behind(b))[0];
+    if (!best) throw new RequestError(409, 'no candidate replica is streaming from this primary');
+    return best.nodeId;
+  }
+
+  /** Waits until the lease names node `nodeId`. */
+  async #waitForPrimary(nodeId: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if ((await this.#primaryInfo())?.nodeId === nodeId) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`node ${nodeId} did not take the lease within ${timeoutMs} ms`);
+  }
+
+  /** `lease.promote`: a caught-up candidate asks the primary to hand the lease over, and waits for it. */
+  async #askForLease(): Promise<void> {
+    const primary = await this.#primaryInfo();
+    if (!primary) return;
+    const me = formatNodeId(this.nodeId);
+    this.logger.info({ primary: primary.hostname }, 'asking the primary to hand the lease over (lease.promote)');
+    try {
+      const res = await fetch(`${primary.advertiseUrl.replace(/\/$/, '')}/handoff`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.config.http.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ to: me }),
+        signal: AbortSignal.timeout(HANDOFF_TIMEOUT_MS * 3),
+      });
+      if (!res.ok) throw new Error(`${res.status} ${(await res.text()).trim()}`);
+      const deadline = Date.now() + HANDOFF_TIMEOUT_MS * 2;
+      while (this.role !== 'primary' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'promotion by handoff failed; carrying on as a replica');
+    }
   }
 
   /** This node and the others it knows: the primary lists its replicas; a replica asks the primary. */
@@ -213,7 +492,7 @@ export class LitefleetNode extends EventEmitter {
   #events(req: http.IncomingMessage, res: http.ServerResponse): void {
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     const send = (ev: NodeEvent) => res.write(`${JSON.stringify(ev)}\n`);
-    void this.#leaser.primaryInfo().then((p) => {
+    void this.#primaryInfo().then((p) => {
       send({ type: 'role', role: this.role, primary: p?.hostname ?? null });
       for (const d of this.databases()) send({ type: 'tx', db: d.name, txid: d.txid, checksum: d.checksum });
       this.on('event', send);
@@ -226,6 +505,19 @@ export class LitefleetNode extends EventEmitter {
     });
   }
 
+  /** POST /handoff on a replica goes to the primary. */
+  async #forwardHandoff(body: unknown): Promise<{ status: number; body: unknown }> {
+    const p = await this.#primaryInfo();
+    if (!p || p.nodeId === formatNodeId(this.nodeId)) throw new RequestError(503, 'there is no primary to hand off from');
+    const res = await fetch(`${p.advertiseUrl.replace(/\/$/, '')}/handoff`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.config.http.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(HANDOFF_TIMEOUT_MS * 3),
+    });
+    return { status: res.status, body: await res.json().catch(() => ({ error: `primary answered ${res.status}` })) };
+  }
+
   #routes(): ApiRoute[] {
     return [
       { method: 'GET', path: '/health', auth: false, handle: () => ({ status: 200, body: { status: 'ok', role: this.role } }) },
@@ -233,11 +525,24 @@ export class LitefleetNode extends EventEmitter {
       { method: 'GET', path: '/events', auth: true, handle: (req, _url, res) => this.#events(req, res) },
       {
         method: 'POST',
+        path: '/handoff',
+        auth: true,
+        handle: async (req) => {
+          const body = (await readJsonBody(req)) as { to?: unknown };
+          if (body.to !== undefined && typeof body.to !== 'string') throw new RequestError(400, 'expected {"to": "<node id>"} or {}');
+          if (this.role !== 'primary') return this.#forwardHandoff(body);
+          const started = performance.now();
+          const to = await this.handoff(body.to);
+          return { status: 200, body: { primary: to, ms: Math.round(performance.now() - started) } };
+        },
+      },
+      {
+        method: 'POST',
         path: '/stream',
         auth: true,
         handle: async (req, _url, res) => {
           if (!this.#streamServer) {
-            const p = await this.#leaser.primaryInfo();
+            const p = await this.#primaryInfo();
             throw new RequestError(503, `this node is not the primary${p ? `; the primary is ${p.hostname} at ${p.advertiseUrl}` : ''}`);
           }
           await this.#streamServer.handle(req, res);

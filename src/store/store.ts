@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { DatabaseCapture, type CommitEvent } from '../capture/database-capture.ts';
+import { DatabaseCapture, type CommitEvent, type LockedDatabase } from '../capture/database-capture.ts';
+import type { Pos } from '../ltx/position.ts';
 import { EventEmitter } from 'node:events';
 
 /** Settings of a Store. */
@@ -110,11 +111,45 @@ export class Store extends EventEmitter {
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Stops watching, captures what is left, and closes every database. */
-  close(): void {
+  /** Stops the app's writes to every database (see DatabaseCapture.pauseWrites); returns the final positions. */
+  pauseWrites(timeoutMs: number): Map<string, Pos> {
+    const paused: DatabaseCapture[] = [];
+    try {
+      for (const cap of this.#captures.values()) {
+        cap.pauseWrites(timeoutMs);
+        paused.push(cap);
+      }
+    } catch (err) {
+      for (const cap of paused) cap.resumeWrites();
+      throw err;
+    }
+    return new Map([...this.#captures.values()].map((c) => [c.name, c.pos]));
+  }
+
+  /** Lets the app write again. */
+  resumeWrites(): void {
+    for (const cap of this.#captures.values()) cap.resumeWrites();
+  }
+
+  /** Ends capture with writes paused, handing each database's write lock over (see DatabaseCapture.detach). */
+  detach(): Map<string, LockedDatabase> {
+    this.#stopWatching();
+    const locked = new Map<string, LockedDatabase>();
+    for (const cap of this.#captures.values()) locked.set(cap.name, cap.detach());
+    this.#captures.clear();
+    return locked;
+  }
+
+  #stopWatching(): void {
     this.#watcher?.close();
+    this.#watcher = undefined;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+  }
+
+  /** Stops watching, captures what is left, and closes every database. */
+  close(): void {
+    this.#stopWatching();
     for (const cap of this.#captures.values()) {
       try {
         cap.close();

@@ -16,6 +16,13 @@ export const FrameType = {
   Heartbeat: 5,
   /** The primary no longer has this database. */
   DropDb: 6,
+  /**
+   * Sent before a snapshot that replaces a replica's history: positions the primary's history
+   * passed through, newest first, so the replica can tell where its own history forked.
+   */
+  Diverged: 7,
+  /** Sent to a handoff's target once it has everything: the final positions; take the lease now. */
+  Handoff: 8,
 } as const;
 
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
@@ -26,6 +33,17 @@ export interface HeartbeatPayload {
   txids: Record<string, number>;
 }
 
+/** What a Diverged frame says: positions (`<txid>/<checksum>`) of the primary's history, newest first. */
+export interface DivergedPayload {
+  name: string;
+  points: string[];
+}
+
+/** What a Handoff frame says: every database's final position as `<txid>/<checksum>`. */
+export interface HandoffPayload {
+  positions: Record<string, string>;
+}
+
 /** A decoded frame. */
 export type Frame =
   | { type: typeof FrameType.LtxBegin; name: string }
@@ -33,7 +51,9 @@ export type Frame =
   | { type: typeof FrameType.LtxEnd }
   | { type: typeof FrameType.Ready }
   | { type: typeof FrameType.Heartbeat; heartbeat: HeartbeatPayload }
-  | { type: typeof FrameType.DropDb; name: string };
+  | { type: typeof FrameType.DropDb; name: string }
+  | { type: typeof FrameType.Diverged; diverged: DivergedPayload }
+  | { type: typeof FrameType.Handoff; handoff: HandoffPayload };
 
 const FRAME_HEADER_SIZE = 5;
 /** No frame is larger: LTX data is chunked well below it, so a corrupt length is caught at once. */
@@ -59,6 +79,12 @@ export function encodeFrame(frame: Frame): Buffer {
       break;
     case FrameType.Heartbeat:
       payload = Buffer.from(JSON.stringify(frame.heartbeat), 'utf8');
+      break;
+    case FrameType.Diverged:
+      payload = Buffer.from(JSON.stringify(frame.diverged), 'utf8');
+      break;
+    case FrameType.Handoff:
+      payload = Buffer.from(JSON.stringify(frame.handoff), 'utf8');
       break;
     default:
       payload = Buffer.alloc(0);
@@ -109,16 +135,21 @@ function decodePayload(type: number, payload: Buffer): Frame {
     case FrameType.LtxEnd:
     case FrameType.Ready:
       return { type };
-    case FrameType.Heartbeat: {
-      let heartbeat: HeartbeatPayload;
-      try {
-        heartbeat = JSON.parse(payload.toString('utf8')) as HeartbeatPayload;
-      } catch {
-        throw new StreamProtocolError('heartbeat frame is not valid JSON');
-      }
-      return { type, heartbeat };
-    }
+    case FrameType.Heartbeat:
+      return { type, heartbeat: parseJson<HeartbeatPayload>(payload, 'heartbeat') };
+    case FrameType.Diverged:
+      return { type, diverged: parseJson<DivergedPayload>(payload, 'diverged') };
+    case FrameType.Handoff:
+      return { type, handoff: parseJson<HandoffPayload>(payload, 'handoff') };
     default:
       throw new StreamProtocolError(`unknown frame type ${type}`);
+  }
+}
+
+function parseJson<T>(payload: Buffer, what: string): T {
+  try {
+    return JSON.parse(payload.toString('utf8')) as T;
+  } catch {
+    throw new StreamProtocolError(`${what} frame is not valid JSON`);
   }
 }

@@ -8,7 +8,8 @@ import { mergeLtxFiles } from '../ltx/compactor.ts';
 import { decodeLtx, type LtxFile } from '../ltx/decoder.ts';
 import { decodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, isSnapshot, type LtxHeader } from '../ltx/header.ts';
 import { readLtxFile, type LtxSource } from '../ltx/file-reader.ts';
-import { formatPos } from '../ltx/position.ts';
+import { formatPos, parsePos, type Pos } from '../ltx/position.ts';
+import type { LockedDatabase } from '../capture/database-capture.ts';
 import { formatNodeId, readClusterId, writeClusterId } from '../node/identity.ts';
 import { isDatabaseFile } from '../store/store.ts';
 import { FrameParser, FrameType, type Frame } from './frames.ts';
@@ -25,6 +26,8 @@ export interface ReplicaStreamOptions {
   primaryUrl: () => Promise<string | undefined>;
   /** This node's own API URL, told to the primary for `litefleet status`. */
   selfUrl: string;
+  /** Whether this node may become primary (the primary picks handoff targets among candidates). */
+  candidate: boolean;
   retentionMs: number;
   retentionIntervalMs: number;
 }
@@ -34,6 +37,12 @@ export interface ReplicaTxEvent {
   name: string;
   txid: number;
   checksum: bigint;
+}
+
+/** Emitted as 'handoff' when the primary hands the lease to this node. */
+export interface HandoffEvent {
+  /** True when every database is at the final position the primary named. */
+  caughtUp: boolean;
 }
 
 /** A received file waiting for its apply: decoded in memory, or spooled to disk when large. */
@@ -60,6 +69,8 @@ const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 // One coalesced apply takes at most this much, so a long catch-up still yields to readers.
 const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 const STATUS_INTERVAL_MS = 1_000;
+// The primary sends at least a heartbeat a second; silence this long means it is frozen or cut off.
+const STALL_TIMEOUT_MS = 3_000;
 // Files larger than this are written to disk as they arrive instead of being held in memory.
 const SPOOL_BYTES = 8 * 1024 * 1024;
 
@@ -95,6 +106,7 @@ export class ReplicaStream extends EventEmitter {
   #primaryTxids: Record<string, number> = {};
   #behindSince = new Map<string, number>();
   #primaryUrl: string | undefined;
+  #wake: (() => void) | undefined;
   /** When the current connection was made (undefined while disconnected). */
   connectedAt: number | undefined;
   /** True once the first catch-up after connecting is done. */
@@ -111,15 +123,19 @@ export class ReplicaStream extends EventEmitter {
     return this.#primaryUrl;
   }
 
-  /** Opens the databases replicated before and starts streaming. */
-  start(): void {
+  /**
+   * Opens the databases replicated before and starts streaming. `locked` are the write-locked
+   * connections of a primary that is becoming a replica (see DatabaseCapture.detach).
+   */
+  start(locked = new Map<string, LockedDatabase>()): void {
     const names = new Set<string>();
     const dbsDir = path.join(this.#o.dataDir, 'dbs');
     fs.mkdirSync(dbsDir, { recursive: true });
     fs.mkdirSync(this.#o.dir, { recursive: true });
     for (const n of fs.readdirSync(dbsDir)) names.add(n);
     for (const n of fs.readdirSync(this.#o.dir)) if (isDatabaseFile(path.join(this.#o.dir, n))) names.add(n);
-    for (const name of names) this.#database(name);
+    for (const name of locked.keys()) names.add(name);
+    for (const name of names) this.#database(name, locked.get(name));
     this.#timers.push(
       setInterval(() => {
         for (const db of this.databases.values()) db.flush();
@@ -139,6 +155,18 @@ export class ReplicaStream extends EventEmitter {
     this.#req?.destroy();
     this.#applyQueued();
     for (const db of this.databases.values()) db.close();
+  }
+
+  /** Drops the connection unless it is to `url`, and reconnects now instead of after the backoff (the lease moved). */
+  follow(url: string | undefined): void {
+    if (url === this.#primaryUrl && this.connectedAt !== undefined) return;
+    if (this.connectedAt !== undefined) this.#req?.destroy();
+    this.#wake?.();
+  }
+
+  /** True when every database has applied everything the primary was last known to have. */
+  caughtUp(): boolean {
+    return [...this.databases.values()].every((d) => d.pos.txid >= (this.#primaryTxids[d.name] ?? 0)) && this.#queuedBytes === 0;
   }
 
   /** How far behind the primary each database is, in transactions and milliseconds. */
@@ -165,14 +193,22 @@ export class ReplicaStream extends EventEmitter {
       this.connectedAt = undefined;
       this.ready = false;
       if (this.#stopped) break;
-      await new Promise((r) => setTimeout(r, backoff));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, backoff);
+        this.#wake = () => {
+          clearTimeout(timer);
+          backoff = MIN_BACKOFF_MS;
+          resolve();
+        };
+      });
+      this.#wake = undefined;
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }
 
   #streamOnce(url: string): Promise<void> {
     const positions = Object.fromEntries([...this.databases.values()].map((d) => [d.name, formatPos(d.pos)]));
-    const body = JSON.stringify({ nodeId: formatNodeId(this.#o.nodeId), url: this.#o.selfUrl, positions });
+    const body = JSON.stringify({ nodeId: formatNodeId(this.#o.nodeId), url: this.#o.selfUrl, candidate: this.#o.candidate, positions });
     return new Promise<void>((resolve, reject) => {
       const req = http.request(`${url.replace(/\/$/, '')}/stream`, {
         method: 'POST',
@@ -183,6 +219,7 @@ export class ReplicaStream extends EventEmitter {
         },
       });
       this.#req = req;
+      req.setTimeout(STALL_TIMEOUT_MS, () => req.destroy(new Error(`nothing from the primary for ${STALL_TIMEOUT_MS / 1000}s`)));
       req.on('error', reject);
       req.on('response', (res) => {
         this.#res = res;
@@ -295,6 +332,22 @@ export class ReplicaStream extends EventEmitter {
         this.#primaryTxids = frame.heartbeat.txids;
         for (const [name, txid] of Object.entries(frame.heartbeat.txids)) this.#noteBehind(name, txid);
         return current;
+      case FrameType.Diverged: {
+        const points: Pos[] = frame.diverged.points.map((p) => parsePos(p));
+        this.#database(frame.diverged.name).diverged(points);
+        return current;
+      }
+      case FrameType.Handoff: {
+        this.#applyQueued();
+        const caughtUp = Object.entries(frame.handoff.positions).every(([name, text]) => {
+          const p = parsePos(text);
+          const d = this.databases.get(name)?.pos;
+          return d !== undefined && d.txid === p.txid && d.checksum === p.checksum;
+        });
+        this.#o.logger.info({ caughtUp }, 'the primary is handing the lease to this node');
+        this.emit('handoff', { caughtUp } satisfies HandoffEvent);
+        return current;
+      }
       case FrameType.DropDb: {
         const db = this.databases.get(frame.name);
         if (db) {
@@ -387,13 +440,13 @@ export class ReplicaStream extends EventEmitter {
     q.length = 0;
   }
 
-  #database(name: string): ReplicaDatabase {
+  #database(name: string, locked?: LockedDatabase): ReplicaDatabase {
     let db = this.databases.get(name);
     if (!db) {
       const dbPath = path.join(this.#o.dir, name);
       db = new ReplicaDatabase({ name, dbPath, stateDir: path.join(this.#o.dataDir, 'dbs', name), logger: this.#o.logger });
       try {
-        db.open();
+        db.open(locked);
       } catch (err) {
         // Not even SQLite can read it: keep it for the operator and start over from the primary.
         db.close();

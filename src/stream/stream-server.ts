@@ -4,7 +4,7 @@ import { readJsonBody, RequestError } from '../api/api-server.ts';
 import type { CommitEvent, DatabaseCapture } from '../capture/database-capture.ts';
 import { decodeLtx } from '../ltx/decoder.ts';
 import { LtxWriter } from '../ltx/encoder.ts';
-import { parsePos, ZERO_POS, type Pos } from '../ltx/position.ts';
+import { formatPos, parsePos, ZERO_POS, type Pos } from '../ltx/position.ts';
 import type { Store } from '../store/store.ts';
 import { encodeFrame, FrameType, type Frame } from './frames.ts';
 
@@ -21,6 +21,8 @@ export interface StreamRequest {
   nodeId: string;
   /** Where its API answers, for `litefleet status`. */
   url?: string;
+  /** Whether it may become primary (handoff targets are candidates). */
+  candidate?: boolean;
   /** Each database's position as `<txid>/<checksum>`. */
   positions: Record<string, string>;
 }
@@ -29,6 +31,7 @@ export interface StreamRequest {
 export interface ConnectedReplica {
   nodeId: string;
   url: string | undefined;
+  candidate: boolean;
   connectedAt: number;
   /** The positions the replica reported last (see reportStatus). */
   databases: Record<string, { txid: number; lagMs: number }>;
@@ -48,12 +51,42 @@ export class StreamServer {
   readonly #nodeId: bigint;
   readonly #logger: Logger;
   readonly #replicas = new Map<http.ServerResponse, ConnectedReplica>();
+  readonly #control = new Map<ConnectedReplica, Control>();
+  readonly #leaseValid: () => boolean;
 
-  constructor(o: { store: Store; clusterId: string; nodeId: bigint; logger: Logger }) {
+  /** `leaseValid` is asked before every send: a primary whose lease may have run out sends nothing. */
+  constructor(o: { store: Store; clusterId: string; nodeId: bigint; logger: Logger; leaseValid: () => boolean }) {
     this.#store = o.store;
     this.#clusterId = o.clusterId;
     this.#nodeId = o.nodeId;
     this.#logger = o.logger;
+    this.#leaseValid = o.leaseValid;
+  }
+
+  /**
+   * Sends the replica `nodeId` everything up to `positions` (the final ones: writes are paused),
+   * then a Handoff frame telling it to take the lease. Resolves once the frame is written.
+   */
+  handoff(nodeId: string, positions: Map<string, Pos>, timeoutMs: number): Promise<void> {
+    const replica = [...this.#replicas.values()].find((r) => r.nodeId === nodeId);
+    const control = replica && this.#control.get(replica);
+    if (!control) return Promise.reject(new Error(`node ${nodeId} is not streaming from this primary`));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        control.handoff = undefined;
+        reject(new Error(`node ${nodeId} did not receive the final transactions within ${timeoutMs} ms`));
+      }, timeoutMs);
+      control.handoff = {
+        positions,
+        done: (err) => {
+          clearTimeout(timer);
+          control.handoff = undefined;
+          if (err) reject(err);
+          else resolve();
+        },
+      };
+      control.wake();
+    });
   }
 
   /** The replicas streaming from this node now. */
@@ -101,8 +134,10 @@ export class StreamServer {
     res.writeHead(200, { 'content-type': 'application/octet-stream', [CLUSTER_ID_HEADER]: this.#clusterId, 'cache-control': 'no-store' });
     res.flushHeaders();
     req.socket.setNoDelay(true);
-    const replica: ConnectedReplica = { nodeId: body.nodeId, url: body.url, connectedAt: Date.now(), databases: {} };
+    const replica: ConnectedReplica = { nodeId: body.nodeId, url: body.url, candidate: body.candidate === true, connectedAt: Date.now(), databases: {} };
     this.#replicas.set(res, replica);
+    const control: Control = { wake: () => wake?.() };
+    this.#control.set(replica, control);
     this.#logger.info({ replica: body.nodeId, databases: positions.size }, 'replica connected');
 
     const dirty = new Set<string>([...positions.keys(), ...this.#store.captures.keys()]);
@@ -125,6 +160,7 @@ export class StreamServer {
       let ready = false;
       let lastBeat = 0;
       while (!closed) {
+        if (!this.#leaseValid()) throw new Error('this node may no longer hold the primary lease');
         const names = [...dirty];
         dirty.clear();
         for (const name of names) {
@@ -135,12 +171,21 @@ export class StreamServer {
           ready = true;
           await send({ type: FrameType.Ready });
         }
+        const handoff = control.handoff;
+        if (handoff && [...handoff.positions].every(([name, p]) => samePos(positions.get(name), p))) {
+          await send({ type: FrameType.Handoff, handoff: { positions: Object.fromEntries([...handoff.positions].map(([n, p]) => [n, formatPos(p)])) } });
+          handoff.done();
+        } else if (handoff) {
+          // Not there yet: another pass over those databases, after letting I/O in.
+          for (const name of handoff.positions.keys()) dirty.add(name);
+          await new Promise((r) => setImmediate(r));
+        }
         if (Date.now() - lastBeat >= HEARTBEAT_INTERVAL_MS || names.length === 0) {
           lastBeat = Date.now();
           const txids = Object.fromEntries([...this.#store.captures.values()].map((c) => [c.name, c.pos.txid]));
           await send({ type: FrameType.Heartbeat, heartbeat: { time: Date.now(), txids } });
         }
-        if (dirty.size === 0 && !closed) {
+        if (dirty.size === 0 && !closed && !control.handoff) {
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, HEARTBEAT_INTERVAL_MS);
             wake = () => {
@@ -157,6 +202,8 @@ export class StreamServer {
       this.#store.off('commit', onCommit);
       this.#store.off('drop', onDrop);
       this.#replicas.delete(res);
+      this.#control.delete(replica);
+      control.handoff?.done(new Error(`node ${body.nodeId} disconnected`));
       res.destroy();
       this.#logger.info({ replica: body.nodeId }, 'replica disconnected');
     }
@@ -175,27 +222,39 @@ export class StreamServer {
     let pos = positions.get(name) ?? ZERO_POS;
     const primary = cap.pos;
     // Ahead of the primary, or the same TXID with other contents: this replica's history is not ours.
-    if (pos.txid > primary.txid || (pos.txid === primary.txid && pos.checksum !== primary.checksum)) pos = ZERO_POS;
-    while (pos.txid < cap.pos.txid) {
-      const next = pos.txid === 0 ? undefined : this.#readNext(cap, pos);
+    let diverged = pos.txid > primary.txid || (pos.txid === primary.txid && pos.checksum !== primary.checksum);
+    while (diverged || pos.txid < cap.pos.txid) {
+      const next = pos.txid === 0 || diverged ? undefined : this.#readNext(cap, pos);
+      if (next === 'diverged') {
+        diverged = true;
+        continue;
+      }
       if (next) {
         await sendLtx(name, next.bytes, send);
         pos = next.pos;
       } else {
+        if (diverged && pos.txid > 0) {
+          // Tell the replica where our history has been, so it can keep what it must discard.
+          const points = [cap.pos, ...cap.log.historyPoints()].map(formatPos);
+          this.#logger.warn({ db: name, replica: formatPos(pos) }, 'replica history diverged from the primary\'s; resetting it with a snapshot');
+          await send({ type: FrameType.Diverged, diverged: { name, points } });
+        }
         pos = await this.#sendSnapshot(cap, send);
+        diverged = false;
       }
       positions.set(name, pos);
     }
   }
 
   /** The log's file after `pos`, verified, if it is there and continues `pos`. */
-  #readNext(cap: DatabaseCapture, pos: Pos): { bytes: Buffer; pos: Pos } | undefined {
+  #readNext(cap: DatabaseCapture, pos: Pos): { bytes: Buffer; pos: Pos } | 'diverged' | undefined {
     const entry = cap.log.find(pos.txid + 1);
     if (!entry || entry.minTxid === 1) return undefined;
     try {
       const bytes = cap.log.read(entry);
       const file = decodeLtx(bytes);
-      if (file.header.preApplyChecksum !== pos.checksum) return undefined;
+      // The next transaction of our history starts from another state than the replica's.
+      if (file.header.preApplyChecksum !== pos.checksum) return file.header.minTxid === pos.txid + 1 ? 'diverged' : undefined;
       return { bytes, pos: { txid: file.header.maxTxid, checksum: file.trailer.postApplyChecksum } };
     } catch (err) {
       // Pruned meanwhile, or damaged on disk: a snapshot serves instead.
@@ -253,6 +312,16 @@ export class StreamServer {
       snap.close();
     }
   }
+}
+
+/** Per-connection control: waking its loop, and a pending handoff. */
+interface Control {
+  wake: () => void;
+  handoff?: { positions: Map<string, Pos>; done: (err?: Error) => void };
+}
+
+function samePos(a: Pos | undefined, b: Pos): boolean {
+  return a !== undefined && a.txid === b.txid && a.checksum === b.checksum;
 }
 
 async function sendLtx(name: string, bytes: Buffer, send: Send): Promise<void> {

@@ -14,7 +14,7 @@ export function registerStatus(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { config?: string; url?: string; json?: boolean }) => {
       const config = loadConfig(resolveConfigPath(opts.config));
-      const client = opts.url ? new NodeClient(opts.url, config.http.token ?? process.env.LITEFLEET_TOKEN ?? '') : NodeClient.fromConfig(config);
+      const client = NodeClient.fromOptions(config, opts.url);
       const info = await client.getJson<NodeInfo>('/info');
       if (opts.json) {
         const out = {

@@ -1,0 +1,151 @@
+import { formatPrimaryInfo, LeaseExpiredError, parsePrimaryInfo, PrimaryExistsError, withTimeout, type Lease, type Leaser, type PrimaryInfo } from './leaser.ts';
+
+/** Settings of the Consul lease (`lease.consul` plus this node's identity). */
+export interface ConsulLeaserOptions {
+  url: string;
+  key: string;
+  ttlMs: number;
+  lockDelayMs: number;
+  self: PrimaryInfo;
+  candidate: boolean;
+}
+
+interface KvEntry {
+  Value: string | null;
+  Session?: string;
+  ModifyIndex: number;
+}
+
+const CALL_TIMEOUT_MS = 2_000;
+
+/**
+ * The primary lease in Consul, as LiteFS keeps it: a session with a TTL (behaviour "delete", so the
+ * key goes when the session dies) and a KV lock acquired with it. A password in the URL is the ACL
+ * token. A handoff releases the lock with the target named in the value; other candidates leave
+ * such a key alone for one TTL.
+ */
+export class ConsulLeaser implements Leaser {
+  readonly advertiseUrl: string;
+  readonly candidate: boolean;
+  readonly dynamic = true;
+  readonly #o: ConsulLeaserOptions;
+  readonly #base: string;
+  readonly #token: string | undefined;
+  readonly #markSeen = new Map<number, number>();
+
+  constructor(o: ConsulLeaserOptions) {
+    this.#o = o;
+    this.advertiseUrl = o.self.advertiseUrl;
+    this.candidate = o.candidate;
+    const u = new URL(o.url);
+    this.#token = u.password ? decodeURIComponent(u.password) : undefined;
+    u.username = '';
+    u.password = '';
+    this.#base = u.toString().replace(/\/$/, '');
+  }
+
+  async acquire(): Promise<Lease> {
+    const entry = await this.#read();
+    const holder = parsePrimaryInfo(entry?.Value ? Buffer.from(entry.Value, 'base64').toString() : null);
+    if (entry?.Session) throw new PrimaryExistsError(`${holder?.hostname ?? 'another node'} holds the primary lease`);
+    if (entry && holder?.handoffTo && holder.handoffTo !== this.#o.self.nodeId) {
+      const seen = this.#markSeen.get(entry.ModifyIndex) ?? Date.now();
+      this.#markSeen.set(entry.ModifyIndex, seen);
+      if (Date.now() - seen < this.#o.ttlMs) throw new PrimaryExistsError(`the primary lease is being handed to ${holder.handoffTo}`);
+    }
+    const sentAt = Date.now();
+    const created = (await this.call('PUT', '/v1/session/create', {
+      Name: 'litefleet',
+      Behavior: 'delete',
+      TTL: `${Math.ceil(this.#o.ttlMs / 1000)}s`,
+      LockDelay: `${Math.ceil(this.#o.lockDelayMs / 1000)}s`,
+    })) as { ID: string };
+    const lease = new ConsulLease(this, created.ID, this.#o.self, this.#o.ttlMs, sentAt);
+    if (!(await lease.lock(formatPrimaryInfo(this.#o.self)))) {
+      await lease.destroy();
+      throw new PrimaryExistsError('another node took the primary lease first');
+    }
+    return lease;
+  }
+
+  async primaryInfo(): Promise<PrimaryInfo | undefined> {
+    const entry = await this.#read();
+    if (!entry?.Session || !entry.Value) return undefined;
+    return parsePrimaryInfo(Buffer.from(entry.Value, 'base64').toString());
+  }
+
+  async close(): Promise<void> {}
+
+  async #read(): Promise<KvEntry | undefined> {
+    const res = (await this.call('GET', this.kvPath(), undefined, [404])) as KvEntry[] | undefined;
+    return res?.[0];
+  }
+
+  kvPath(query = ''): string {
+    return `/v1/kv/${this.#o.key.split('/').map(encodeURIComponent).join('/')}${query}`;
+  }
+
+  /** One Consul API call; statuses in `absent` answer undefined instead of an error. */
+  async call(method: string, pathAndQuery: string, body?: unknown, absent: number[] = []): Promise<unknown> {
+    const res = await withTimeout(
+      fetch(`${this.#base}${pathAndQuery}`, {
+        method,
+        headers: { ...(this.#token ? { 'x-consul-token': this.#token } : {}), 'content-type': 'application/json' },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+      CALL_TIMEOUT_MS,
+      `Consul ${method} ${pathAndQuery.split('?')[0]}`,
+    );
+    if (absent.includes(res.status)) return undefined;
+    const text = await res.text();
+    if (!res.ok) throw new Error(`Consul answered ${res.status} to ${method} ${pathAndQuery.split('?')[0]}: ${text.trim()}`);
+    return text ? JSON.parse(text) : undefined;
+  }
+}
+
+class ConsulLease implements Lease {
+  renewedAt: number;
+  readonly ttl: number;
+  readonly #leaser: ConsulLeaser;
+  readonly #session: string;
+  readonly #self: PrimaryInfo;
+  #released = false;
+
+  constructor(leaser: ConsulLeaser, session: string, self: PrimaryInfo, ttl: number, renewedAt: number) {
+    this.#leaser = leaser;
+    this.#session = session;
+    this.#self = self;
+    this.ttl = ttl;
+    this.renewedAt = renewedAt;
+  }
+
+  async lock(value: string): Promise<boolean> {
+    return (await this.#leaser.call('PUT', this.#leaser.kvPath(`?acquire=${this.#session}`), value)) === true;
+  }
+
+  async renew(): Promise<void> {
+    const sentAt = Date.now();
+    const res = await this.#leaser.call('PUT', `/v1/session/renew/${this.#session}`, undefined, [404]);
+    if (res === undefined) throw new LeaseExpiredError('the Consul session expired before it was renewed');
+    this.renewedAt = sentAt;
+  }
+
+  async handoff(to: string | undefined): Promise<void> {
+    if (to) {
+      await this.#leaser.call('PUT', this.#leaser.kvPath(`?release=${this.#session}`), formatPrimaryInfo({ ...this.#self, handoffTo: to }));
+      this.#released = true;
+      return;
+    }
+    if (!(await this.lock(formatPrimaryInfo(this.#self)))) throw new LeaseExpiredError('the primary lease was taken while it was being handed off');
+    this.#released = false;
+  }
+
+  async close(): Promise<void> {
+    if (!this.#released) await this.#leaser.call('PUT', this.#leaser.kvPath(`?release=${this.#session}`), formatPrimaryInfo(this.#self)).catch(() => {});
+    await this.destroy();
+  }
+
+  async destroy(): Promise<void> {
+    await this.#leaser.call('PUT', `/v1/session/destroy/${this.#session}`).catch(() => {});
+  }
+}

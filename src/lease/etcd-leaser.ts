@@ -1,0 +1,111 @@
+import { Etcd3 } from 'etcd3';
+import type { Lease as EtcdLeaseHandle } from 'etcd3';
+import { formatPrimaryInfo, LeaseExpiredError, parsePrimaryInfo, PrimaryExistsError, withTimeout, type Lease, type Leaser, type PrimaryInfo } from './leaser.ts';
+
+/** Settings of the etcd lease (`lease.etcd` plus this node's identity). */
+export interface EtcdLeaserOptions {
+  endpoints: string[];
+  key: string;
+  ttlMs: number;
+  self: PrimaryInfo;
+  candidate: boolean;
+}
+
+// A call to a dead or partitioned etcd must not outlive the lease it is meant to keep.
+const CALL_TIMEOUT_MS = 2_000;
+
+/**
+ * The primary lease in etcd: the key holds the primary's info and is attached to an etcd lease of
+ * `ttl` seconds, so it disappears when the primary stops renewing. Taking it is a transaction
+ * ("create if absent", or "replace if it is still the value handed to me"), so two candidates can
+ * never both win.
+ */
+export class EtcdLeaser implements Leaser {
+  readonly advertiseUrl: string;
+  readonly candidate: boolean;
+  readonly dynamic = true;
+  readonly #o: EtcdLeaserOptions;
+  readonly #client: Etcd3;
+
+  constructor(o: EtcdLeaserOptions) {
+    this.#o = o;
+    this.advertiseUrl = o.self.advertiseUrl;
+    this.candidate = o.candidate;
+    this.#client = new Etcd3({ hosts: o.endpoints, dialTimeout: CALL_TIMEOUT_MS });
+  }
+
+  async acquire(): Promise<Lease> {
+    const c = this.#client;
+    const key = this.#o.key;
+    const current = await withTimeout(c.get(key).string(), CALL_TIMEOUT_MS, 'reading the etcd lease key');
+    const holder = parsePrimaryInfo(current);
+    if (current !== null && holder?.handoffTo !== this.#o.self.nodeId) {
+      throw new PrimaryExistsError(`${holder?.hostname ?? 'another node'} holds the primary lease`);
+    }
+    const handle = c.lease(Math.max(1, Math.ceil(this.#o.ttlMs / 1000)), { autoKeepAlive: false });
+    const sentAt = Date.now();
+    const id = await withTimeout(handle.grant(), CALL_TIMEOUT_MS, 'granting an etcd lease');
+    const value = formatPrimaryInfo(this.#o.self);
+    const txn = current === null ? c.if(key, 'Create', '==', 0) : c.if(key, 'Value', '==', current);
+    const res = await withTimeout(txn.then(c.put(key).value(value).lease(id)).commit(), CALL_TIMEOUT_MS, 'taking the etcd lease key');
+    if (!res.succeeded) {
+      await handle.revoke().catch(() => {});
+      throw new PrimaryExistsError('another node took the primary lease first');
+    }
+    return new EtcdLease(c, handle, key, this.#o.self, this.#o.ttlMs, sentAt);
+  }
+
+  async primaryInfo(): Promise<PrimaryInfo | undefined> {
+    return parsePrimaryInfo(await withTimeout(this.#client.get(this.#o.key).string(), CALL_TIMEOUT_MS, 'reading the etcd lease key'));
+  }
+
+  async close(): Promise<void> {
+    this.#client.close();
+  }
+}
+
+class EtcdLease implements Lease {
+  renewedAt: number;
+  readonly ttl: number;
+  readonly #client: Etcd3;
+  readonly #handle: EtcdLeaseHandle;
+  readonly #key: string;
+  readonly #self: PrimaryInfo;
+  #value: string;
+
+  constructor(client: Etcd3, handle: EtcdLeaseHandle, key: string, self: PrimaryInfo, ttl: number, renewedAt: number) {
+    this.#client = client;
+    this.#handle = handle;
+    this.#key = key;
+    this.#self = self;
+    this.#value = formatPrimaryInfo(self);
+    this.ttl = ttl;
+    this.renewedAt = renewedAt;
+  }
+
+  async renew(): Promise<void> {
+    const sentAt = Date.now();
+    const res = await withTimeout(this.#handle.keepaliveOnce(), CALL_TIMEOUT_MS, 'renewing the etcd lease');
+    if (Number(res.TTL) <= 0) throw new LeaseExpiredError('the etcd lease expired before it was renewed');
+    this.renewedAt = sentAt;
+  }
+
+  async handoff(to: string | undefined): Promise<void> {
+    const c = this.#client;
+    const next = formatPrimaryInfo({ ...this.#self, ...(to ? { handoffTo: to } : {}) });
+    const id = await this.#handle.grant();
+    const res = await withTimeout(
+      c.if(this.#key, 'Value', '==', this.#value).then(c.put(this.#key).value(next).lease(id)).commit(),
+      CALL_TIMEOUT_MS,
+      'marking the etcd lease for handoff',
+    );
+    if (!res.succeeded) throw new LeaseExpiredError('the etcd lease key no longer names this node');
+    this.#value = next;
+  }
+
+  async close(): Promise<void> {
+    // Revoking deletes the key only while it is still attached to this lease, so a lease another
+    // node took over is left alone.
+    await withTimeout(this.#handle.revoke(), CALL_TIMEOUT_MS, 'revoking the etcd lease').catch(() => {});
+  }
+}
