@@ -1,4 +1,5 @@
-import { Etcd3 } from 'etcd3';
+import { noop } from 'cockatiel';
+import { Etcd3, EtcdLeaseInvalidError } from 'etcd3';
 import type { Lease as EtcdLeaseHandle } from 'etcd3';
 import { formatPrimaryInfo, LeaseExpiredError, parsePrimaryInfo, PrimaryExistsError, withTimeout, type Lease, type Leaser, type PrimaryInfo } from './leaser.ts';
 
@@ -31,7 +32,9 @@ export class EtcdLeaser implements Leaser {
     this.#o = o;
     this.advertiseUrl = o.self.advertiseUrl;
     this.candidate = o.candidate;
-    this.#client = new Etcd3({ hosts: o.endpoints, dialTimeout: CALL_TIMEOUT_MS });
+    // No retries or circuit breaker inside the client: the election loop retries every round, and
+    // a breaker left open after etcd restarts would keep a candidate from ever taking the lease.
+    this.#client = new Etcd3({ hosts: o.endpoints, dialTimeout: CALL_TIMEOUT_MS, faultHandling: { host: () => noop, global: noop } });
   }
 
   async acquire(): Promise<Lease> {
@@ -85,7 +88,9 @@ class EtcdLease implements Lease {
 
   async renew(): Promise<void> {
     const sentAt = Date.now();
-    const res = await withTimeout(this.#handle.keepaliveOnce(), CALL_TIMEOUT_MS, 'renewing the etcd lease');
+    const res = await withTimeout(this.#handle.keepaliveOnce(), CALL_TIMEOUT_MS, 'renewing the etcd lease').catch((err: unknown) => {
+      throw err instanceof EtcdLeaseInvalidError ? new LeaseExpiredError('the etcd lease expired before it was renewed') : err;
+    });
     if (Number(res.TTL) <= 0) throw new LeaseExpiredError('the etcd lease expired before it was renewed');
     this.renewedAt = sentAt;
   }

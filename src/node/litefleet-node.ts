@@ -79,6 +79,7 @@ export class LitefleetNode extends EventEmitter {
   /** A node that handed the lease off does not compete for it again before this time. */
   #quietUntil = 0;
   #knownPrimary: string | undefined;
+  #ready: Promise<void> | undefined;
 
   constructor(config: Config, logger: Logger) {
     super();
@@ -145,13 +146,19 @@ export class LitefleetNode extends EventEmitter {
       { id: formatNodeId(this.nodeId), role: this.role, api: this.config.http.addr, dir: this.config.dir, dataDir: path.resolve(this.config['data-dir']) },
       'litefleet node started',
     );
+    if (this.config.lease.promote) this.ready().catch(() => {});
   }
 
   /**
    * Resolves once this node can serve its app: the primary holds the lease; a replica has caught
    * up with a primary. With `promote`, a caught-up candidate first asks the primary for the lease.
    */
-  async ready(): Promise<void> {
+  ready(): Promise<void> {
+    this.#ready ??= this.#becomeReady();
+    return this.#ready;
+  }
+
+  async #becomeReady(): Promise<void> {
     for (;;) {
       if (this.#stopping) throw new Error('the node is stopping');
       if (this.role === 'primary') return;

@@ -181,6 +181,7 @@ export class ReplicaStream extends EventEmitter {
     let backoff = MIN_BACKOFF_MS;
     while (!this.#stopped) {
       const url = await this.#o.primaryUrl().catch(() => undefined);
+      if (this.#stopped) break;
       this.#primaryUrl = url;
       if (url) {
         try {

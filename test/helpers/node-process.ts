@@ -31,6 +31,10 @@ export interface NodeProcessOptions {
   /** Static lease: false makes this node a replica of the primary at `primaryUrl`. */
   candidate?: boolean;
   primaryUrl?: string;
+  /** YAML lines of the `lease:` section's body, replacing the static lease (etcd, Consul). */
+  lease?: string[];
+  /** Arguments after `run -c <config>` (e.g. `--`, an app command). */
+  args?: string[];
 }
 
 /** A `litefleet run` child process on loopback. */
@@ -42,6 +46,7 @@ export class NodeProcess {
   readonly token: string;
   readonly port: number;
   readonly url: string;
+  readonly #args: string[];
   #proc: ChildProcess | undefined;
   #output = '';
 
@@ -53,6 +58,7 @@ export class NodeProcess {
     this.token = o.token ?? 'test-token-0123456789abcdef';
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
+    this.#args = o.args ?? [];
     fs.mkdirSync(this.dir, { recursive: true });
     fs.writeFileSync(
       this.configPath,
@@ -63,10 +69,12 @@ export class NodeProcess {
         `  addr: "127.0.0.1:${port}"`,
         `  token: "${this.token}"`,
         'lease:',
-        '  type: static',
-        `  candidate: ${o.candidate ?? true}`,
-        '  hostname: node1',
-        `  advertise-url: "${o.primaryUrl ?? `http://127.0.0.1:${port}`}"`,
+        ...(o.lease ?? [
+          '  type: static',
+          `  candidate: ${o.candidate ?? true}`,
+          '  hostname: node1',
+          `  advertise-url: "${o.primaryUrl ?? `http://127.0.0.1:${port}`}"`,
+        ]),
         ...(o.extraConfig?.includes('capture:') ? [] : ['capture:', '  poll-interval: 20ms']),
         o.extraConfig ?? '',
       ].join('\n'),
@@ -75,9 +83,14 @@ export class NodeProcess {
 
   /** Writes a config under `root` and starts the node; resolves once /health answers. */
   static async start(o: NodeProcessOptions): Promise<NodeProcess> {
-    const n = new NodeProcess(o, o.port ?? (await freePort()));
+    const n = await NodeProcess.create(o);
     await n.restart();
     return n;
+  }
+
+  /** Writes the config without starting the node (start it with restart()). */
+  static async create(o: NodeProcessOptions): Promise<NodeProcess> {
+    return new NodeProcess(o, o.port ?? (await freePort()));
   }
 
   /** Everything the node printed so far (its log). */
@@ -92,7 +105,7 @@ export class NodeProcess {
 
   /** Starts the process again (after stop or kill) with the same config and data. */
   async restart(): Promise<void> {
-    const proc = spawn(process.execPath, [CLI, 'run', '-c', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [CLI, 'run', '-c', this.configPath, ...this.#args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.root });
     this.#proc = proc;
     proc.stdout!.on('data', (d: Buffer) => (this.#output += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (this.#output += d.toString()));
@@ -140,6 +153,26 @@ export class NodeProcess {
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     proc.kill(signal);
     return exited;
+  }
+
+  /** Sends a signal without waiting (SIGSTOP/SIGCONT to freeze and thaw the node). */
+  signal(signal: NodeJS.Signals): void {
+    this.#proc?.kill(signal);
+  }
+
+  /** True while the process runs. */
+  get running(): boolean {
+    return this.#proc !== undefined && this.#proc.exitCode === null && this.#proc.signalCode === null;
+  }
+
+  /** GET /health (no token): this node's role, or undefined when it does not answer. */
+  async role(): Promise<'primary' | 'replica' | undefined> {
+    try {
+      const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(1_000) });
+      return ((await res.json()) as { role: 'primary' | 'replica' }).role;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Kills the process with SIGKILL (no cleanup at all). */

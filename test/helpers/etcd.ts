@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
+import { freePort, sleep } from './node-process.ts';
+import { makeTempDir } from './temp-dir.ts';
+
+/** A real etcd (Debian's etcd-server) on free loopback ports, with its data in a temporary folder. */
+export interface EtcdServer {
+  url: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts etcd and waits for /health; stopped when the test file ends. */
+export async function startEtcd(): Promise<EtcdServer> {
+  const [client, peer] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${client}`;
+  const peerUrl = `http://127.0.0.1:${peer}`;
+  const proc = spawn(
+    'etcd',
+    [
+      '--name', 'test',
+      '--data-dir', makeTempDir('litefleet-etcd-'),
+      '--listen-client-urls', url,
+      '--advertise-client-urls', url,
+      '--listen-peer-urls', peerUrl,
+      '--initial-advertise-peer-urls', peerUrl,
+      '--initial-cluster', `test=${peerUrl}`,
+      // Short elections keep etcd's minimum lease TTL (1.5 election timeouts) under the tests' TTLs.
+      '--heartbeat-interval', '50',
+      '--election-timeout', '500',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const spawned = new Promise<void>((resolve, reject) => {
+    proc.once('spawn', resolve);
+    proc.once('error', (err) => reject(new Error(`cannot start etcd (is Debian's etcd-server installed? .ci/run installs it): ${err.message}`)));
+  });
+  await spawned;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/health`);
+      if (res.ok && ((await res.json()) as { health: string }).health === 'true') break;
+    } catch {
+      // not listening yet
+    }
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`etcd did not start:\n${output.slice(-2000)}`);
+    await sleep(50);
+  }
+  const server: EtcdServer = {
+    url,
+    proc,
+    stop: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+  after(() => server.stop());
+  return server;
+}

@@ -1,0 +1,110 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
+import { freePort, NodeProcess, sleep } from './node-process.ts';
+import { makeTempDir } from './temp-dir.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Settings of a cluster elected through etcd (or Consul). */
+export interface LeaseClusterOptions {
+  size: number;
+  /** Which nodes may be primary (default: all). */
+  candidates?: boolean[];
+  backend: { type: 'etcd'; url: string } | { type: 'consul'; url: string };
+  ttl?: string;
+  /** Extra `lease:` lines for node i (e.g. promote). */
+  leaseExtra?: (i: number) => string[];
+  extraConfig?: (i: number) => string;
+  args?: (i: number) => string[];
+  /** How many nodes to start now, in order (default: all); start the others with `start(i)`. */
+  startNow?: number;
+}
+
+/** Nodes of one cluster whose primary is chosen by a real lease. */
+export interface LeaseCluster {
+  nodes: NodeProcess[];
+  ports: number[];
+  /** Starts node i again, or for the first time when it was not started at once. */
+  start(i: number): Promise<void>;
+}
+
+/** The `lease:` section body for node `i`. */
+export function leaseLines(o: LeaseClusterOptions, i: number, port: number, key: string): string[] {
+  return [
+    `  type: ${o.backend.type}`,
+    `  candidate: ${o.candidates?.[i] ?? true}`,
+    `  hostname: node${i + 1}`,
+    `  advertise-url: "http://127.0.0.1:${port}"`,
+    '  reconnect-delay: 100ms',
+    '  catch-up-timeout: 1s',
+    '  demote-delay: 3s',
+    ...(o.leaseExtra?.(i) ?? []),
+    o.backend.type === 'etcd' ? '  etcd:' : '  consul:',
+    ...(o.backend.type === 'etcd' ? [`    endpoints: ["${o.backend.url}"]`] : [`    url: "${o.backend.url}"`]),
+    `    key: "${key}"`,
+    `    ttl: ${o.ttl ?? (o.backend.type === 'etcd' ? '2s' : '10s')}`,
+  ];
+}
+
+/** Starts the nodes in order; they are stopped when the test file ends. */
+export async function startLeaseCluster(o: LeaseClusterOptions): Promise<LeaseCluster> {
+  const root = makeTempDir('litefleet-lease-');
+  const key = `litefleet-test/${path.basename(root)}`;
+  const ports = await Promise.all(Array.from({ length: o.size }, () => freePort()));
+  const nodes: NodeProcess[] = [];
+  for (let i = 0; i < o.size; i++) {
+    const dir = path.join(root, `node${i + 1}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const n = await NodeProcess.create({ root: dir, port: ports[i], lease: leaseLines(o, i, ports[i]!, key), extraConfig: o.extraConfig?.(i), args: o.args?.(i) });
+    if (i < (o.startNow ?? o.size)) await n.restart();
+    nodes.push(n);
+  }
+  after(async () => {
+    for (const n of nodes) {
+      n.signal('SIGCONT');
+      await n.stop();
+    }
+  });
+  return { nodes, ports, start: (i) => nodes[i]!.restart() };
+}
+
+/** Waits until exactly one node says it is primary; returns it. */
+export async function waitForPrimary(nodes: NodeProcess[], timeoutMs = 20_000, not?: NodeProcess): Promise<NodeProcess> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const roles = await Promise.all(nodes.map((n) => (n.running ? n.role() : Promise.resolve(undefined))));
+    const primaries = nodes.filter((_, i) => roles[i] === 'primary' && nodes[i] !== not);
+    if (primaries.length === 1 && roles.filter((r) => r === 'primary').length === 1) return primaries[0]!;
+    await sleep(20);
+  }
+  throw new Error(`no single primary within ${timeoutMs} ms:\n${nodes.map((n) => n.output.slice(-1500)).join('\n-----\n')}`);
+}
+
+/** The file that tells the follow-writer a node is being shut down (no more writes there). */
+export function drainFile(n: NodeProcess): string {
+  return path.join(n.root, 'drain');
+}
+
+/** The follow-writer fixture: inserts into t(id) on whichever node is primary, printing each acknowledged id. */
+export function startFollowWriter(nodes: NodeProcess[], db: string, pauseMs = 2): { proc: ChildProcess; acked(): number[]; output(): string; stop(): Promise<number[]> } {
+  const spec = JSON.stringify(nodes.map((n) => ({ db: path.join(n.dir, db), url: n.url, drain: drainFile(n) })));
+  const proc = spawn(process.execPath, [path.join(here, '../fixtures/follow-writer.mjs'), spec, String(pauseMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const acked = () => [...out.matchAll(/^ack (\d+) /gm)].map((m) => Number(m[1]));
+  return {
+    proc,
+    acked,
+    output: () => out,
+    stop: async () => {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+      return acked();
+    },
+  };
+}

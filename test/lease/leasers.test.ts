@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConsulLeaser } from '../../src/lease/consul-leaser.ts';
+import { EtcdLeaser } from '../../src/lease/etcd-leaser.ts';
+import { LeaseExpiredError, PrimaryExistsError, type Leaser } from '../../src/lease/leaser.ts';
+import { startConsulDouble } from '../helpers/consul-double.ts';
+import { startEtcd } from '../helpers/etcd.ts';
+import { sleep } from '../helpers/node-process.ts';
+
+const self = (n: number) => ({ hostname: `host${n}`, advertiseUrl: `http://127.0.0.1:${20200 + n}`, nodeId: `00000000000000A${n}` });
+
+interface Backend {
+  name: string;
+  make(n: number, candidate?: boolean): Leaser;
+  /** Makes the held lease run out (waiting out a short TTL, or expiring the Consul sessions). */
+  expire(): Promise<void>;
+  /** How long a lost lease keeps the key from being taken again. */
+  lockDelayMs: number;
+}
+
+async function etcdBackend(): Promise<Backend> {
+  const etcd = await startEtcd();
+  const key = `litefleet-test/${Date.now()}`;
+  return {
+    name: 'etcd',
+    make: (n, candidate = true) => new EtcdLeaser({ endpoints: [etcd.url], key, ttlMs: 2_000, self: self(n), candidate }),
+    expire: () => sleep(3_500),
+    lockDelayMs: 0,
+  };
+}
+
+async function consulBackend(): Promise<Backend> {
+  const consul = await startConsulDouble();
+  const key = `litefleet-test/${Date.now()}`;
+  return {
+    name: 'consul',
+    make: (n, candidate = true) => new ConsulLeaser({ url: consul.url, key, ttlMs: 10_000, lockDelayMs: 1_000, self: self(n), candidate }),
+    expire: async () => consul.expireAll(),
+    lockDelayMs: 1_000,
+  };
+}
+
+for (const make of [etcdBackend, consulBackend]) {
+  describe(`lease backend: ${make === etcdBackend ? 'etcd (real etcd-server)' : 'Consul (HTTP API double)'}`, () => {
+    test('one holder at a time; the value names the primary; handoff goes only to its target; expiry frees the key', async () => {
+      const b = await make();
+      const [l1, l2, l3] = [b.make(1), b.make(2), b.make(3)];
+      try {
+        assert.equal(await l1.primaryInfo(), undefined);
+        const lease1 = await l1.acquire();
+        await assert.rejects(l2.acquire(), PrimaryExistsError);
+        assert.deepEqual(await l3.primaryInfo(), self(1));
+        await lease1.renew();
+        assert.ok(Date.now() - lease1.renewedAt < 1_000);
+
+        // Handoff: the mark lets only node 2 take the lease.
+        await lease1.handoff(self(2).nodeId);
+        await assert.rejects(l3.acquire(), PrimaryExistsError);
+        const lease2 = await l2.acquire();
+        assert.deepEqual(await l1.primaryInfo(), self(2));
+        await lease1.close();
+        assert.deepEqual(await l3.primaryInfo(), self(2), 'closing the handed-off lease leaves the new holder alone');
+
+        // Node 2 stops renewing: the key goes, its renew fails, another candidate takes it.
+        await b.expire();
+        await assert.rejects(lease2.renew(), LeaseExpiredError);
+        assert.equal(await l3.primaryInfo(), undefined);
+        if (b.lockDelayMs) await assert.rejects(l3.acquire(), PrimaryExistsError, 'lock delay');
+        await sleep(b.lockDelayMs);
+        const lease3 = await l3.acquire();
+        assert.equal((await l1.primaryInfo())?.hostname, 'host3');
+        // Closing releases it at once.
+        await lease3.close();
+        assert.equal(await l1.primaryInfo(), undefined);
+        const again = await l1.acquire();
+        await again.close();
+      } finally {
+        for (const l of [l1, l2, l3]) await l.close();
+      }
+    });
+
+    test('a cancelled handoff gives the lease back to its holder', async () => {
+      const b = await make();
+      const [l1, l2] = [b.make(1), b.make(2)];
+      try {
+        const lease = await l1.acquire();
+        await lease.handoff(self(2).nodeId);
+        await lease.handoff(undefined);
+        assert.deepEqual(await l2.primaryInfo(), self(1));
+        await assert.rejects(l2.acquire(), PrimaryExistsError);
+        await lease.renew();
+        await lease.close();
+      } finally {
+        await l1.close();
+        await l2.close();
+      }
+    });
+  });
+}
