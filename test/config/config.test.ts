@@ -53,3 +53,22 @@ test('malformed YAML names the line', () => {
   assert.throws(() => parseConfig(`${base}http:\n  addr: [oops\n`, 'f.yml'), /f\.yml:\d+:\d+: malformed YAML/);
   assert.throws(() => parseConfig(`${base}dir: /again\n`, 'f.yml'), /f\.yml:3:\d+: malformed YAML/);
 });
+
+test('lease backends: etcd and Consul settings with their defaults; Consul TTLs under 10s refused; exec forms', () => {
+  const e = parseConfig(`${base}lease:\n  type: etcd\n  candidate: \${FLY_REGION == PRIMARY_REGION}\n  etcd:\n    endpoints: ["http://10.0.0.1:2379"]\n`, 'f.yml', { env: { FLY_REGION: 'fra', PRIMARY_REGION: 'fra' } });
+  assert.equal(e.lease.candidate, true);
+  assert.deepEqual(e.lease.etcd, { endpoints: ['http://10.0.0.1:2379'], key: 'litefleet/primary', ttl: 10_000 });
+  assert.equal(e.lease['catch-up-timeout'], 2_000);
+  assert.equal(e.lease['demote-delay'], 10_000);
+  const c = parseConfig(`${base}lease:\n  type: consul\n  promote: true\n  consul:\n    url: http://127.0.0.1:8500\n    key: epic/app\n`, 'f.yml');
+  assert.deepEqual(c.lease.consul, { url: 'http://127.0.0.1:8500', key: 'epic/app', ttl: 10_000, 'lock-delay': 1_000 });
+  assert.equal(c.lease.promote, true);
+  assert.throws(() => parseConfig(`${base}lease:\n  type: consul\n  consul:\n    url: http://x:8500\n    ttl: 5s\n`, 'f.yml'), /f\.yml:7: lease\.consul\.ttl: Consul session TTLs are at least 10s/);
+  assert.throws(() => parseConfig(`${base}lease:\n  type: etcd\n  etcd:\n    endpoints: []\n`, 'f.yml'), /lease\.etcd\.endpoints/);
+  const x = parseConfig(`${base}exec:\n  - cmd: npx prisma migrate deploy\n    if-candidate: true\n  - npm start\n`, 'f.yml');
+  assert.deepEqual(x.exec, [
+    { cmd: 'npx prisma migrate deploy', 'if-candidate': true },
+    { cmd: 'npm start', 'if-candidate': false },
+  ]);
+  assert.deepEqual(parseConfig(`${base}exec: npm start\n`, 'f.yml').exec, [{ cmd: 'npm start', 'if-candidate': false }]);
+});
