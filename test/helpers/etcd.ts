@@ -10,8 +10,11 @@ export interface EtcdServer {
   stop(): Promise<void>;
 }
 
-/** Starts etcd and waits for /health; stopped when the test file ends. */
-export async function startEtcd(): Promise<EtcdServer> {
+/**
+ * Starts etcd and waits for /health. Without `dataDir` it lives in a temporary folder and is
+ * stopped when the test file ends; with one (benchmarks) the caller stops it.
+ */
+export async function startEtcd(dataDir?: string): Promise<EtcdServer> {
   const [client, peer] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
@@ -19,7 +22,7 @@ export async function startEtcd(): Promise<EtcdServer> {
     'etcd',
     [
       '--name', 'test',
-      '--data-dir', makeTempDir('litefleet-etcd-'),
+      '--data-dir', dataDir ?? makeTempDir('litefleet-etcd-'),
       '--listen-client-urls', url,
       '--advertise-client-urls', url,
       '--listen-peer-urls', peerUrl,
@@ -60,6 +63,6 @@ export async function startEtcd(): Promise<EtcdServer> {
       await exited;
     },
   };
-  after(() => server.stop());
+  if (!dataDir) after(() => server.stop());
   return server;
 }

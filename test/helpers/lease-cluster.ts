@@ -21,6 +21,8 @@ export interface LeaseClusterOptions {
   args?: (i: number) => string[];
   /** How many nodes to start now, in order (default: all); start the others with `start(i)`. */
   startNow?: number;
+  /** Where the nodes live; when given (benchmarks) the caller also stops them. Default: a temporary folder, stopped when the test file ends. */
+  root?: string;
 }
 
 /** Nodes of one cluster whose primary is chosen by a real lease. */
@@ -51,7 +53,7 @@ export function leaseLines(o: LeaseClusterOptions, i: number, port: number, key:
 
 /** Starts the nodes in order; they are stopped when the test file ends. */
 export async function startLeaseCluster(o: LeaseClusterOptions): Promise<LeaseCluster> {
-  const root = makeTempDir('litefleet-lease-');
+  const root = o.root ?? makeTempDir('litefleet-lease-');
   const key = `litefleet-test/${path.basename(root)}`;
   const ports = await Promise.all(Array.from({ length: o.size }, () => freePort()));
   const nodes: NodeProcess[] = [];
@@ -62,12 +64,14 @@ export async function startLeaseCluster(o: LeaseClusterOptions): Promise<LeaseCl
     if (i < (o.startNow ?? o.size)) await n.restart();
     nodes.push(n);
   }
-  after(async () => {
-    for (const n of nodes) {
-      n.signal('SIGCONT');
-      await n.stop();
-    }
-  });
+  if (!o.root) {
+    after(async () => {
+      for (const n of nodes) {
+        n.signal('SIGCONT');
+        await n.stop();
+      }
+    });
+  }
   return { nodes, ports, start: (i) => nodes[i]!.restart() };
 }
 
