@@ -12,7 +12,7 @@ import { encodeLtx } from '../ltx/encoder.ts';
 import { isSnapshot } from '../ltx/header.ts';
 import { formatPos, parsePos, ZERO_POS, type Pos } from '../ltx/position.ts';
 import { LtxLog } from '../log/ltx-log.ts';
-import { retryBusy } from '../capture/capture-connections.ts';
+import { databasePages, retryBusy } from '../capture/capture-connections.ts';
 import type { LockedDatabase } from '../capture/database-capture.ts';
 import { commitLtxPages, prepareEmptyReplica, readDatabaseState, type DatabaseState } from './apply-ltx.ts';
 
@@ -278,21 +278,35 @@ export class ReplicaDatabase {
   }
 
   /**
-   * Copies the database as it is (VACUUM INTO, a consistent copy made by SQLite) next to the
-   * discarded LTX files before a snapshot overwrites it: never a database replaced without a way back.
+   * Copies the database as it is, page by page, next to the discarded LTX files before a snapshot
+   * overwrites it: never a database replaced without a way back. Read inside the write
+   * transaction the replica holds, so the copy is consistent and no app write slips in meanwhile
+   * (VACUUM INTO would need the lock released).
    */
   #saveCopy(): void {
     const dir = path.join(this.log.dir, 'discarded');
     fs.mkdirSync(dir, { recursive: true });
     const copy = path.join(dir, `${this.name}.${new Date().toISOString().replace(/[:.]/g, '-')}.db`);
-    const db = this.#db!;
-    if (db.inTransaction) db.exec('ROLLBACK');
+    const { pageSize, pageCount } = this.#state!;
+    const fd = fs.openSync(`${copy}.tmp`, 'w');
     try {
-      db.prepare('VACUUM INTO ?').run(copy);
-      this.#o.logger.warn({ db: this.name, copy }, `saved the replaced content of ${this.name} to ${copy}`);
+      for (const { pgno, data } of databasePages(this.#db!)) {
+        if (pgno > pageCount) break;
+        if (pgno === 1) {
+          // A plain rollback-journal database: the copy opens on its own, without a WAL.
+          data[18] = 1;
+          data[19] = 1;
+        }
+        fs.writeSync(fd, data, 0, data.length, (pgno - 1) * pageSize);
+      }
+      fs.ftruncateSync(fd, pageCount * pageSize);
+      fs.fdatasyncSync(fd);
     } finally {
-      this.#relock();
+      fs.closeSync(fd);
     }
+    fs.renameSync(`${copy}.tmp`, copy);
+    fsyncDir(dir);
+    this.#o.logger.warn({ db: this.name, copy }, `saved the replaced content of ${this.name} to ${copy}`);
   }
 
   /** Writes the gathered LTX files and syncs them and the position in the background (call about once a second). */

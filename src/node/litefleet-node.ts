@@ -329,6 +329,11 @@ export class LitefleetNode extends EventEmitter {
     this.logger.info({ databases: this.store.databases().map((d) => `${d.name}@${d.txid}`) }, 'this node is now the primary');
   }
 
+  /** Where other nodes reach this one: its advertise-url with etcd/Consul (with static it names the primary, so loopback). */
+  get #selfUrl(): string {
+    return this.#leaser.dynamic ? this.#leaser.advertiseUrl : `http://127.0.0.1:${this.#port}`;
+  }
+
   #leaseValid(): boolean {
     const lease = this.#lease;
     return lease !== undefined && (lease.ttl === Infinity || Date.now() < lease.renewedAt + lease.ttl - LEASE_MARGIN_MS);
@@ -398,7 +403,7 @@ export class LitefleetNode extends EventEmitter {
         const p = await this.#leaser.primaryInfo();
         return p && p.nodeId !== formatNodeId(this.nodeId) ? p.advertiseUrl : undefined;
       },
-      selfUrl: `http://127.0.0.1:${this.#port}`,
+      selfUrl: this.#selfUrl,
       candidate: this.#leaser.candidate,
       retentionMs: this.config.ltx.retention,
       retentionIntervalMs: this.config.ltx['retention-interval'],
@@ -462,7 +467,7 @@ export class LitefleetNode extends EventEmitter {
     const self: ClusterNode = {
       id: formatNodeId(this.nodeId),
       role: this.role,
-      url: this.role === 'primary' ? this.#leaser.advertiseUrl : `http://127.0.0.1:${this.#port}`,
+      url: this.role === 'primary' ? this.#leaser.advertiseUrl : this.#selfUrl,
       connectedSince: this.#replica?.connectedAt ?? null,
       databases: databases.map((d) => ({ name: d.name, txid: d.txid, ...this.#lagOf(d.name) })),
     };

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { after } from 'node:test';
 import { freePort, NodeProcess } from './node-process.ts';
 import { makeTempDir } from './temp-dir.ts';
 
@@ -26,9 +25,11 @@ export async function launchCluster(root: string, size: number, extraConfig = ''
 
 /** Starts a cluster of `size` nodes in a temporary folder; stopped when the test ends. */
 export async function startCluster(size = 3, extraConfig = ''): Promise<Cluster> {
-  const c = await launchCluster(makeTempDir('litefleet-cluster-'), size, extraConfig);
-  after(async () => {
-    for (const n of c.nodes) await n.stop();
+  let nodes: NodeProcess[] = [];
+  const root = makeTempDir('litefleet-cluster-', async () => {
+    for (const n of nodes) await n.stop();
   });
+  const c = await launchCluster(root, size, extraConfig);
+  nodes = c.nodes;
   return c;
 }

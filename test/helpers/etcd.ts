@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { after } from 'node:test';
 import { freePort, sleep } from './node-process.ts';
 import { makeTempDir } from './temp-dir.ts';
 
@@ -16,13 +15,14 @@ export interface EtcdServer {
  */
 export async function startEtcd(dataDir?: string): Promise<EtcdServer> {
   const [client, peer] = [await freePort(), await freePort()];
+  let stop = async (): Promise<void> => {};
   const url = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const proc = spawn(
     'etcd',
     [
       '--name', 'test',
-      '--data-dir', dataDir ?? makeTempDir('litefleet-etcd-'),
+      '--data-dir', dataDir ?? makeTempDir('litefleet-etcd-', () => stop()),
       '--listen-client-urls', url,
       '--advertise-client-urls', url,
       '--listen-peer-urls', peerUrl,
@@ -53,16 +53,11 @@ export async function startEtcd(dataDir?: string): Promise<EtcdServer> {
     if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`etcd did not start:\n${output.slice(-2000)}`);
     await sleep(50);
   }
-  const server: EtcdServer = {
-    url,
-    proc,
-    stop: async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await exited;
-    },
+  stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await exited;
   };
-  if (!dataDir) after(() => server.stop());
-  return server;
+  return { url, proc, stop: () => stop() };
 }

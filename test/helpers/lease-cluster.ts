@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after } from 'node:test';
 import { freePort, NodeProcess, sleep } from './node-process.ts';
 import { makeTempDir } from './temp-dir.ts';
 
@@ -53,24 +52,22 @@ export function leaseLines(o: LeaseClusterOptions, i: number, port: number, key:
 
 /** Starts the nodes in order; they are stopped when the test file ends. */
 export async function startLeaseCluster(o: LeaseClusterOptions): Promise<LeaseCluster> {
-  const root = o.root ?? makeTempDir('litefleet-lease-');
+  const nodes: NodeProcess[] = [];
+  const stopAll = async () => {
+    for (const n of nodes) {
+      n.signal('SIGCONT');
+      await n.stop();
+    }
+  };
+  const root = o.root ?? makeTempDir('litefleet-lease-', stopAll);
   const key = `litefleet-test/${path.basename(root)}`;
   const ports = await Promise.all(Array.from({ length: o.size }, () => freePort()));
-  const nodes: NodeProcess[] = [];
   for (let i = 0; i < o.size; i++) {
     const dir = path.join(root, `node${i + 1}`);
     fs.mkdirSync(dir, { recursive: true });
     const n = await NodeProcess.create({ root: dir, port: ports[i], lease: leaseLines(o, i, ports[i]!, key), extraConfig: o.extraConfig?.(i), args: o.args?.(i) });
     if (i < (o.startNow ?? o.size)) await n.restart();
     nodes.push(n);
-  }
-  if (!o.root) {
-    after(async () => {
-      for (const n of nodes) {
-        n.signal('SIGCONT');
-        await n.stop();
-      }
-    });
   }
   return { nodes, ports, start: (i) => nodes[i]!.restart() };
 }
