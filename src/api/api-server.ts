@@ -71,7 +71,7 @@ export class ApiServer {
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://node');
-    const route = this.#routes.find((r) => r.path === url.pathname);
+    const route = this.#routes.find((r) => r.path === url.pathname || (r.path.includes('*') && pathPattern(r.path).test(url.pathname)));
     let out: ApiResponse | void;
     try {
       if (!route) out = { status: 404, body: { error: `no such endpoint: ${url.pathname}` } };
@@ -114,6 +114,12 @@ export async function readJsonBody(req: http.IncomingMessage, limit = 1024 * 102
   } catch {
     throw new RequestError(400, 'request body is not valid JSON');
   }
+}
+
+/** An asterisk in a route's path stands for one path segment (the database name of the exec route). */
+function pathPattern(p: string): RegExp {
+  const escape = (part: string) => part.replace(/[.+?^$()|[\]\\{}]/g, (c) => `\\${c}`);
+  return new RegExp(`^${p.split('*').map(escape).join('[^/]+')}$`);
 }
 
 /** A request the client got wrong; answered with its status and message instead of a 500. */

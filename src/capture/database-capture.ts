@@ -257,6 +257,21 @@ export class DatabaseCapture extends EventEmitter {
     };
   }
 
+  /** Captures everything committed so far, at once (after a script the node ran itself); returns the position. */
+  catchUp(): Pos {
+    if (!this.#started || this.#closed) throw new UnsupportedDatabaseStateError(`database ${this.name} is not being captured`);
+    for (;;) {
+      const res = this.#reader.poll(PASS_BYTES);
+      if (res.gap) {
+        this.#snapshot('WAL frames were missed (found while catching up)');
+        break;
+      }
+      for (const tx of res.transactions) this.#commit(tx);
+      if (!res.more) break;
+    }
+    return this.pos;
+  }
+
   /**
    * Stops the app's writes: takes SQLite's write lock (waiting up to `timeoutMs` for a running
    * transaction), captures everything committed before it and makes the log durable. Capture

@@ -1,5 +1,9 @@
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo.ts';
+import { registerDump } from './commands/dump.ts';
+import { registerExec } from './commands/exec.ts';
+import { registerQuery } from './commands/query.ts';
+import { registerShell } from './commands/shell.ts';
 import { registerHandoff } from './commands/handoff.ts';
 import { registerLtx } from './commands/ltx.ts';
 import { registerRun } from './commands/run.ts';
@@ -13,6 +17,10 @@ const program = new Command('litefleet')
 registerRun(program);
 registerStatus(program);
 registerHandoff(program);
+registerExec(program);
+registerQuery(program);
+registerShell(program);
+registerDump(program);
 registerLtx(program);
 registerDemo(program);
 

@@ -11,6 +11,7 @@ import { createLeaser } from '../lease/create-leaser.ts';
 import { LeaseExpiredError, PrimaryExistsError, type Lease, type Leaser, type PrimaryInfo } from '../lease/leaser.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
 import type { CommitEvent } from '../capture/database-capture.ts';
+import { execScript } from '../sql/exec-sql.ts';
 import { Store } from '../store/store.ts';
 import { ReplicaStream, type HandoffEvent, type ReplicaTxEvent } from '../stream/replica-stream.ts';
 import type { LockedDatabase } from '../capture/database-capture.ts';
@@ -45,6 +46,8 @@ const HANDOFF_TIMEOUT_MS = 5_000;
 // writing before any other node can take the lease.
 const LEASE_MARGIN_MS = 200;
 const LEASE_CHECK_MS = 100;
+// A seed script sent to POST /db/<name>/exec may be large.
+const EXEC_BODY_LIMIT = 256 * 1024 * 1024;
 
 /** One line of GET /events. */
 export type NodeEvent =
@@ -517,15 +520,15 @@ export class LitefleetNode extends EventEmitter {
     });
   }
 
-  /** POST /handoff on a replica goes to the primary. */
-  async #forwardHandoff(body: unknown): Promise<{ status: number; body: unknown }> {
+  /** A request a replica cannot serve (handoff, exec) goes to the primary; its answer comes back as is. */
+  async #forwardToPrimary(pathname: string, body: unknown): Promise<{ status: number; body: unknown }> {
     const p = await this.#primaryInfo();
-    if (!p || p.nodeId === formatNodeId(this.nodeId)) throw new RequestError(503, 'there is no primary to hand off from');
-    const res = await fetch(`${p.advertiseUrl.replace(/\/$/, '')}/handoff`, {
+    if (!p || p.nodeId === formatNodeId(this.nodeId)) throw new RequestError(503, 'there is no primary to send this to right now');
+    const res = await fetch(`${p.advertiseUrl.replace(/\/$/, '')}${pathname}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.config.http.token}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(HANDOFF_TIMEOUT_MS * 3),
+      signal: AbortSignal.timeout(HANDOFF_TIMEOUT_MS * 6),
     });
     return { status: res.status, body: await res.json().catch(() => ({ error: `primary answered ${res.status}` })) };
   }
@@ -542,10 +545,24 @@ export class LitefleetNode extends EventEmitter {
         handle: async (req) => {
           const body = (await readJsonBody(req)) as { to?: unknown };
           if (body.to !== undefined && typeof body.to !== 'string') throw new RequestError(400, 'expected {"to": "<node id>"} or {}');
-          if (this.role !== 'primary') return this.#forwardHandoff(body);
+          if (this.role !== 'primary') return this.#forwardToPrimary('/handoff', body);
           const started = performance.now();
           const to = await this.handoff(body.to);
           return { status: 200, body: { primary: to, ms: Math.round(performance.now() - started) } };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/db/*/exec',
+        auth: true,
+        handle: async (req, url) => {
+          const name = decodeURIComponent(url.pathname.split('/')[2]!);
+          const body = (await readJsonBody(req, EXEC_BODY_LIMIT)) as { sql?: unknown };
+          if (typeof body.sql !== 'string') throw new RequestError(400, 'expected {"sql": "<statements>"}');
+          if (this.role !== 'primary') return this.#forwardToPrimary(url.pathname, body);
+          const cap = this.store.captures.get(name);
+          if (!cap) throw new RequestError(404, `unknown database ${name}; the databases are: ${this.databases().map((d) => d.name).join(', ') || 'none'}`);
+          return { status: 200, body: execScript(path.join(this.config.dir, name), body.sql, cap) };
         },
       },
       {

@@ -1,0 +1,48 @@
+import Database from 'better-sqlite3';
+import { RequestError } from '../api/api-server.ts';
+import type { DatabaseCapture } from '../capture/database-capture.ts';
+import { splitStatements, transactionControl } from './statements.ts';
+
+/** What running a script on the primary did. */
+export interface ExecResult {
+  /** The TXID of the transaction the script committed (or the position it left, if it changed nothing). */
+  txid: number;
+  changes: number;
+  statements: number;
+}
+
+/**
+ * Runs an SQL script on the primary's database as one transaction and captures it at once, so
+ * the caller learns its TXID. A script's own BEGIN/COMMIT (a `.dump` has them) are folded into
+ * that transaction; ROLLBACK is refused. Any error rolls everything back.
+ */
+export function execScript(dbPath: string, sql: string, capture: DatabaseCapture): ExecResult {
+  const statements = splitStatements(sql).filter((s) => {
+    const t = transactionControl(s);
+    if (t === 'rollback') throw new RequestError(400, 'the script contains ROLLBACK; it runs as one transaction, which is rolled back on any error anyway');
+    return t === undefined;
+  });
+  const db = new Database(dbPath, { timeout: 5000, fileMustExist: true });
+  let changes = 0;
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      statements.forEach((text, i) => {
+        try {
+          const stmt = db.prepare(text);
+          if (stmt.reader) stmt.all();
+          else changes += stmt.run().changes;
+        } catch (err) {
+          throw new RequestError(400, `statement ${i + 1} failed (${(err as Error).message}): ${text.slice(0, 200)}; nothing was changed`);
+        }
+      });
+      db.exec('COMMIT');
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
+  } finally {
+    db.close();
+  }
+  return { txid: capture.catchUp().txid, changes, statements: statements.length };
+}
