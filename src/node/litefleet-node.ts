@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import os from 'node:os';
 import type http from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -11,6 +12,7 @@ import { createLeaser } from '../lease/create-leaser.ts';
 import { LeaseExpiredError, PrimaryExistsError, type Lease, type Leaser, type PrimaryInfo } from '../lease/leaser.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
 import type { CommitEvent } from '../capture/database-capture.ts';
+import { ProxyServer, type ProxyHost } from '../proxy/proxy-server.ts';
 import { execScript } from '../sql/exec-sql.ts';
 import { Store } from '../store/store.ts';
 import { ReplicaStream, type HandoffEvent, type ReplicaTxEvent } from '../stream/replica-stream.ts';
@@ -32,7 +34,7 @@ export interface ClusterNode {
 
 /** What GET /info answers. */
 export interface NodeInfo {
-  node: { id: string; role: Role; hostname: string; advertiseUrl: string; primary: string | null };
+  node: { id: string; role: Role; hostname: string; advertiseUrl: string; primary: string | null; proxyUrl: string | null };
   databases: Array<{ name: string; txid: number; checksum: string; pageSize: number; pages: number }>;
   /** Every node of the cluster this node knows of (the primary knows its connected replicas). */
   nodes: ClusterNode[];
@@ -60,7 +62,7 @@ export type NodeEvent =
  * candidate takes a free lease once caught up, a primary renews it and fences itself when it
  * cannot, and the lease can be handed to a caught-up candidate without losing a write.
  */
-export class LitefleetNode extends EventEmitter {
+export class LitefleetNode extends EventEmitter implements ProxyHost {
   readonly config: Config;
   readonly logger: Logger;
   readonly store: Store;
@@ -83,6 +85,10 @@ export class LitefleetNode extends EventEmitter {
   #quietUntil = 0;
   #knownPrimary: string | undefined;
   #ready: Promise<void> | undefined;
+  #proxy: ProxyServer | undefined;
+  #proxyPort = 0;
+  /** Proxy URLs of primaries, by their API URL (asked once per primary). */
+  readonly #proxyUrls = new Map<string, string | undefined>();
 
   constructor(config: Config, logger: Logger) {
     super();
@@ -118,6 +124,50 @@ export class LitefleetNode extends EventEmitter {
     return this.#port;
   }
 
+  /** This node's name: lease.hostname with etcd/Consul (with static it names the primary), else the OS hostname. */
+  get hostname(): string {
+    return (this.#leaser.dynamic || this.#leaser.candidate ? this.config.lease.hostname : undefined) ?? os.hostname();
+  }
+
+  /** Where this node's proxy answers, as other nodes reach it (null without a proxy). */
+  get proxyUrl(): string | null {
+    if (!this.config.proxy) return null;
+    const host = new URL(this.#leaser.dynamic || this.#leaser.candidate ? this.#leaser.advertiseUrl : 'http://127.0.0.1').hostname;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${this.#proxyPort}`;
+  }
+
+  /** ProxyHost: the primary's hostname and proxy URL. */
+  async primaryProxy(): Promise<{ hostname: string; proxyUrl: string | undefined } | undefined> {
+    if (this.role === 'primary') return { hostname: this.hostname, proxyUrl: this.proxyUrl ?? undefined };
+    const p = await this.#primaryInfo();
+    if (!p || p.nodeId === formatNodeId(this.nodeId)) return undefined;
+    if (!this.#proxyUrls.has(p.advertiseUrl)) {
+      const res = await fetch(`${p.advertiseUrl.replace(/\/$/, '')}/info`, { headers: { authorization: `Bearer ${this.config.http.token}` }, signal: AbortSignal.timeout(2_000) });
+      if (!res.ok) return { hostname: p.hostname, proxyUrl: undefined };
+      this.#proxyUrls.set(p.advertiseUrl, ((await res.json()) as NodeInfo).node.proxyUrl ?? undefined);
+    }
+    return { hostname: p.hostname, proxyUrl: this.#proxyUrls.get(p.advertiseUrl) };
+  }
+
+  /** ProxyHost: the TXID this node has of `db`. */
+  txid(db: string): number {
+    return this.#replica ? (this.#replica.databases.get(db)?.pos.txid ?? 0) : (this.store.captures.get(db)?.pos.txid ?? 0);
+  }
+
+  /** ProxyHost: on the primary, captures what was committed to `db` so far and returns its TXID. */
+  commitTxid(db: string): number | undefined {
+    try {
+      return this.role === 'primary' ? this.store.captures.get(db)?.catchUp().txid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** ProxyHost: how far behind the primary this node is for `db`, in ms. */
+  lagMs(db: string): number {
+    return this.#lagOf(db).lagMs;
+  }
+
   /** Whether this node may become primary. */
   get candidate(): boolean {
     return this.#leaser.candidate;
@@ -133,6 +183,10 @@ export class LitefleetNode extends EventEmitter {
     });
     this.#port = await this.#api.listen(this.config.http.addr);
     fs.mkdirSync(this.config.dir, { recursive: true });
+    if (this.config.proxy) {
+      this.#proxy = new ProxyServer(this.config.proxy, this, this.logger);
+      this.#proxyPort = await this.#proxy.listen();
+    }
     if (!this.#leaser.dynamic && this.#leaser.candidate) {
       await this.#promote(await this.#leaser.acquire());
     } else {
@@ -187,7 +241,7 @@ export class LitefleetNode extends EventEmitter {
   async info(): Promise<NodeInfo> {
     const primary = await this.#primaryInfo();
     const hostname = this.config.lease.hostname ?? '';
-    const self: NodeInfo['node'] = { id: formatNodeId(this.nodeId), role: this.role, hostname, advertiseUrl: this.#leaser.advertiseUrl, primary: primary?.hostname ?? null };
+    const self: NodeInfo['node'] = { id: formatNodeId(this.nodeId), role: this.role, hostname, advertiseUrl: this.#leaser.advertiseUrl, primary: primary?.hostname ?? null, proxyUrl: this.proxyUrl };
     const databases = this.databases();
     return { node: self, databases, nodes: await this.#clusterNodes(databases) };
   }
@@ -233,6 +287,7 @@ export class LitefleetNode extends EventEmitter {
     this.#timers = [];
     clearInterval(this.#leaseTimer);
     await this.#transition;
+    await this.#proxy?.close();
     this.#streamServer?.closeAll();
     await this.#api?.close();
     this.#replica?.stop();

@@ -1,0 +1,176 @@
+import type { EventEmitter } from 'node:events';
+import http from 'node:http';
+import type net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { parseAddr } from '../api/api-server.ts';
+import type { Config } from '../config/schema.ts';
+import { formatHex64 } from '../ltx/checksum.ts';
+import { forwardRequest, forwardUpgrade, parseTarget } from './http-forward.ts';
+
+/** What the proxy needs from its node. */
+export interface ProxyHost extends EventEmitter {
+  readonly role: 'primary' | 'replica';
+  /** This node's hostname (for the instance headers). */
+  readonly hostname: string;
+  /** The primary's hostname and proxy URL, or undefined when none is known. */
+  primaryProxy(): Promise<{ hostname: string; proxyUrl: string | undefined } | undefined>;
+  /** The TXID this node has of `db` (0 if it does not have it). */
+  txid(db: string): number;
+  /** On the primary: captures what was committed so far and returns the TXID of `db`. */
+  commitTxid(db: string): number | undefined;
+  /** How far behind the primary this node is for `db`, in ms (0 on the primary). */
+  lagMs(db: string): number;
+}
+
+export const TXID_COOKIE = '__txid';
+const COOKIE_MAX_AGE_S = 300;
+
+/** `*` is the only wildcard (anything, `/` included); the rest is literal; the whole path must match (as LiteFS). */
+function compilePatterns(patterns: string[]): RegExp[] {
+  return patterns.map((p) => new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`));
+}
+
+function readCookie(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=');
+  }
+  return undefined;
+}
+
+/**
+ * The HTTP proxy in front of the app (`proxy:` in the config). Reads (GET, HEAD) go to the local
+ * app, after waiting until this node has the TXID a client's `__txid` cookie names; writes go to
+ * the local app on the primary (and get the cookie), and from a replica to the primary's proxy or,
+ * in `fly-replay` mode, back to Fly's edge with `fly-replay: instance=<primary>`. Every answer
+ * names this instance and the primary (`fly-instance`, `fly-primary-instance`).
+ */
+export class ProxyServer {
+  readonly #o: NonNullable<Config['proxy']>;
+  readonly #host: ProxyHost;
+  readonly #logger: Logger;
+  readonly #server: http.Server;
+  readonly #target: { host: string; port: number };
+  readonly #passthrough: RegExp[];
+  readonly #alwaysForward: RegExp[];
+  readonly #mode: 'forward' | 'fly-replay';
+
+  constructor(o: NonNullable<Config['proxy']>, host: ProxyHost, logger: Logger) {
+    this.#o = o;
+    this.#host = host;
+    this.#logger = logger;
+    this.#target = parseTarget(o.target);
+    this.#passthrough = compilePatterns(o.passthrough);
+    this.#alwaysForward = compilePatterns(o['always-forward']);
+    this.#mode = o.mode ?? (process.env.FLY_APP_NAME ? 'fly-replay' : 'forward');
+    this.#server = http.createServer((req, res) => void this.#handle(req, res));
+    this.#server.on('upgrade', (req, socket, head) => void this.#upgrade(req, socket as net.Socket, head));
+    // Long uploads and server-sent events must not be cut by Node's default request timeout.
+    this.#server.requestTimeout = 0;
+    this.#server.keepAliveTimeout = 65_000;
+  }
+
+  async listen(): Promise<number> {
+    const { host, port } = parseAddr(this.#o.addr);
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => resolve());
+    });
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  async #instanceHeaders(): Promise<Record<string, string>> {
+    const primary = this.#host.role === 'primary' ? this.#host.hostname : (await this.#host.primaryProxy().catch(() => undefined))?.hostname;
+    return { 'fly-instance': this.#host.hostname, ...(primary ? { 'fly-primary-instance': primary } : {}) };
+  }
+
+  #reply(res: http.ServerResponse, status: number, text: string, headers: Record<string, string>): void {
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers });
+    res.end(`${text}\n`);
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const instance = await this.#instanceHeaders();
+    const decorate = (extra: Record<string, string> = {}) => (_status: number, headers: http.OutgoingHttpHeaders) => Object.assign(headers, instance, extra);
+    try {
+      if (this.#passthrough.some((p) => p.test(path))) return await forwardRequest(req, res, this.#target, decorate());
+      if (req.method === 'GET' && path === '/litefleet/health') {
+        const lag = this.#host.lagMs(this.#o.db);
+        if (lag > this.#o['max-lag']) return this.#reply(res, 503, `replication lag exceeded: ${lag} ms behind the primary (max-lag ${this.#o['max-lag']} ms)`, instance);
+        return this.#reply(res, 200, 'OK', instance);
+      }
+      const isRead = (req.method === 'GET' || req.method === 'HEAD') && !this.#alwaysForward.some((p) => p.test(path));
+      if (isRead) {
+        const wanted = readCookie(req.headers.cookie, TXID_COOKIE);
+        if (wanted && /^[0-9a-f]{16}$/i.test(wanted) && this.#host.role === 'replica') {
+          const txid = Number.parseInt(wanted, 16);
+          if (!(await this.#waitForTxid(txid))) {
+            const have = this.#host.txid(this.#o.db);
+            return this.#reply(res, 504, `litefleet proxy: timed out after ${this.#o['read-timeout']} ms waiting for ${this.#o.db} to reach TXID ${txid} on this replica (it has ${have}); the write you made may not have reached this region yet`, instance);
+          }
+        }
+        return await forwardRequest(req, res, this.#target, decorate());
+      }
+      if (this.#host.role === 'primary') {
+        return await forwardRequest(req, res, this.#target, (status, headers) => {
+          Object.assign(headers, instance);
+          const txid = this.#host.commitTxid(this.#o.db);
+          if (txid !== undefined) appendCookie(headers, `${TXID_COOKIE}=${formatHex64(txid)}; Path=/; Max-Age=${COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax`);
+        });
+      }
+      const primary = await this.#waitForPrimary();
+      if (!primary) return this.#reply(res, 503, 'litefleet proxy: no primary is available to take this write; try again shortly', instance);
+      if (this.#mode === 'fly-replay') return this.#reply(res, 200, '', { ...instance, 'fly-replay': `instance=${primary.hostname}` });
+      if (!primary.proxyUrl) return this.#reply(res, 503, `litefleet proxy: the primary ${primary.hostname} runs no proxy to forward this write to`, instance);
+      return await forwardRequest(req, res, parseTarget(primary.proxyUrl), decorate());
+    } catch (err) {
+      this.#logger.error({ err, path }, 'proxy request failed');
+      if (!res.headersSent) this.#reply(res, 502, `litefleet proxy: ${(err as Error).message}`, instance);
+      else res.destroy();
+    }
+  }
+
+  /** A WebSocket goes to the local app (an upgrade is a GET; the socket is the app's business). */
+  async #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    forwardUpgrade(req, socket, head, this.#target, await this.#instanceHeaders());
+  }
+
+  /** Waits for this node's copy of the tracked database to reach `txid`, following node events. */
+  #waitForTxid(txid: number): Promise<boolean> {
+    if (this.#host.txid(this.#o.db) >= txid) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#host.off('event', onEvent);
+        resolve(ok);
+      };
+      const onEvent = (ev: { type: string; db?: string; txid?: number }) => {
+        if (ev.type === 'tx' && ev.db === this.#o.db && (ev.txid ?? 0) >= txid) done(true);
+      };
+      const timer = setTimeout(() => done(false), this.#o['read-timeout']);
+      this.#host.on('event', onEvent);
+    });
+  }
+
+  /** The primary, waiting up to read-timeout for one to be known (mid-failover). */
+  async #waitForPrimary(): Promise<{ hostname: string; proxyUrl: string | undefined } | undefined> {
+    const deadline = Date.now() + this.#o['read-timeout'];
+    for (;;) {
+      const p = await this.#host.primaryProxy().catch(() => undefined);
+      if (p || Date.now() > deadline) return p;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+function appendCookie(headers: http.OutgoingHttpHeaders, cookie: string): void {
+  const prior = headers['set-cookie'];
+  headers['set-cookie'] = prior === undefined ? [cookie] : [...(Array.isArray(prior) ? prior : [String(prior)]), cookie];
+}
