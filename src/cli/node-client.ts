@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.ts';
 import { LitefleetError } from '../errors.ts';
 import { parseAddr } from '../api/api-server.ts';
+import { waitForNodeTxid } from '../client/events.ts';
 
 /** Calls the local node's API with the cluster token, as the CLI commands do. */
 export class NodeClient {
@@ -54,35 +55,12 @@ export class NodeClient {
     return JSON.parse(text) as T;
   }
 
-  /**
-   * Resolves once the node has applied `txid` (or more) of `db`, following its GET /events
-   * stream rather than polling; rejects after `timeoutMs`.
-   */
+  /** Resolves once the node has applied `txid` (or more) of `db`, following its GET /events; rejects after `timeoutMs`. */
   async waitForTxid(db: string, txid: number, timeoutMs: number): Promise<void> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeoutMs);
     try {
-      const res = await fetch(`${this.baseUrl}/events`, { headers: { authorization: `Bearer ${this.#token}` }, signal: ac.signal });
-      if (!res.ok || !res.body) throw new LitefleetError('ENODE', `node answered ${res.status} to GET /events`);
-      const decoder = new TextDecoder();
-      let pending = '';
-      for await (const chunk of res.body) {
-        pending += decoder.decode(chunk as Uint8Array, { stream: true });
-        const lines = pending.split('\n');
-        pending = lines.pop()!;
-        for (const line of lines) {
-          if (!line.trim()) continue;
-          const ev = JSON.parse(line) as { type: string; db?: string; txid?: number };
-          if (ev.type === 'tx' && ev.db === db && (ev.txid ?? 0) >= txid) return;
-        }
-      }
-      throw new LitefleetError('ENODE', 'the node closed its event stream');
+      await waitForNodeTxid(this.baseUrl, this.#token, db, txid, timeoutMs);
     } catch (err) {
-      if (ac.signal.aborted) throw new LitefleetError('ETIMEOUT', `${db} did not reach TXID ${txid} on ${this.baseUrl} within ${timeoutMs} ms`);
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      ac.abort();
+      throw new LitefleetError('ETIMEOUT', (err as Error).message);
     }
   }
 

@@ -43,6 +43,8 @@ export async function runExec(node: LitefleetNode, commands: ExecCommand[], logg
       LITEFLEET_ROLE: node.role,
       LITEFLEET_PRIMARY: info.node.role === 'primary' ? info.node.hostname : (info.node.primary ?? ''),
       LITEFLEET_DIR: path.resolve(node.config.dir),
+      // For litefleet/client: where the node's API is (the token comes from LITEFLEET_TOKEN).
+      LITEFLEET_URL: `http://127.0.0.1:${node.port}`,
       LITEFLEET_DATABASES: info.databases.map((d) => path.resolve(node.config.dir, d.name)).join(path.delimiter),
     };
     logger.info({ cmd: argv.join(' '), role: node.role }, last ? 'starting the app' : 'running command');

@@ -240,8 +240,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
   /** What /info and `litefleet status` show. */
   async info(): Promise<NodeInfo> {
     const primary = await this.#primaryInfo();
-    const hostname = this.config.lease.hostname ?? '';
-    const self: NodeInfo['node'] = { id: formatNodeId(this.nodeId), role: this.role, hostname, advertiseUrl: this.#leaser.advertiseUrl, primary: primary?.hostname ?? null, proxyUrl: this.proxyUrl };
+    const self: NodeInfo['node'] = { id: formatNodeId(this.nodeId), role: this.role, hostname: this.hostname, advertiseUrl: this.#leaser.advertiseUrl, primary: primary?.hostname ?? null, proxyUrl: this.proxyUrl };
     const databases = this.databases();
     return { node: self, databases, nodes: await this.#clusterNodes(databases) };
   }

@@ -32,27 +32,32 @@ export function parseTarget(target: string): { host: string; port: number } {
 
 /**
  * Sends `req` (its body streamed) to `target` and streams the answer back through `res`;
- * `decorate` may add headers to the answer before it is sent. Resolves when the answer is done.
+ * `decorate` may add headers to the answer before it is sent, or return false to drop the
+ * answer unsent (the promise then resolves false, `res` untouched). Resolves when it is done.
  */
 export function forwardRequest(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   target: { host: string; port: number },
-  decorate: (status: number, headers: http.OutgoingHttpHeaders) => void,
-): Promise<void> {
+  decorate: (status: number, headers: http.OutgoingHttpHeaders) => boolean | void,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const upstream = http.request({ host: target.host, port: target.port, method: req.method, path: req.url, headers: forwardHeaders(req) });
     upstream.on('response', (up) => {
       const headers = responseHeaders(up);
-      decorate(up.statusCode ?? 502, headers);
+      if (decorate(up.statusCode ?? 502, headers) === false) {
+        up.resume();
+        resolve(false);
+        return;
+      }
       res.writeHead(up.statusCode ?? 502, up.statusMessage, headers);
       // Streamed as it arrives (server-sent events, large downloads); flushed per chunk.
       res.flushHeaders();
       up.pipe(res);
-      up.on('end', resolve);
+      up.on('end', () => resolve(true));
       up.on('error', () => {
         res.destroy();
-        resolve();
+        resolve(true);
       });
     });
     upstream.on('error', (err) => {
@@ -64,12 +69,14 @@ export function forwardRequest(
       } else {
         res.destroy();
       }
-      resolve();
+      resolve(true);
     });
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy();
     });
-    req.pipe(upstream);
+    // A request replayed elsewhere (no body: GET/HEAD) was read already.
+    if (req.readableEnded) upstream.end();
+    else req.pipe(upstream);
   });
 }
 

@@ -98,9 +98,11 @@ export class ProxyServer {
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!;
     const instance = await this.#instanceHeaders();
-    const decorate = (extra: Record<string, string> = {}) => (_status: number, headers: http.OutgoingHttpHeaders) => Object.assign(headers, instance, extra);
+    const decorate = () => (_status: number, headers: http.OutgoingHttpHeaders) => {
+      Object.assign(headers, instance);
+    };
     try {
-      if (this.#passthrough.some((p) => p.test(path))) return await forwardRequest(req, res, this.#target, decorate());
+      if (this.#passthrough.some((p) => p.test(path))) return void (await forwardRequest(req, res, this.#target, decorate()));
       if (req.method === 'GET' && path === '/litefleet/health') {
         const lag = this.#host.lagMs(this.#o.db);
         if (lag > this.#o['max-lag']) return this.#reply(res, 503, `replication lag exceeded: ${lag} ms behind the primary (max-lag ${this.#o['max-lag']} ms)`, instance);
@@ -116,20 +118,30 @@ export class ProxyServer {
             return this.#reply(res, 504, `litefleet proxy: timed out after ${this.#o['read-timeout']} ms waiting for ${this.#o.db} to reach TXID ${txid} on this replica (it has ${have}); the write you made may not have reached this region yet`, instance);
           }
         }
-        return await forwardRequest(req, res, this.#target, decorate());
+        // An app that must write in a GET answers `fly-replay` (litefleet/client's ensurePrimary):
+        // outside Fly, the proxy replays the request on the primary itself.
+        const replay = this.#mode === 'forward' && this.#host.role === 'replica';
+        const served = await forwardRequest(req, res, this.#target, (status, headers) => {
+          if (replay && headers['fly-replay']) return false;
+          Object.assign(headers, instance);
+        });
+        if (served) return;
+        const primary = await this.#waitForPrimary();
+        if (!primary?.proxyUrl) return this.#reply(res, 503, 'litefleet proxy: the app asked for the primary, and none is reachable', instance);
+        return void (await forwardRequest(req, res, parseTarget(primary.proxyUrl), decorate()));
       }
       if (this.#host.role === 'primary') {
-        return await forwardRequest(req, res, this.#target, (status, headers) => {
+        return void (await forwardRequest(req, res, this.#target, (_status, headers) => {
           Object.assign(headers, instance);
           const txid = this.#host.commitTxid(this.#o.db);
           if (txid !== undefined) appendCookie(headers, `${TXID_COOKIE}=${formatHex64(txid)}; Path=/; Max-Age=${COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax`);
-        });
+        }));
       }
       const primary = await this.#waitForPrimary();
       if (!primary) return this.#reply(res, 503, 'litefleet proxy: no primary is available to take this write; try again shortly', instance);
       if (this.#mode === 'fly-replay') return this.#reply(res, 200, '', { ...instance, 'fly-replay': `instance=${primary.hostname}` });
       if (!primary.proxyUrl) return this.#reply(res, 503, `litefleet proxy: the primary ${primary.hostname} runs no proxy to forward this write to`, instance);
-      return await forwardRequest(req, res, parseTarget(primary.proxyUrl), decorate());
+      return void (await forwardRequest(req, res, parseTarget(primary.proxyUrl), decorate()));
     } catch (err) {
       this.#logger.error({ err, path }, 'proxy request failed');
       if (!res.headersSent) this.#reply(res, 502, `litefleet proxy: ${(err as Error).message}`, instance);

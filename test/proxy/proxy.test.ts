@@ -117,6 +117,11 @@ test('the proxy: writes on a replica land on the primary, read-your-writes throu
   });
   assert.equal(echoed, 'hello over the socket');
 
+  // A GET the app must serve on the primary (it answers fly-replay on a replica) is replayed there.
+  const mustWrite = await request(`${proxy(1)}/must-write`);
+  assert.equal(mustWrite.status, 200);
+  assert.deepEqual(JSON.parse(mustWrite.body), { wroteOn: 'primary' });
+
   const health = await request(`${proxy(1)}/litefleet/health`);
   assert.equal(health.status, 200);
   assert.equal(health.body, 'OK\n');
