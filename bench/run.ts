@@ -4,9 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { benchCapture } from './capture.ts';
 import { benchFailover } from './failover.ts';
+import { benchProxy } from './proxy.ts';
 import { benchReplication } from './replication.ts';
 
-const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover };
+const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover, proxy: benchProxy };
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);
 for (const name of names) {
   const bench = benches[name];

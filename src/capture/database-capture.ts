@@ -84,6 +84,8 @@ export class DatabaseCapture extends EventEmitter {
   #started = false;
   #paused = false;
   #lastFlush = 0;
+  /** Callers of settle() waiting for the next pass that reads the WAL to its end. */
+  #settling: Array<(pos: Pos) => void> = [];
   /**
    * Descriptors of the database and its -shm, open as long as the connections are: closing any
    * descriptor of a file releases all of this process's POSIX locks on it, SQLite's included
@@ -161,8 +163,13 @@ export class DatabaseCapture extends EventEmitter {
   run(): void {
     if (this.#closed || this.#running || !this.#started || this.#paused) return;
     this.#running = true;
+    // Those waiting before this pass reads the WAL are settled by it, once it reaches the end.
+    const settling = this.#settling;
+    this.#settling = [];
+    let more = false;
     try {
       const res = this.#reader.poll(PASS_BYTES);
+      more = res.more;
       if (res.restarted) this.stats.restarts += res.restarted;
       if (res.gap) {
         this.#snapshot('WAL frames were missed (the WAL restarted more than once between reads)');
@@ -185,7 +192,28 @@ export class DatabaseCapture extends EventEmitter {
       this.#o.logger.error({ db: this.name, err }, 'capture pass failed; retrying');
     } finally {
       this.#running = false;
+      if (settling.length > 0) {
+        if (more) {
+          this.#settling.unshift(...settling);
+          this.schedule();
+        } else {
+          for (const resolve of settling) resolve(this.pos);
+        }
+      }
     }
+  }
+
+  /**
+   * Resolves with the position once everything committed before the call is captured (the next
+   * pass that reads the WAL to its end): how a write's TXID is learnt without blocking, and
+   * concurrent callers share one pass.
+   */
+  settle(): Promise<Pos> {
+    if (this.#closed || !this.#started) return Promise.resolve(this.pos);
+    return new Promise((resolve) => {
+      this.#settling.push(resolve);
+      this.schedule();
+    });
   }
 
   /**
@@ -331,6 +359,7 @@ export class DatabaseCapture extends EventEmitter {
       this.log.sync(this.#pos);
     }
     this.#closed = true;
+    for (const resolve of this.#settling.splice(0)) resolve(this.pos);
     this.#conns?.close();
     this.#reader.close();
     if (this.#fds) {

@@ -154,13 +154,10 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     return this.#replica ? (this.#replica.databases.get(db)?.pos.txid ?? 0) : (this.store.captures.get(db)?.pos.txid ?? 0);
   }
 
-  /** ProxyHost: on the primary, captures what was committed to `db` so far and returns its TXID. */
-  commitTxid(db: string): number | undefined {
-    try {
-      return this.role === 'primary' ? this.store.captures.get(db)?.catchUp().txid : undefined;
-    } catch {
-      return undefined;
-    }
+  /** ProxyHost: on the primary, the TXID of `db` once what was committed to it so far is captured. */
+  async commitTxid(db: string): Promise<number | undefined> {
+    const cap = this.role === 'primary' ? this.store.captures.get(db) : undefined;
+    return cap ? (await cap.settle()).txid : undefined;
   }
 
   /** ProxyHost: how far behind the primary this node is for `db`, in ms. */

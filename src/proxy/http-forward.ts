@@ -39,20 +39,20 @@ export function forwardRequest(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   target: { host: string; port: number },
-  decorate: (status: number, headers: http.OutgoingHttpHeaders) => boolean | void,
+  decorate: (status: number, headers: http.OutgoingHttpHeaders) => boolean | void | Promise<void>,
 ): Promise<boolean> {
   return new Promise((resolve) => {
     const upstream = http.request({ host: target.host, port: target.port, method: req.method, path: req.url, headers: forwardHeaders(req) });
-    upstream.on('response', (up) => {
+    upstream.on('response', async (up) => {
       const headers = responseHeaders(up);
-      if (decorate(up.statusCode ?? 502, headers) === false) {
+      const verdict = await decorate(up.statusCode ?? 502, headers);
+      if (verdict === false) {
         up.resume();
         resolve(false);
         return;
       }
       res.writeHead(up.statusCode ?? 502, up.statusMessage, headers);
-      // Streamed as it arrives (server-sent events, large downloads); flushed per chunk.
-      res.flushHeaders();
+      // Streamed as it arrives (server-sent events, large downloads): each chunk is written on.
       up.pipe(res);
       up.on('end', () => resolve(true));
       up.on('error', () => {

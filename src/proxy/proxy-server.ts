@@ -17,14 +17,15 @@ export interface ProxyHost extends EventEmitter {
   primaryProxy(): Promise<{ hostname: string; proxyUrl: string | undefined } | undefined>;
   /** The TXID this node has of `db` (0 if it does not have it). */
   txid(db: string): number;
-  /** On the primary: captures what was committed so far and returns the TXID of `db`. */
-  commitTxid(db: string): number | undefined;
+  /** On the primary: resolves with the TXID of `db` once everything committed so far is captured. */
+  commitTxid(db: string): Promise<number | undefined>;
   /** How far behind the primary this node is for `db`, in ms (0 on the primary). */
   lagMs(db: string): number;
 }
 
 export const TXID_COOKIE = '__txid';
 const COOKIE_MAX_AGE_S = 300;
+const INSTANCE_REFRESH_MS = 250;
 
 /** `*` is the only wildcard (anything, `/` included); the rest is literal; the whole path must match (as LiteFS). */
 function compilePatterns(patterns: string[]): RegExp[] {
@@ -55,6 +56,7 @@ export class ProxyServer {
   readonly #passthrough: RegExp[];
   readonly #alwaysForward: RegExp[];
   readonly #mode: 'forward' | 'fly-replay';
+  #instance: { role: string; at: number; headers: Record<string, string> } | undefined;
 
   constructor(o: NonNullable<Config['proxy']>, host: ProxyHost, logger: Logger) {
     this.#o = o;
@@ -85,9 +87,14 @@ export class ProxyServer {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
+  /** The instance headers, refreshed at most every INSTANCE_REFRESH_MS (asking who leads costs a lease read). */
   async #instanceHeaders(): Promise<Record<string, string>> {
-    const primary = this.#host.role === 'primary' ? this.#host.hostname : (await this.#host.primaryProxy().catch(() => undefined))?.hostname;
-    return { 'fly-instance': this.#host.hostname, ...(primary ? { 'fly-primary-instance': primary } : {}) };
+    const role = this.#host.role;
+    if (this.#instance && this.#instance.role === role && performance.now() - this.#instance.at < INSTANCE_REFRESH_MS) return this.#instance.headers;
+    const primary = role === 'primary' ? this.#host.hostname : (await this.#host.primaryProxy().catch(() => undefined))?.hostname;
+    const headers = { 'fly-instance': this.#host.hostname, ...(primary ? { 'fly-primary-instance': primary } : {}) };
+    this.#instance = { role, at: performance.now(), headers };
+    return headers;
   }
 
   #reply(res: http.ServerResponse, status: number, text: string, headers: Record<string, string>): void {
@@ -131,9 +138,9 @@ export class ProxyServer {
         return void (await forwardRequest(req, res, parseTarget(primary.proxyUrl), decorate()));
       }
       if (this.#host.role === 'primary') {
-        return void (await forwardRequest(req, res, this.#target, (_status, headers) => {
+        return void (await forwardRequest(req, res, this.#target, async (_status, headers) => {
           Object.assign(headers, instance);
-          const txid = this.#host.commitTxid(this.#o.db);
+          const txid = await this.#host.commitTxid(this.#o.db);
           if (txid !== undefined) appendCookie(headers, `${TXID_COOKIE}=${formatHex64(txid)}; Path=/; Max-Age=${COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax`);
         }));
       }

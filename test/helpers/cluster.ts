@@ -10,15 +10,19 @@ export interface Cluster {
   nodes: NodeProcess[];
 }
 
-/** Starts `size` nodes under `root` (node 1 is the primary); the caller stops them. */
-export async function launchCluster(root: string, size: number, extraConfig = ''): Promise<Cluster> {
+/**
+ * Starts `size` nodes under `root` (node 1 is the primary); the caller stops them. `perNode` gives
+ * node i its own extra config or arguments (`-- app`).
+ */
+export async function launchCluster(root: string, size: number, extraConfig = '', perNode: { extraConfig?: (i: number) => string; args?: (i: number) => string[] } = {}): Promise<Cluster> {
   const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
   const primaryUrl = `http://127.0.0.1:${ports[0]}`;
   const nodes: NodeProcess[] = [];
   for (let i = 0; i < size; i++) {
     const dir = path.join(root, `node${i + 1}`);
     fs.mkdirSync(dir, { recursive: true });
-    nodes.push(await NodeProcess.start({ root: dir, port: ports[i], candidate: i === 0, primaryUrl, extraConfig }));
+    const extra = [extraConfig, perNode.extraConfig?.(i) ?? ''].filter(Boolean).join('\n');
+    nodes.push(await NodeProcess.start({ root: dir, port: ports[i], candidate: i === 0, primaryUrl, extraConfig: extra, args: perNode.args?.(i) }));
   }
   return { primary: nodes[0]!, replicas: nodes.slice(1), nodes };
 }
