@@ -14,11 +14,14 @@ after(async () => {
 
 /** Starts a node on a fresh folder with one app database already created (captured as TXID 1). */
 async function setup(options: { autoVacuum?: boolean } = {}): Promise<{ node: NodeProcess; db: string }> {
-  const root = makeTempDir();
+  const started: { node?: NodeProcess } = {};
+  // The folder goes when the test ends, after its node has stopped writing there.
+  const root = makeTempDir('litefleet-', async () => void (await started.node?.stop()));
   fs.mkdirSync(path.join(root, 'live'));
   const db = path.join(root, 'live', 'sqlite.db');
   createAppDatabase(db, options);
   const node = await NodeProcess.start({ root });
+  started.node = node;
   nodes.push(node);
   await node.waitForTxid('sqlite.db', 1);
   return { node, db };

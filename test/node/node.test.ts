@@ -14,11 +14,14 @@ after(async () => {
 });
 
 async function setup(extraConfig = ''): Promise<{ node: NodeProcess; db: string }> {
-  const root = makeTempDir();
+  const started: { node?: NodeProcess } = {};
+  // The folder goes when the test ends, after its node has stopped writing there.
+  const root = makeTempDir('litefleet-', async () => void (await started.node?.stop()));
   fs.mkdirSync(path.join(root, 'live'));
   const db = path.join(root, 'live', 'sqlite.db');
   createAppDatabase(db);
   const node = await NodeProcess.start({ root, extraConfig });
+  started.node = node;
   nodes.push(node);
   await node.waitForTxid('sqlite.db', 1);
   return { node, db };
