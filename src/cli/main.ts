@@ -1,5 +1,7 @@
 import { Command } from 'commander';
+import { registerBackup } from './commands/backup.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerRestore } from './commands/restore.ts';
 import { registerDump } from './commands/dump.ts';
 import { registerExec } from './commands/exec.ts';
 import { registerQuery } from './commands/query.ts';
@@ -21,6 +23,8 @@ registerExec(program);
 registerQuery(program);
 registerShell(program);
 registerDump(program);
+registerBackup(program);
+registerRestore(program);
 registerLtx(program);
 registerDemo(program);
 

@@ -12,6 +12,8 @@ import { createLeaser } from '../lease/create-leaser.ts';
 import { LeaseExpiredError, PrimaryExistsError, type Lease, type Leaser, type PrimaryInfo } from '../lease/leaser.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
 import type { CommitEvent } from '../capture/database-capture.ts';
+import { BackupShipper } from '../backup/backup-shipper.ts';
+import { createBackupTarget } from '../backup/create-target.ts';
 import { ProxyServer, type ProxyHost } from '../proxy/proxy-server.ts';
 import { execScript } from '../sql/exec-sql.ts';
 import { Store } from '../store/store.ts';
@@ -86,6 +88,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
   #knownPrimary: string | undefined;
   #ready: Promise<void> | undefined;
   #proxy: ProxyServer | undefined;
+  #backup: BackupShipper | undefined;
   #proxyPort = 0;
   /** Proxy URLs of primaries, by their API URL (asked once per primary). */
   readonly #proxyUrls = new Map<string, string | undefined>();
@@ -284,6 +287,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     clearInterval(this.#leaseTimer);
     await this.#transition;
     await this.#proxy?.close();
+    await this.#backup?.stop().catch((err: unknown) => this.logger.error({ err }, 'final backup failed'));
     this.#streamServer?.closeAll();
     await this.#api?.close();
     this.#replica?.stop();
@@ -376,6 +380,10 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     }
     fs.rmSync(path.join(this.config.dir, '.primary'), { force: true });
     this.store.startCapture();
+    if (this.config.backup) {
+      this.#backup = new BackupShipper({ store: this.store, target: createBackupTarget(this.config.backup), logger: this.logger });
+      this.#backup.start();
+    }
     this.#streamServer = new StreamServer({ store: this.store, clusterId, nodeId: this.nodeId, logger: this.logger, leaseValid: () => this.#leaseValid() });
     this.#knownPrimary = this.#leaser.advertiseUrl;
     if (lease.ttl !== Infinity) this.#leaseTimer = setInterval(() => void this.#keepLease(), LEASE_CHECK_MS);
@@ -427,6 +435,9 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
    */
   #demoteLocked(reason: string, paused: boolean): void {
     this.logger.warn({ reason }, 'stepping down to replica');
+    // Only the primary backs up; the next one continues the chain.
+    this.#backup?.halt();
+    this.#backup = undefined;
     this.#streamServer?.closeAll();
     this.#streamServer = undefined;
     let locked = new Map<string, LockedDatabase>();

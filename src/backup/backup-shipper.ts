@@ -1,0 +1,158 @@
+import type { Logger } from 'pino';
+import type { DatabaseCapture } from '../capture/database-capture.ts';
+import { formatHex64 } from '../ltx/checksum.ts';
+import { decodeLtx } from '../ltx/decoder.ts';
+import { LtxWriter } from '../ltx/encoder.ts';
+import { isSnapshot } from '../ltx/header.ts';
+import { formatPos, type Pos } from '../ltx/position.ts';
+import type { Store } from '../store/store.ts';
+import type { BackupTarget } from './backup-target.ts';
+import { backupKey, newGeneration, parseBackupKey } from './layout.ts';
+import { decodeSegment, encodeSegment } from './segment.ts';
+
+const SHIP_INTERVAL_MS = 1_000;
+// A segment holds at most this much, so a burst becomes several objects, not one huge one.
+const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+interface Chain {
+  generation: string;
+  pos: Pos;
+}
+
+/**
+ * Continuous backup from the primary: about once a second, every database's new LTX files go to
+ * the target as one level-0 segment, continuing the chain of the newest generation there. When the
+ * chain cannot be continued — nothing there yet, a file whose pre-apply checksum does not follow
+ * the last shipped one (another primary's history, a restored cluster), or files no longer in the
+ * log — a new generation starts with a snapshot of the database as it is.
+ */
+export class BackupShipper {
+  readonly #store: Store;
+  readonly #target: BackupTarget;
+  readonly #logger: Logger;
+  readonly #chains = new Map<string, Chain>();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(o: { store: Store; target: BackupTarget; logger: Logger }) {
+    this.#store = o.store;
+    this.#target = o.target;
+    this.#logger = o.logger;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.ship(), SHIP_INTERVAL_MS);
+  }
+
+  /** Ships what is new now; resolves when done (one pass at a time). */
+  ship(): Promise<void> {
+    this.#running ??= (async () => {
+      try {
+        for (const cap of [...this.#store.captures.values()]) {
+          try {
+            await this.#shipDatabase(cap);
+          } catch (err) {
+            this.#logger.error({ db: cap.name, err: (err as Error).message }, 'backup failed; retrying');
+          }
+        }
+      } finally {
+        this.#running = undefined;
+      }
+    })();
+    return this.#running;
+  }
+
+  /** Stops without shipping more (the node lost the lease: what it has not shipped may not be the cluster's history). */
+  halt(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** Ships what is left and stops. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#running;
+    await this.ship();
+  }
+
+  async #shipDatabase(cap: DatabaseCapture): Promise<void> {
+    const chain = this.#chains.get(cap.name) ?? (await this.#findChain(cap.name));
+    const target = cap.pos;
+    if (chain && chain.pos.txid === target.txid && chain.pos.checksum === target.checksum) return;
+    const files = chain ? this.#filesAfter(cap, chain.pos, target.txid) : undefined;
+    if (!chain || !files) {
+      await this.#startGeneration(cap, chain ? `the log no longer continues TXID ${formatPos(chain.pos)}` : 'no backup yet');
+      return;
+    }
+    let batch: Buffer[] = [];
+    let size = 0;
+    let pos = chain.pos;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const first = pos.txid - batch.length + 1;
+      await this.#target.put(backupKey(cap.name, chain.generation, 'l0', first, pos.txid), encodeSegment(batch));
+      chain.pos = pos;
+      batch = [];
+      size = 0;
+    };
+    for (const f of files) {
+      batch.push(f.bytes);
+      size += f.bytes.length;
+      pos = f.pos;
+      if (size >= MAX_SEGMENT_BYTES) await flush();
+    }
+    await flush();
+    this.#chains.set(cap.name, chain);
+  }
+
+  /** The log's files from `from` to `to`, one per transaction and each continuing the last; undefined if the log cannot give them. */
+  #filesAfter(cap: DatabaseCapture, from: Pos, to: number): Array<{ bytes: Buffer; pos: Pos }> | undefined {
+    const out: Array<{ bytes: Buffer; pos: Pos }> = [];
+    let pos = from;
+    while (pos.txid < to) {
+      const entry = cap.log.find(pos.txid + 1);
+      if (!entry || entry.minTxid !== entry.maxTxid) return undefined;
+      const bytes = cap.log.read(entry);
+      const file = decodeLtx(bytes);
+      if (isSnapshot(file.header) || file.header.preApplyChecksum !== pos.checksum) return undefined;
+      pos = { txid: file.header.maxTxid, checksum: file.trailer.postApplyChecksum };
+      out.push({ bytes, pos });
+    }
+    return out;
+  }
+
+  /** Starts a new generation with a snapshot of the database at its current position. */
+  async #startGeneration(cap: DatabaseCapture, why: string): Promise<void> {
+    const snap = cap.openSnapshotRead();
+    const generation = newGeneration();
+    try {
+      const chunks: Uint8Array[] = [];
+      const w = new LtxWriter(
+        { flags: 0, pageSize: snap.pageSize, commit: snap.pageCount, minTxid: 1, maxTxid: snap.pos.txid, timestamp: Date.now(), preApplyChecksum: 0n, walOffset: 0, walSize: 0, walSalt1: 0, walSalt2: 0, nodeId: 0n },
+        (c) => chunks.push(c),
+      );
+      for (const { pgno, data } of snap.pages()) {
+        if (pgno > snap.pageCount) break;
+        w.writePage(pgno, data);
+      }
+      w.finish(snap.pos.checksum);
+      await this.#target.put(backupKey(cap.name, generation, 'snapshot', 1, snap.pos.txid), Buffer.concat(chunks));
+      this.#chains.set(cap.name, { generation, pos: snap.pos });
+      this.#logger.info({ db: cap.name, generation, txid: snap.pos.txid, target: this.#target.url }, `backup: new generation (${why})`);
+    } finally {
+      snap.close();
+    }
+  }
+
+  /** The newest generation of `db` in the target and where its chain ends. */
+  async #findChain(db: string): Promise<Chain | undefined> {
+    const keys = (await this.#target.list(`${db}/`)).map((o) => parseBackupKey(o.key)).filter((k) => k !== undefined && k.db === db);
+    if (keys.length === 0) return undefined;
+    const generation = keys.map((k) => k!.generation).sort().pop()!;
+    const last = keys.filter((k) => k!.generation === generation).sort((a, b) => a!.maxTxid - b!.maxTxid).pop()!;
+    const body = await this.#target.get(last.key);
+    const lastFile = last.kind === 'l0' ? decodeSegment(body, last.key).pop()! : body;
+    const checksum = lastFile.readBigUInt64BE(lastFile.length - 16);
+    this.#logger.info({ db, generation, txid: last.maxTxid, checksum: formatHex64(checksum) }, 'backup: continuing the newest generation');
+    return { generation, pos: { txid: last.maxTxid, checksum } };
+  }
+}

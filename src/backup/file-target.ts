@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fsyncDir } from '../log/fsync.ts';
+import { NoSuchObjectError, ObjectExistsError, type BackupObject, type BackupTarget } from './backup-target.ts';
+
+/** Backups in a directory (`file:///path`): each object a file, written to a temporary name, fsynced and linked into place. */
+export class FileTarget implements BackupTarget {
+  readonly url: string;
+  readonly #root: string;
+
+  constructor(root: string) {
+    this.#root = path.resolve(root);
+    this.url = `file://${this.#root}`;
+  }
+
+  async put(key: string, body: Uint8Array): Promise<void> {
+    const file = this.#path(key);
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fh = await fs.promises.open(tmp, 'w');
+    try {
+      await fh.writeFile(body);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      // link() fails when the name exists: no overwrite, even against another writer.
+      await fs.promises.link(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ObjectExistsError(this.url, key);
+      throw err;
+    } finally {
+      await fs.promises.rm(tmp, { force: true });
+    }
+    fsyncDir(path.dirname(file));
+  }
+
+  async get(key: string): Promise<Buffer> {
+    try {
+      return await fs.promises.readFile(this.#path(key));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NoSuchObjectError(this.url, key);
+      throw err;
+    }
+  }
+
+  async list(prefix: string): Promise<BackupObject[]> {
+    const out: BackupObject[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries: fs.Dirent[];
+      try {
+        entries = await fs.promises.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(full);
+        else if (e.isFile() && !e.name.endsWith('.tmp')) {
+          const key = path.relative(this.#root, full).split(path.sep).join('/');
+          if (key.startsWith(prefix)) out.push({ key, size: (await fs.promises.stat(full)).size });
+        }
+      }
+    };
+    // Start from the deepest folder the prefix names.
+    await walk(path.join(this.#root, ...prefix.split('/').slice(0, -1)));
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (const key of keys) await fs.promises.rm(this.#path(key), { force: true });
+  }
+
+  #path(key: string): string {
+    if (key.split('/').some((part) => part === '..' || part === '')) throw new Error(`invalid backup key ${key}`);
+    return path.join(this.#root, ...key.split('/'));
+  }
+}

@@ -1,0 +1,93 @@
+import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { NoSuchObjectError, ObjectExistsError, type BackupObject, type BackupTarget } from './backup-target.ts';
+
+/** Settings of an S3 target (from `backup:`; unset ones come from the usual AWS_* environment variables). */
+export interface S3TargetOptions {
+  bucket: string;
+  prefix: string;
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+function status(err: unknown): number | undefined {
+  return err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+}
+
+/**
+ * Backups in S3 or an S3-compatible store (`s3://bucket/prefix`; MinIO, Tigris, R2 with an
+ * endpoint and path-style addressing). Writes are conditional (`If-None-Match: *`), and a HEAD
+ * first catches an existing key on stores that ignore the condition.
+ */
+export class S3Target implements BackupTarget {
+  readonly url: string;
+  readonly #o: S3TargetOptions;
+  readonly #client: S3Client;
+
+  constructor(o: S3TargetOptions) {
+    this.#o = { ...o, prefix: o.prefix.replace(/^\/+|\/+$/g, '') };
+    this.url = `s3://${o.bucket}${this.#o.prefix ? `/${this.#o.prefix}` : ''}`;
+    this.#client = new S3Client({
+      region: o.region ?? process.env.AWS_REGION ?? 'us-east-1',
+      ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+      forcePathStyle: o.forcePathStyle ?? false,
+      ...(o.accessKeyId && o.secretAccessKey ? { credentials: { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey } } : {}),
+    });
+  }
+
+  async put(key: string, body: Uint8Array): Promise<void> {
+    const Key = this.#key(key);
+    if (await this.#exists(Key)) throw new ObjectExistsError(this.url, key);
+    try {
+      await this.#client.send(new PutObjectCommand({ Bucket: this.#o.bucket, Key, Body: body, IfNoneMatch: '*' }));
+    } catch (err) {
+      if (status(err) === 412) throw new ObjectExistsError(this.url, key);
+      throw err;
+    }
+  }
+
+  async get(key: string): Promise<Buffer> {
+    try {
+      const res = await this.#client.send(new GetObjectCommand({ Bucket: this.#o.bucket, Key: this.#key(key) }));
+      return Buffer.from(await res.Body!.transformToByteArray());
+    } catch (err) {
+      if (status(err) === 404) throw new NoSuchObjectError(this.url, key);
+      throw err;
+    }
+  }
+
+  async list(prefix: string): Promise<BackupObject[]> {
+    const out: BackupObject[] = [];
+    let token: string | undefined;
+    const strip = this.#o.prefix ? this.#o.prefix.length + 1 : 0;
+    do {
+      const res = await this.#client.send(new ListObjectsV2Command({ Bucket: this.#o.bucket, Prefix: this.#key(prefix), ContinuationToken: token }));
+      for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key.slice(strip), size: o.Size ?? 0 });
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000).map((k) => ({ Key: this.#key(k) }));
+      await this.#client.send(new DeleteObjectsCommand({ Bucket: this.#o.bucket, Delete: { Objects: batch, Quiet: true } }));
+    }
+  }
+
+  async #exists(Key: string): Promise<boolean> {
+    try {
+      await this.#client.send(new HeadObjectCommand({ Bucket: this.#o.bucket, Key }));
+      return true;
+    } catch (err) {
+      if (status(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  #key(key: string): string {
+    return this.#o.prefix ? `${this.#o.prefix}/${key}` : key;
+  }
+}
