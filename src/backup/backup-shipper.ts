@@ -46,20 +46,21 @@ export class BackupShipper {
 
   /** Ships what is new now; resolves when done (one pass at a time). */
   ship(): Promise<void> {
-    this.#running ??= (async () => {
-      try {
-        for (const cap of [...this.#store.captures.values()]) {
-          try {
-            await this.#shipDatabase(cap);
-          } catch (err) {
-            this.#logger.error({ db: cap.name, err: (err as Error).message }, 'backup failed; retrying');
-          }
-        }
-      } finally {
-        this.#running = undefined;
-      }
-    })();
+    // Cleared in a then-callback, so never before it is set (a pass with nothing to do ends at once).
+    this.#running ??= this.#shipAll().finally(() => {
+      this.#running = undefined;
+    });
     return this.#running;
+  }
+
+  async #shipAll(): Promise<void> {
+    for (const cap of [...this.#store.captures.values()]) {
+      try {
+        await this.#shipDatabase(cap);
+      } catch (err) {
+        this.#logger.error({ db: cap.name, err: (err as Error).message }, 'backup failed; retrying');
+      }
+    }
   }
 
   /** Stops without shipping more (the node lost the lease: what it has not shipped may not be the cluster's history). */

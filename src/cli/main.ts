@@ -3,6 +3,7 @@ import { registerBackup } from './commands/backup.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerRestore } from './commands/restore.ts';
 import { registerDump } from './commands/dump.ts';
+import { registerExportImport } from './commands/export-import.ts';
 import { registerExec } from './commands/exec.ts';
 import { registerQuery } from './commands/query.ts';
 import { registerShell } from './commands/shell.ts';
@@ -25,6 +26,7 @@ registerShell(program);
 registerDump(program);
 registerBackup(program);
 registerRestore(program);
+registerExportImport(program);
 registerLtx(program);
 registerDemo(program);
 

@@ -31,19 +31,26 @@ export class NodeClient {
     return this.#request<T>('POST', pathname, body);
   }
 
-  async #request<T>(method: string, pathname: string, body?: unknown): Promise<T> {
+  /** POSTs raw bytes and returns the JSON answer. */
+  postBytes<T>(pathname: string, body: Uint8Array): Promise<T> {
+    return this.#request<T>('POST', pathname, body);
+  }
+
+  /** A request whose answer the caller reads itself (a stream); errors carry the node's message. */
+  async fetch(pathname: string, init: { method?: string; body?: Uint8Array | string; contentType?: string } = {}): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(`${this.baseUrl}${pathname}`, {
-        method,
-        headers: { authorization: `Bearer ${this.#token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        method: init.method ?? 'GET',
+        headers: { authorization: `Bearer ${this.#token}`, ...(init.contentType ? { 'content-type': init.contentType } : {}) },
+        // A view of the bytes as fetch's body type wants them (Uint8Array<ArrayBufferLike> is not one).
+        body: typeof init.body === 'string' || init.body === undefined ? init.body : new Uint8Array(init.body),
       });
     } catch (err) {
       throw new LitefleetError('ENODE', `cannot reach the litefleet node at ${this.baseUrl}: ${(err as Error).cause ?? (err as Error).message}`);
     }
-    const text = await res.text();
     if (!res.ok) {
+      const text = await res.text();
       let message = text.trim();
       try {
         message = (JSON.parse(text) as { error?: string }).error ?? message;
@@ -52,6 +59,17 @@ export class NodeClient {
       }
       throw new LitefleetError(res.status === 401 ? 'EUNAUTHORIZED' : 'ENODE', `node answered ${res.status}: ${message}`);
     }
+    return res;
+  }
+
+  async #request<T>(method: string, pathname: string, body?: unknown): Promise<T> {
+    const raw = body instanceof Uint8Array;
+    const res = await this.fetch(pathname, {
+      method,
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
+      contentType: body === undefined ? undefined : raw ? 'application/octet-stream' : 'application/json',
+    });
+    const text = await res.text();
     return JSON.parse(text) as T;
   }
 

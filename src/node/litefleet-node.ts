@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type http from 'node:http';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { ApiServer, readJsonBody, RequestError, type ApiRoute } from '../api/api-server.ts';
 import { createMetrics } from '../api/metrics.ts';
@@ -16,6 +17,7 @@ import { BackupShipper } from '../backup/backup-shipper.ts';
 import { createBackupTarget } from '../backup/create-target.ts';
 import { ProxyServer, type ProxyHost } from '../proxy/proxy-server.ts';
 import { execScript } from '../sql/exec-sql.ts';
+import { filePages, importIntoDatabase, importNewDatabase, readLocalCopy, type DatabaseRead } from '../sql/import-export.ts';
 import { Store } from '../store/store.ts';
 import { ReplicaStream, type HandoffEvent, type ReplicaTxEvent } from '../stream/replica-stream.ts';
 import type { LockedDatabase } from '../capture/database-capture.ts';
@@ -595,6 +597,53 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     return { status: res.status, body: await res.json().catch(() => ({ error: `primary answered ${res.status}` })) };
   }
 
+  /** GET /db/<name>/export: a consistent copy of this node's database, as a file's bytes. */
+  async #export(name: string, res: http.ServerResponse): Promise<void> {
+    let read: DatabaseRead;
+    const cap = this.store.captures.get(name);
+    if (this.role === 'primary' && cap) {
+      const snap = cap.openSnapshotRead();
+      read = { pageSize: snap.pageSize, pageCount: snap.pageCount, txid: snap.pos.txid, pages: () => filePages(snap.pages(), snap.pageSize, snap.pageCount), close: () => snap.close() };
+    } else if (this.#replica?.databases.get(name)?.pos.txid) {
+      read = readLocalCopy(path.join(this.config.dir, name), this.txid(name));
+    } else {
+      throw new RequestError(404, `unknown database ${name}; the databases are: ${this.databases().map((d) => d.name).join(', ') || 'none'}`);
+    }
+    try {
+      res.writeHead(200, { 'content-type': 'application/vnd.sqlite3', 'content-length': read.pageSize * read.pageCount, 'litefleet-txid': String(read.txid) });
+      for (const page of read.pages()) {
+        if (!res.write(page)) await new Promise((r) => res.once('drain', r));
+        if (res.destroyed) break;
+      }
+      res.end();
+    } finally {
+      read.close();
+    }
+  }
+
+  /** POST /db/<name>/import (on the primary): replaces or creates the database from the uploaded file, as one transaction. */
+  async #import(name: string, req: http.IncomingMessage): Promise<{ status: number; body: unknown }> {
+    if (this.role !== 'primary') {
+      const p = await this.#primaryInfo();
+      throw new RequestError(409, `imports go to the primary${p ? `: ${p.hostname} at ${p.advertiseUrl}` : ''}`);
+    }
+    if (!/^[^/\\]+$/.test(name) || name.startsWith('.')) throw new RequestError(400, `invalid database name ${name}`);
+    // In the live folder (one filesystem, so it can be renamed into place); hidden, so capture ignores it.
+    const tmp = path.join(this.config.dir, `.${name}.litefleet-import-${process.pid}`);
+    try {
+      await pipeline(req, fs.createWriteStream(tmp));
+      const cap = this.store.captures.get(name);
+      if (cap) return { status: 200, body: { txid: importIntoDatabase(path.join(this.config.dir, name), tmp, cap).txid, created: false } };
+      importNewDatabase(this.config.dir, name, tmp);
+      this.store.scan();
+      const created = this.store.captures.get(name);
+      if (!created) throw new RequestError(500, `${name} was written but capture did not take it up; see the node's log`);
+      return { status: 200, body: { txid: created.pos.txid, created: true } };
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+
   #routes(): ApiRoute[] {
     return [
       { method: 'GET', path: '/health', auth: false, handle: () => ({ status: 200, body: { status: 'ok', role: this.role } }) },
@@ -627,6 +676,8 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
           return { status: 200, body: execScript(path.join(this.config.dir, name), body.sql, cap) };
         },
       },
+      { method: 'GET', path: '/db/*/export', auth: true, handle: (_req, url, res) => this.#export(decodeURIComponent(url.pathname.split('/')[2]!), res) },
+      { method: 'POST', path: '/db/*/import', auth: true, handle: (req, url) => this.#import(decodeURIComponent(url.pathname.split('/')[2]!), req) },
       {
         method: 'POST',
         path: '/stream',

@@ -81,7 +81,7 @@ export class Store extends EventEmitter {
 
   /** Starts capturing every database in `dir` and watching for new ones. */
   startCapture(): void {
-    this.#scan();
+    this.scan();
     // One watch on the directory covers every -wal file by name, so a WAL deleted and created
     // again (a new inode) is still seen; the interval below is the fallback for missed events.
     this.#watcher = fs.watch(this.#o.dir, (_event, filename) => {
@@ -89,7 +89,7 @@ export class Store extends EventEmitter {
       const name = filename.endsWith('-wal') ? filename.slice(0, -4) : filename;
       const cap = this.#captures.get(name);
       if (cap) cap.schedule();
-      else if (!filename.endsWith('-wal') && !filename.endsWith('-shm') && !filename.endsWith('-journal')) this.#scan();
+      else if (!filename.endsWith('-wal') && !filename.endsWith('-shm') && !filename.endsWith('-journal')) this.scan();
     });
     this.#timers.push(
       setInterval(() => {
@@ -99,7 +99,7 @@ export class Store extends EventEmitter {
           if (checkHeaders) cap.checkHeader();
         }
       }, this.#o.pollIntervalMs),
-      setInterval(() => this.#scan(), SCAN_INTERVAL_MS),
+      setInterval(() => this.scan(), SCAN_INTERVAL_MS),
       setInterval(() => this.#prune(), this.#o.retentionIntervalMs),
     );
   }
@@ -160,7 +160,8 @@ export class Store extends EventEmitter {
     this.#captures.clear();
   }
 
-  #scan(): void {
+  /** Looks for new and deleted databases (every second, on file events, and when the node put one in place). */
+  scan(): void {
     let names: string[];
     try {
       names = fs.readdirSync(this.#o.dir);
