@@ -8,6 +8,7 @@ import { formatPos, type Pos } from '../ltx/position.ts';
 import type { Store } from '../store/store.ts';
 import type { BackupTarget } from './backup-target.ts';
 import { backupKey, newGeneration, parseBackupKey } from './layout.ts';
+import { BackupMaintenance } from './maintenance.ts';
 import { decodeSegment, encodeSegment } from './segment.ts';
 
 const SHIP_INTERVAL_MS = 1_000;
@@ -17,6 +18,16 @@ const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
 interface Chain {
   generation: string;
   pos: Pos;
+}
+
+/** How often compactions, snapshots and retention run, and the retention window (ms). */
+export interface BackupSchedule {
+  l1: number;
+  l2: number;
+  l3: number;
+  snapshot: number;
+  retention: number;
+  retentionInterval: number;
 }
 
 /**
@@ -31,13 +42,20 @@ export class BackupShipper {
   readonly #target: BackupTarget;
   readonly #logger: Logger;
   readonly #chains = new Map<string, Chain>();
+  readonly #schedule: BackupSchedule;
+  readonly #maintenance: BackupMaintenance;
+  /** When each periodic task last ran, by `<db> <task>`. */
+  readonly #lastRun = new Map<string, number>();
+  readonly #startedAt = Date.now();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
-  constructor(o: { store: Store; target: BackupTarget; logger: Logger }) {
+  constructor(o: { store: Store; target: BackupTarget; logger: Logger; schedule: BackupSchedule }) {
     this.#store = o.store;
     this.#target = o.target;
     this.#logger = o.logger;
+    this.#schedule = o.schedule;
+    this.#maintenance = new BackupMaintenance(o.target, o.logger);
   }
 
   start(): void {
@@ -57,6 +75,7 @@ export class BackupShipper {
     for (const cap of [...this.#store.captures.values()]) {
       try {
         await this.#shipDatabase(cap);
+        await this.#maintain(cap);
       } catch (err) {
         this.#logger.error({ db: cap.name, err: (err as Error).message }, 'backup failed; retrying');
       }
@@ -105,6 +124,21 @@ export class BackupShipper {
     this.#chains.set(cap.name, chain);
   }
 
+  /** Runs the compactions, snapshot and retention that are due for this database. */
+  async #maintain(cap: DatabaseCapture): Promise<void> {
+    const chain = this.#chains.get(cap.name);
+    if (!chain) return;
+    const due = (task: string, every: number) => {
+      const last = this.#lastRun.get(`${cap.name} ${task}`) ?? this.#startedAt;
+      if (Date.now() - last < every) return false;
+      this.#lastRun.set(`${cap.name} ${task}`, Date.now());
+      return true;
+    };
+    for (const level of ['l1', 'l2', 'l3'] as const) if (due(level, this.#schedule[level])) await this.#maintenance.compact(cap.name, chain.generation, level);
+    if (due('snapshot', this.#schedule.snapshot)) await this.#snapshot(cap, chain.generation);
+    if (due('retention', this.#schedule.retentionInterval)) await this.#maintenance.retain(cap.name, this.#schedule.retention);
+  }
+
   /** The log's files from `from` to `to`, one per transaction and each continuing the last; undefined if the log cannot give them. */
   #filesAfter(cap: DatabaseCapture, from: Pos, to: number): Array<{ bytes: Buffer; pos: Pos }> | undefined {
     const out: Array<{ bytes: Buffer; pos: Pos }> = [];
@@ -123,8 +157,15 @@ export class BackupShipper {
 
   /** Starts a new generation with a snapshot of the database at its current position. */
   async #startGeneration(cap: DatabaseCapture, why: string): Promise<void> {
-    const snap = cap.openSnapshotRead();
     const generation = newGeneration();
+    const pos = await this.#snapshot(cap, generation);
+    this.#chains.set(cap.name, { generation, pos });
+    this.#logger.info({ db: cap.name, generation, txid: pos.txid, target: this.#target.url }, `backup: new generation (${why})`);
+  }
+
+  /** Stores the database as it is now as a snapshot of `generation`; returns its position. */
+  async #snapshot(cap: DatabaseCapture, generation: string): Promise<Pos> {
+    const snap = cap.openSnapshotRead();
     try {
       const chunks: Uint8Array[] = [];
       const w = new LtxWriter(
@@ -137,8 +178,7 @@ export class BackupShipper {
       }
       w.finish(snap.pos.checksum);
       await this.#target.put(backupKey(cap.name, generation, 'snapshot', 1, snap.pos.txid), Buffer.concat(chunks));
-      this.#chains.set(cap.name, { generation, pos: snap.pos });
-      this.#logger.info({ db: cap.name, generation, txid: snap.pos.txid, target: this.#target.url }, `backup: new generation (${why})`);
+      return snap.pos;
     } finally {
       snap.close();
     }
@@ -149,7 +189,12 @@ export class BackupShipper {
     const keys = (await this.#target.list(`${db}/`)).map((o) => parseBackupKey(o.key)).filter((k) => k !== undefined && k.db === db);
     if (keys.length === 0) return undefined;
     const generation = keys.map((k) => k!.generation).sort().pop()!;
-    const last = keys.filter((k) => k!.generation === generation).sort((a, b) => a!.maxTxid - b!.maxTxid).pop()!;
+    // The chain continues from the last level-0 segment (or the first snapshot): later snapshots and
+    // compactions only repeat what is there.
+    const ours = keys.filter((k) => k!.generation === generation);
+    const segments = ours.filter((k) => k!.kind === 'l0');
+    const last = (segments.length > 0 ? segments : ours.filter((k) => k!.kind === 'snapshot')).sort((a, b) => a!.maxTxid - b!.maxTxid).pop();
+    if (!last) return undefined;
     const body = await this.#target.get(last.key);
     const lastFile = last.kind === 'l0' ? decodeSegment(body, last.key).pop()! : body;
     const checksum = lastFile.readBigUInt64BE(lastFile.length - 16);

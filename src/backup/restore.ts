@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { ChecksumMismatchError, LitefleetError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
-import { decodeLtx, type LtxFile } from '../ltx/decoder.ts';
+import type { LtxFile } from '../ltx/decoder.ts';
 import { decodeHeader } from '../ltx/header.ts';
 import type { BackupTarget } from './backup-target.ts';
-import { parseBackupKey, type BackupFileKey } from './layout.ts';
+import type { BackupFileKey } from './layout.ts';
+import { backupKeys, readBackupFiles } from './maintenance.ts';
 import { decodeSegment } from './segment.ts';
 
 /** One generation of one database in a target, as `backup ls` shows it. */
@@ -31,25 +32,6 @@ export interface RestoreResult {
   pages: number;
 }
 
-async function keysOf(target: BackupTarget, db?: string): Promise<Array<BackupFileKey & { size: number }>> {
-  const objects = await target.list(db ? `${db}/` : '');
-  return objects.flatMap((o) => {
-    const k = parseBackupKey(o.key);
-    return k && (!db || k.db === db) ? [{ ...k, size: o.size }] : [];
-  });
-}
-
-/** Reads an object's LTX files (a snapshot is one; a segment several), verifying each; errors name the object. */
-async function readFiles(target: BackupTarget, k: BackupFileKey): Promise<LtxFile[]> {
-  const body = await target.get(k.key);
-  try {
-    const parts = k.kind === 'l0' ? decodeSegment(body, k.key) : [body];
-    return parts.map((p) => decodeLtx(p));
-  } catch (err) {
-    throw new LitefleetError('ECORRUPT', `backup file ${target.url}/${k.key} is damaged: ${(err as Error).message}`);
-  }
-}
-
 /** The timestamp of the first LTX file of an object (read from its header only). */
 async function firstTimestamp(target: BackupTarget, k: BackupFileKey): Promise<number> {
   const body = await target.get(k.key);
@@ -58,7 +40,7 @@ async function firstTimestamp(target: BackupTarget, k: BackupFileKey): Promise<n
 
 /** Every generation of every database (or of `db`) with its first and last restore point. */
 export async function listGenerations(target: BackupTarget, db?: string): Promise<GenerationInfo[]> {
-  const keys = await keysOf(target, db);
+  const keys = await backupKeys(target, db);
   const groups = new Map<string, typeof keys>();
   for (const k of keys) {
     const id = `${k.db}\n${k.generation}`;
@@ -69,7 +51,7 @@ export async function listGenerations(target: BackupTarget, db?: string): Promis
     const snapshot = ks.filter((k) => k.kind === 'snapshot').sort((a, b) => a.maxTxid - b.maxTxid)[0];
     if (!snapshot) continue;
     const last = ks.sort((a, b) => a.maxTxid - b.maxTxid)[ks.length - 1]!;
-    const lastFiles = await readFiles(target, last);
+    const lastFiles = await readBackupFiles(target, last);
     out.push({
       db: snapshot.db,
       generation: snapshot.generation,
@@ -102,46 +84,85 @@ export async function restoreDatabase(target: BackupTarget, db: string, to: Rest
     const range = gens.map((g) => `${g.first.txid}-${g.last.txid} (${new Date(g.first.timestamp).toISOString()} … ${new Date(g.last.timestamp).toISOString()})`).join(', ');
     throw new LitefleetError('ENOPOINT', `${db} cannot be restored to ${'txid' in to ? `TXID ${to.txid}` : new Date((to as { timestamp: number }).timestamp).toISOString()}: the backups hold ${range}`);
   }
-  const keys = (await keysOf(target, db)).filter((k) => k.generation === gen.generation);
-  const snapshot = keys.find((k) => k.kind === 'snapshot' && k.maxTxid === gen.first.txid)!;
+  const keys = (await backupKeys(target, db)).filter((k) => k.generation === gen.generation);
   const limit = 'txid' in to ? to.txid : Infinity;
-  const segments = keys.filter((k) => k.kind === 'l0' && k.maxTxid > snapshot.maxTxid && k.minTxid <= limit).sort((a, b) => a.minTxid - b.minTxid);
-  const total = snapshot.size + segments.reduce((s, k) => s + k.size, 0);
+  const moment = 'timestamp' in to ? to.timestamp : Infinity;
+  const stamp = async (k: BackupFileKey): Promise<number> => {
+    const files = await readBackupFiles(target, k);
+    return files[files.length - 1]!.header.timestamp;
+  };
+  // The newest snapshot at or before the point.
+  let snapshot: (BackupFileKey & { size: number }) | undefined;
+  for (const k of keys.filter((x) => x.kind === 'snapshot' && x.maxTxid <= limit).sort((a, b) => b.maxTxid - a.maxTxid)) {
+    if (moment === Infinity || (await stamp(k)) <= moment) {
+      snapshot = k;
+      break;
+    }
+  }
+  if (!snapshot) throw new LitefleetError('ENOPOINT', `${db}: no snapshot of generation ${gen.generation} is old enough for that point`);
+  const compacted = keys.filter((k) => k.kind === 'l1' || k.kind === 'l2' || k.kind === 'l3');
+  const segments = keys.filter((k) => k.kind === 'l0').sort((a, b) => a.minTxid - b.minTxid);
+  const total = keys.reduce((sum, k) => sum + k.size, 0);
   let done = 0;
 
   const tmp = `${out}.restoring`;
   const fd = fs.openSync(tmp, 'w');
   let result: RestoreResult;
   try {
-    const [snap] = await readFiles(target, snapshot);
+    const [snap] = await readBackupFiles(target, snapshot);
     const sum = new DatabaseChecksum(snap!.header.pageSize);
     const pageSize = snap!.header.pageSize;
-    const write = (f: LtxFile) => {
+    let pos = { txid: 0, checksum: 0n, timestamp: 0, commit: 0 };
+    /** Applies one verified file after checking it continues the position. */
+    const apply = (f: LtxFile, key: string) => {
+      const h = f.header;
+      if (h.minTxid !== 1 && (h.minTxid !== pos.txid + 1 || h.preApplyChecksum !== pos.checksum)) {
+        throw new LitefleetError('ECHAIN', `backup file ${target.url}/${key}: TXID ${h.minTxid} does not continue TXID ${pos.txid} (checksum ${formatHex64(pos.checksum)})`);
+      }
       for (const p of f.pages) {
         fs.writeSync(fd, p.data, 0, p.data.length, (p.pgno - 1) * pageSize);
         sum.setPage(p.pgno, p.data);
       }
-      sum.setPageCount(f.header.commit);
+      sum.setPageCount(h.commit);
+      if (sum.value !== f.trailer.postApplyChecksum) throw new ChecksumMismatchError(`backup file ${target.url}/${key}: TXID ${h.maxTxid} hashes to ${formatHex64(sum.value)}, not ${formatHex64(f.trailer.postApplyChecksum)}`);
+      pos = { txid: h.maxTxid, checksum: sum.value, timestamp: h.timestamp, commit: h.commit };
     };
-    write(snap!);
-    let pos = { txid: snap!.header.maxTxid, checksum: sum.value, timestamp: snap!.header.timestamp, commit: snap!.header.commit };
-    if (pos.checksum !== snap!.trailer.postApplyChecksum) throw new ChecksumMismatchError(`snapshot ${snapshot.key} hashes to ${formatHex64(pos.checksum)}, not ${formatHex64(snap!.trailer.postApplyChecksum)}`);
+    apply(snap!, snapshot.key);
     done += snapshot.size;
     progress?.(done, total);
-    outer: for (const seg of segments) {
-      for (const f of await readFiles(target, seg)) {
-        const h = f.header;
-        if (h.maxTxid <= pos.txid) continue;
-        if (h.maxTxid > limit || ('timestamp' in to && h.timestamp > to.timestamp)) break outer;
-        if (h.minTxid !== pos.txid + 1 || h.preApplyChecksum !== pos.checksum) {
-          throw new LitefleetError('ECHAIN', `backup file ${target.url}/${seg.key}: TXID ${h.minTxid} does not continue TXID ${pos.txid} (checksum ${formatHex64(pos.checksum)})`);
+    for (;;) {
+      // The longest compacted file that starts right here and ends at or before the point…
+      let next: LtxFile | undefined;
+      let nextKey = '';
+      for (const k of compacted.filter((x) => x.minTxid === pos.txid + 1 && x.maxTxid <= limit).sort((a, b) => b.maxTxid - a.maxTxid)) {
+        const [f] = await readBackupFiles(target, k);
+        if (f!.header.timestamp <= moment) {
+          next = f;
+          nextKey = k.key;
+          done += k.size;
+          break;
         }
-        write(f);
-        if (sum.value !== f.trailer.postApplyChecksum) throw new ChecksumMismatchError(`backup file ${target.url}/${seg.key}: TXID ${h.maxTxid} hashes to ${formatHex64(sum.value)}, not ${formatHex64(f.trailer.postApplyChecksum)}`);
-        pos = { txid: h.maxTxid, checksum: sum.value, timestamp: h.timestamp, commit: h.commit };
+      }
+      if (next) {
+        apply(next, nextKey);
+        progress?.(done, total);
+        continue;
+      }
+      // …else the transactions of the level-0 segment holding the next one, up to the point.
+      const seg = segments.find((k) => k.minTxid <= pos.txid + 1 && pos.txid + 1 <= k.maxTxid);
+      if (!seg) break;
+      let reached = false;
+      for (const f of await readBackupFiles(target, seg)) {
+        if (f.header.maxTxid <= pos.txid) continue;
+        if (f.header.maxTxid > limit || f.header.timestamp > moment) {
+          reached = true;
+          break;
+        }
+        apply(f, seg.key);
       }
       done += seg.size;
       progress?.(done, total);
+      if (reached) break;
     }
     if ('txid' in to && pos.txid !== to.txid) throw new LitefleetError('ENOPOINT', `${db}: TXID ${to.txid} is not in the backup (it ends at ${pos.txid})`);
     fs.ftruncateSync(fd, pos.commit * pageSize);

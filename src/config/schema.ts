@@ -91,7 +91,14 @@ export const configSchema = z.strictObject({
       'force-path-style': bool(false),
       'access-key-id': z.string().optional(),
       'secret-access-key': z.string().optional(),
+      // Every transaction stays restorable this long.
       retention: duration('720h'),
+      'retention-interval': duration('1h'),
+      // Compactions (for fast restores) and snapshots, as Litestream's levels.
+      'l1-interval': duration('1m'),
+      'l2-interval': duration('1h'),
+      'l3-interval': duration('24h'),
+      'snapshot-interval': duration('24h'),
     })
     .optional(),
   capture: z

@@ -383,7 +383,13 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     fs.rmSync(path.join(this.config.dir, '.primary'), { force: true });
     this.store.startCapture();
     if (this.config.backup) {
-      this.#backup = new BackupShipper({ store: this.store, target: createBackupTarget(this.config.backup), logger: this.logger });
+      const b = this.config.backup;
+      this.#backup = new BackupShipper({
+        store: this.store,
+        target: createBackupTarget(b),
+        logger: this.logger,
+        schedule: { l1: b['l1-interval'], l2: b['l2-interval'], l3: b['l3-interval'], snapshot: b['snapshot-interval'], retention: b.retention, retentionInterval: b['retention-interval'] },
+      });
       this.#backup.start();
     }
     this.#streamServer = new StreamServer({ store: this.store, clusterId, nodeId: this.nodeId, logger: this.logger, leaseValid: () => this.#leaseValid() });
