@@ -262,6 +262,8 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
       const started = performance.now();
       const final = this.store.pauseWrites(PAUSE_TIMEOUT_MS);
       try {
+        // The backup gets the final transactions too, so the next primary continues its chain.
+        await this.#backup?.ship();
         await lease.handoff(target);
         await this.#streamServer!.handoff(target, final, HANDOFF_TIMEOUT_MS);
         await this.#waitForPrimary(target, HANDOFF_TIMEOUT_MS);

@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { pino } from 'pino';
 import { createBackupTarget } from '../../src/backup/create-target.ts';
+import { BackupMaintenance, backupKeys } from '../../src/backup/maintenance.ts';
 import { restoreDatabase } from '../../src/backup/restore.ts';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { formatHex64 } from '../../src/ltx/checksum.ts';
@@ -94,6 +96,26 @@ async function backupScenario(targetConfig: string): Promise<void> {
       assert.equal(got, expected, `restore ${args.join(' ')}`);
       assert.equal(formatHex64(databaseChecksum(out).checksum), formatHex64(states.get(expected)!.checksum), `content at TXID ${expected}`);
     }
+    // Retention with the window opening at a snapshot in the middle: what lies wholly before it
+    // goes, every transaction after it stays restorable, and earlier points are refused clearly.
+    const snaps = (await backupKeys(target, DB)).filter((k) => k.kind === 'snapshot').sort((a, b) => a.maxTxid - b.maxTxid);
+    const base = snaps[Math.floor(snaps.length / 2)]!;
+    const opened = decodeHeader(await target.get(base.key)).timestamp;
+    const removed = await new BackupMaintenance(target, pino({ level: 'silent' })).retain(DB, Date.now() - opened);
+    assert.ok(removed > 0, 'retention removed files');
+    const left = await backupKeys(target, DB);
+    assert.deepEqual(left.filter((k) => k.maxTxid <= base.maxTxid).map((k) => k.key), [base.key], 'only the base snapshot is left of what came before it');
+    for (let i = 0; i < 10; i++) {
+      const kept = txids.filter((t) => t >= base.maxTxid);
+      const txid = kept[pick.next().value! % kept.length]!;
+      const out = path.join(work, `kept${i}.db`);
+      await restoreDatabase(target, DB, { txid }, out);
+      assert.equal(databaseChecksum(out).checksum, states.get(txid)!.checksum, `TXID ${txid} after retention`);
+    }
+    if (base.maxTxid > txids[0]!) {
+      await assert.rejects(restoreDatabase(target, DB, { txid: txids[0]! }, path.join(work, 'gone.db')), /cannot be restored to TXID|no snapshot/);
+    }
+
     const latest = path.join(work, 'latest.db');
     assert.equal((await runCli(['restore', '-c', node.configPath, '--db', DB, '--latest', '-o', latest])).code, 0);
     assert.equal(databaseChecksum(latest).checksum, databaseChecksum(path.join(node.dir, DB)).checksum);
@@ -106,7 +128,7 @@ async function backupScenario(targetConfig: string): Promise<void> {
   }
 }
 
-describe('continuous backup and point-in-time restore', () => {
+describe('continuous backup and point-in-time restore (compaction under writes, retention)', () => {
   test('file target: every transaction restorable by TXID and by time, verified against the logged states', async () => {
     const dir = makeTempDir('litefleet-target-');
     await backupScenario(['backup:', `  url: "file://${dir}"`].join('\n'));
