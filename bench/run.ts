@@ -2,12 +2,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { benchBackup } from './backup.ts';
 import { benchCapture } from './capture.ts';
 import { benchFailover } from './failover.ts';
 import { benchProxy } from './proxy.ts';
 import { benchReplication } from './replication.ts';
 
-const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover, proxy: benchProxy };
+const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover, proxy: benchProxy, backup: benchBackup };
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);
 for (const name of names) {
   const bench = benches[name];

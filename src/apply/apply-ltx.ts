@@ -68,7 +68,7 @@ export function commitLtxPages(db: Database.Database, file: LtxSource, state: Da
 
 /**
  * Writes a file's pages inside the caller's write transaction, in the order SQLite needs: pages
- * ascending with page 1 last, then the truncation row. `state` must equal the file's pre-apply
+ * ascending but page 1, then the truncation row, then page 1. `state` must equal the file's pre-apply
  * checksum (unless the file is a snapshot); returns the checksum after the file, having checked it
  * against the post-apply checksum, so the caller commits only a verified state. The returned
  * checksum has an open change (it may be `state.checksum` itself): the caller calls commit() on it
@@ -93,9 +93,12 @@ export function writeLtxPages(db: Database.Database, file: LtxSource, state: Dat
       if (p.pgno === 1) page1 = p.data;
       else insert.run(p.pgno, p.data);
     }
-    if (page1) insert.run(1, page1);
     next.setPageCount(h.commit);
+    // Truncate before page 1: once page 1 (the schema) changes, the next statement reloads the
+    // schema, and a new schema read against the old, longer file is reported as corrupt
+    // (measured: a shrinking snapshot that drops a table failed with "malformed" the other way round).
     if (h.commit < state.pageCount) insert.run(h.commit + 1, null);
+    if (page1) insert.run(1, page1);
     if (next.value !== file.trailer.postApplyChecksum) {
       throw new ChecksumMismatchError(
         `after TXID ${h.maxTxid} the database would hash to ${formatHex64(next.value)}, but the file says ${formatHex64(file.trailer.postApplyChecksum)}`,

@@ -212,11 +212,20 @@ export class ReplicaDatabase {
 
   #applyInTransaction(file: LtxSource): void {
     const db = this.#db!;
+    const shrinks = file.header.commit < this.#state!.pageCount;
     try {
       commitLtxPages(db, file, this.#state!);
     } catch (err) {
       this.#relock();
       throw err;
+    }
+    if (shrinks) {
+      // A connection that truncated the file through sqlite_dbpage keeps a view of the schema the
+      // file no longer has (its next statement fails as "malformed" when a table went away; other
+      // connections see the database whole): a new connection replaces it.
+      db.close();
+      this.#connect(this.#state);
+      return;
     }
     // Copied back between applies (not inside COMMIT, where the lock is free), once enough has
     // piled up: each checkpoint fsyncs the database, and readers keep the WAL from restarting anyway.

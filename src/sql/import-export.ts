@@ -77,8 +77,8 @@ export function checkDatabaseFile(file: string): { pageSize: number; pageCount: 
 
 /**
  * Replaces the live database with the checked file `src` as one transaction on the primary: its
- * pages go in through sqlite_dbpage inside one write transaction (page 1 last, kept in WAL mode,
- * then the truncation), so capture logs it as the next TXID, replicas apply it like any other, and
+ * pages go in through sqlite_dbpage inside one write transaction (the truncation, then page 1 kept
+ * in WAL mode, last), so capture logs it as the next TXID, replicas apply it like any other, and
  * the state before it stays restorable from the log and the backup.
  */
 export function importIntoDatabase(dbPath: string, src: string, capture: DatabaseCapture): Pos {
@@ -101,11 +101,12 @@ export function importIntoDatabase(dbPath: string, src: string, capture: Databas
         if (pgno === 1) page1 = Buffer.from(data);
         else insert.run(pgno, data);
       }
-      // The live database stays in WAL mode whatever the file's header says.
+      // The live database stays in WAL mode whatever the file's header says. Truncated before page 1
+      // is written, as writeLtxPages does (the other order is reported as corruption).
       page1![18] = 2;
       page1![19] = 2;
-      insert.run(1, page1);
       if (count < before) insert.run(count + 1, null);
+      insert.run(1, page1);
       live.exec('COMMIT');
     } catch (err) {
       if (live.inTransaction) live.exec('ROLLBACK');

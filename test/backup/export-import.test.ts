@@ -59,6 +59,16 @@ test('export from a replica, import refused for a non-database and changing noth
   assert.equal(r.code, 0, r.stderr);
   assert.equal(await runSqliteCli(restored, 'SELECT email FROM users ORDER BY id;', ['-readonly']), 'before@example.com\nbefore2@example.com\n');
 
+  // Restored into the live cluster: the state before the import is back everywhere, as a new transaction.
+  const back = await runCli(['restore', '-c', other.configPath, '--db', DB, '--txid', String(before.txid), '--into-cluster']);
+  assert.equal(back.code, 0, back.stderr);
+  const loaded = Number(/loaded into the cluster as TXID (\d+)/.exec(back.stdout)?.[1]);
+  assert.equal(loaded, before.txid + 2);
+  for (const n of c.nodes) {
+    await n.waitForTxid(DB, loaded);
+    assert.equal(await runSqliteCli(path.join(n.dir, DB), 'SELECT email FROM users ORDER BY id;', ['-readonly']), 'before@example.com\nbefore2@example.com\n');
+  }
+
   // Importing under a new name creates the database on every node.
   const created = await runCli(['import', '-c', replica.configPath, '--db', 'cache.db', seed]);
   assert.equal(created.code, 0, created.stderr);

@@ -65,29 +65,36 @@ export function registerExportImport(program: Command): void {
     .option('-c, --config <path>', 'config file of a node of the cluster')
     .option('--url <url>', 'node API URL (instead of the config\'s http.addr)')
     .action(async (input: string, opts: { db: string; config?: string; url?: string }) => {
-      // Checked here first, and again on the primary: a wrong file is refused before anything is sent.
-      let image: Buffer;
-      try {
-        const src = new Database(input, { readonly: true, fileMustExist: true });
-        const ok = src.pragma('integrity_check', { simple: true });
-        if (ok !== 'ok') throw new Error(`integrity_check: ${String(ok)}`);
-        image = src.serialize();
-        src.close();
-      } catch (err) {
-        throw new LitefleetError('EBADDB', `${input} is not a sound SQLite database (${(err as Error).message}); nothing was changed`);
-      }
       const config = loadConfig(resolveConfigPath(opts.config));
-      const local = NodeClient.fromOptions(config, opts.url);
-      const info = await local.getJson<NodeInfo>('/info');
-      const primary = info.node.role === 'primary' ? local : new NodeClient(info.nodes.find((n) => n.role === 'primary')?.url ?? '', config.http.token ?? process.env.LITEFLEET_TOKEN ?? '');
-      if (!primary.baseUrl) throw new LitefleetError('ENOPRIMARY', 'no primary is known; nothing was changed');
-      const bar = progressBar('importing');
-      bar.start(image.length, 0);
-      const res = await primary.postBytes<{ txid: number; created: boolean }>(`/db/${encodeURIComponent(opts.db)}/import`, image).finally(() => {
-        bar.update(image.length);
-        bar.stop();
-      });
-      await local.waitForTxid(opts.db, res.txid, 60_000);
+      const res = await importIntoCluster(NodeClient.fromOptions(config, opts.url), config.http.token ?? process.env.LITEFLEET_TOKEN ?? '', opts.db, input);
       process.stdout.write(`imported ${path.basename(input)} into ${opts.db} as TXID ${res.txid}${res.created ? ' (a new database)' : ''}; the state before it stays restorable\n`);
     });
+}
+
+/**
+ * Checks `input` (refused before anything is sent if it is not a sound database), sends it to the
+ * primary (found through the local node), and waits until the local node has the result.
+ */
+export async function importIntoCluster(local: NodeClient, token: string, db: string, input: string): Promise<{ txid: number; created: boolean }> {
+  let image: Buffer;
+  try {
+    const src = new Database(input, { readonly: true, fileMustExist: true });
+    const ok = src.pragma('integrity_check', { simple: true });
+    if (ok !== 'ok') throw new Error(`integrity_check: ${String(ok)}`);
+    image = src.serialize();
+    src.close();
+  } catch (err) {
+    throw new LitefleetError('EBADDB', `${input} is not a sound SQLite database (${(err as Error).message}); nothing was changed`);
+  }
+  const info = await local.getJson<NodeInfo>('/info');
+  const primary = info.node.role === 'primary' ? local : new NodeClient(info.nodes.find((n) => n.role === 'primary')?.url ?? '', token);
+  if (!primary.baseUrl) throw new LitefleetError('ENOPRIMARY', 'no primary is known; nothing was changed');
+  const bar = progressBar('importing');
+  bar.start(image.length, 0);
+  const res = await primary.postBytes<{ txid: number; created: boolean }>(`/db/${encodeURIComponent(db)}/import`, image).finally(() => {
+    bar.update(image.length);
+    bar.stop();
+  });
+  await local.waitForTxid(db, res.txid, 60_000);
+  return res;
 }

@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { startCluster } from '../helpers/cluster.ts';
+import { databaseChecksum, runSqliteCli } from '../helpers/sqlite.ts';
+
+test('a transaction that drops a table and shrinks the file (VACUUM) applies on a replica, and the replica goes on applying', async () => {
+  const c = await startCluster(2);
+  const [replica] = c.replicas;
+  const db = path.join(c.primary.dir, 'app.db');
+  await runSqliteCli(db, ".timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE keep(v); CREATE TABLE big(v); INSERT INTO keep VALUES ('kept'); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO big SELECT randomblob(500) FROM n;");
+  const before = (await c.primary.info()).databases.find((d) => d.name === 'app.db')!;
+  await replica!.waitForTxid('app.db', before.txid);
+  await runSqliteCli(db, '.timeout 5000\nDROP TABLE big;');
+  await runSqliteCli(db, '.timeout 5000\nVACUUM;');
+  await runSqliteCli(db, ".timeout 5000\nINSERT INTO keep VALUES ('after the vacuum');");
+  const after = (await c.primary.info()).databases.find((d) => d.name === 'app.db')!;
+  assert.ok(after.pages < before.pages / 10, `the file shrank from ${before.pages} to ${after.pages} pages`);
+  await replica!.waitForTxid('app.db', after.txid);
+  const replicaDb = path.join(replica!.dir, 'app.db');
+  assert.equal(databaseChecksum(replicaDb).checksum, databaseChecksum(db).checksum);
+  assert.equal(await runSqliteCli(replicaDb, "SELECT v FROM keep; SELECT count(*) FROM sqlite_schema WHERE name = 'big'; PRAGMA integrity_check;", ['-readonly']), 'kept\nafter the vacuum\n0\nok\n');
+  assert.doesNotMatch(replica!.output, /cannot apply|malformed/);
+});
