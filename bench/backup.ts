@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { createBackupTarget } from '../src/backup/create-target.ts';
-import { restoreDatabase } from '../src/backup/restore.ts';
+import { listGenerations, restoreDatabase } from '../src/backup/restore.ts';
 import { parseConfig } from '../src/config/load-config.ts';
 import { NodeProcess, sleep } from '../test/helpers/node-process.ts';
 import { createAppDatabase } from '../test/helpers/sqlite.ts';
@@ -38,11 +38,9 @@ export async function benchBackup(root: string): Promise<void> {
     app.close();
     const txid = (await node.info()).databases.find((d) => d.name === DB)!.txid;
     const target = createBackupTarget(parseConfig(`dir: /x\ndata-dir: /y\n${backupConfig}\n`, 'bench.yml').backup!);
-    for (let waited = 0; waited < 120_000; waited += 500) {
-      const latest = path.join(root, 'probe.db');
-      fs.rmSync(latest, { force: true });
-      const r = await restoreDatabase(target, DB, { latest: true }, latest).catch(() => undefined);
-      if (r?.txid === txid) break;
+    for (let waited = 0; waited < 300_000; waited += 500) {
+      const gens = await listGenerations(target, DB).catch(() => []);
+      if (gens.some((g) => g.last.txid >= txid)) break;
       await sleep(500);
     }
     const copies: number[] = [];
