@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
 import type { DatabaseCapture } from '../capture/database-capture.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
-import { decodeLtx } from '../ltx/decoder.ts';
 import { LtxWriter } from '../ltx/encoder.ts';
-import { isSnapshot } from '../ltx/header.ts';
+import { decodeHeader, isSnapshot } from '../ltx/header.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
 import type { Store } from '../store/store.ts';
 import type { BackupTarget } from './backup-target.ts';
@@ -147,9 +146,11 @@ export class BackupShipper {
       const entry = cap.log.find(pos.txid + 1);
       if (!entry || entry.minTxid !== entry.maxTxid) return undefined;
       const bytes = cap.log.read(entry);
-      const file = decodeLtx(bytes);
-      if (isSnapshot(file.header) || file.header.preApplyChecksum !== pos.checksum) return undefined;
-      pos = { txid: file.header.maxTxid, checksum: file.trailer.postApplyChecksum };
+      // Header and trailer only: the files are this node's own log (a full decode of every file
+      // cost the app a third of its write rate flat out); restores verify every byte.
+      const header = decodeHeader(bytes);
+      if (isSnapshot(header) || header.preApplyChecksum !== pos.checksum) return undefined;
+      pos = { txid: header.maxTxid, checksum: bytes.readBigUInt64BE(bytes.length - 16) };
       out.push({ bytes, pos });
     }
     return out;

@@ -19,6 +19,8 @@ export interface BackupTarget {
   put(key: string, body: Uint8Array): Promise<void>;
   /** The whole object; NoSuchObjectError when it is not there. */
   get(key: string): Promise<Buffer>;
+  /** The first `length` bytes of an object (a header), without reading the rest. */
+  head(key: string, length: number): Promise<Buffer>;
   /** Every object whose key starts with `prefix`, sorted by key. */
   list(prefix: string): Promise<BackupObject[]>;
   delete(keys: string[]): Promise<void>;

@@ -45,6 +45,23 @@ export class FileTarget implements BackupTarget {
     }
   }
 
+  async head(key: string, length: number): Promise<Buffer> {
+    let fh: fs.promises.FileHandle;
+    try {
+      fh = await fs.promises.open(this.#path(key), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NoSuchObjectError(this.url, key);
+      throw err;
+    }
+    try {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buf, 0, length, 0);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  }
+
   async list(prefix: string): Promise<BackupObject[]> {
     const out: BackupObject[] = [];
     const walk = async (dir: string): Promise<void> => {

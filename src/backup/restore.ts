@@ -3,11 +3,9 @@ import Database from 'better-sqlite3';
 import { ChecksumMismatchError, LitefleetError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
 import type { LtxFile } from '../ltx/decoder.ts';
-import { decodeHeader } from '../ltx/header.ts';
 import type { BackupTarget } from './backup-target.ts';
 import type { BackupFileKey } from './layout.ts';
-import { backupKeys, readBackupFiles } from './maintenance.ts';
-import { decodeSegment } from './segment.ts';
+import { backupKeys, firstTimestamp, lastTimestamp, readBackupFiles } from './maintenance.ts';
 
 /** One generation of one database in a target, as `backup ls` shows it. */
 export interface GenerationInfo {
@@ -32,12 +30,6 @@ export interface RestoreResult {
   pages: number;
 }
 
-/** The timestamp of the first LTX file of an object (read from its header only). */
-async function firstTimestamp(target: BackupTarget, k: BackupFileKey): Promise<number> {
-  const body = await target.get(k.key);
-  return decodeHeader(k.kind === 'l0' ? decodeSegment(body, k.key)[0]! : body).timestamp;
-}
-
 /** Every generation of every database (or of `db`) with its first and last restore point. */
 export async function listGenerations(target: BackupTarget, db?: string): Promise<GenerationInfo[]> {
   const keys = await backupKeys(target, db);
@@ -51,12 +43,11 @@ export async function listGenerations(target: BackupTarget, db?: string): Promis
     const snapshot = ks.filter((k) => k.kind === 'snapshot').sort((a, b) => a.maxTxid - b.maxTxid)[0];
     if (!snapshot) continue;
     const last = ks.sort((a, b) => a.maxTxid - b.maxTxid)[ks.length - 1]!;
-    const lastFiles = await readBackupFiles(target, last);
     out.push({
       db: snapshot.db,
       generation: snapshot.generation,
       first: { txid: snapshot.maxTxid, timestamp: await firstTimestamp(target, snapshot) },
-      last: { txid: last.maxTxid, timestamp: lastFiles[lastFiles.length - 1]!.header.timestamp },
+      last: { txid: last.maxTxid, timestamp: await lastTimestamp(target, last) },
       files: ks.length,
       bytes: ks.reduce((s, k) => s + k.size, 0),
     });
@@ -87,10 +78,7 @@ export async function restoreDatabase(target: BackupTarget, db: string, to: Rest
   const keys = (await backupKeys(target, db)).filter((k) => k.generation === gen.generation);
   const limit = 'txid' in to ? to.txid : Infinity;
   const moment = 'timestamp' in to ? to.timestamp : Infinity;
-  const stamp = async (k: BackupFileKey): Promise<number> => {
-    const files = await readBackupFiles(target, k);
-    return files[files.length - 1]!.header.timestamp;
-  };
+  const stamp = (k: BackupFileKey): Promise<number> => lastTimestamp(target, k);
   // The newest snapshot at or before the point.
   let snapshot: (BackupFileKey & { size: number }) | undefined;
   for (const k of keys.filter((x) => x.kind === 'snapshot' && x.maxTxid <= limit).sort((a, b) => b.maxTxid - a.maxTxid)) {
@@ -119,10 +107,22 @@ export async function restoreDatabase(target: BackupTarget, db: string, to: Rest
       if (h.minTxid !== 1 && (h.minTxid !== pos.txid + 1 || h.preApplyChecksum !== pos.checksum)) {
         throw new LitefleetError('ECHAIN', `backup file ${target.url}/${key}: TXID ${h.minTxid} does not continue TXID ${pos.txid} (checksum ${formatHex64(pos.checksum)})`);
       }
+      // Runs of consecutive pages go out in one write (a snapshot is one long run).
+      let run: Uint8Array[] = [];
+      let runStart = 0;
+      const flush = () => {
+        if (run.length) fs.writevSync(fd, run, (runStart - 1) * pageSize);
+        run = [];
+      };
       for (const p of f.pages) {
-        fs.writeSync(fd, p.data, 0, p.data.length, (p.pgno - 1) * pageSize);
         sum.setPage(p.pgno, p.data);
+        if (run.length === 0 || p.pgno !== runStart + run.length || run.length >= 1024) {
+          flush();
+          runStart = p.pgno;
+        }
+        run.push(p.data);
       }
+      flush();
       sum.setPageCount(h.commit);
       if (sum.value !== f.trailer.postApplyChecksum) throw new ChecksumMismatchError(`backup file ${target.url}/${key}: TXID ${h.maxTxid} hashes to ${formatHex64(sum.value)}, not ${formatHex64(f.trailer.postApplyChecksum)}`);
       pos = { txid: h.maxTxid, checksum: sum.value, timestamp: h.timestamp, commit: h.commit };

@@ -48,9 +48,17 @@ export class S3Target implements BackupTarget {
     }
   }
 
-  async get(key: string): Promise<Buffer> {
+  get(key: string): Promise<Buffer> {
+    return this.#get(key);
+  }
+
+  head(key: string, length: number): Promise<Buffer> {
+    return this.#get(key, `bytes=0-${length - 1}`);
+  }
+
+  async #get(key: string, Range?: string): Promise<Buffer> {
     try {
-      const res = await this.#client.send(new GetObjectCommand({ Bucket: this.#o.bucket, Key: this.#key(key) }));
+      const res = await this.#client.send(new GetObjectCommand({ Bucket: this.#o.bucket, Key: this.#key(key), Range }));
       return Buffer.from(await res.Body!.transformToByteArray());
     } catch (err) {
       if (status(err) === 404) throw new NoSuchObjectError(this.url, key);
