@@ -81,6 +81,12 @@ export class BackupShipper {
     }
   }
 
+  /** Ships everything committed before the call: waits out a pass already running (it may have read the log earlier), then runs one. */
+  async flush(): Promise<void> {
+    await this.#running;
+    await this.ship();
+  }
+
   /** Stops without shipping more (the node lost the lease: what it has not shipped may not be the cluster's history). */
   halt(): void {
     clearInterval(this.#timer);
@@ -89,8 +95,7 @@ export class BackupShipper {
   /** Ships what is left and stops. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    await this.#running;
-    await this.ship();
+    await this.flush();
   }
 
   async #shipDatabase(cap: DatabaseCapture): Promise<void> {

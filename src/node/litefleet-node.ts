@@ -263,7 +263,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
       const final = this.store.pauseWrites(PAUSE_TIMEOUT_MS);
       try {
         // The backup gets the final transactions too, so the next primary continues its chain.
-        await this.#backup?.ship();
+        await this.#backup?.flush();
         await lease.handoff(target);
         await this.#streamServer!.handoff(target, final, HANDOFF_TIMEOUT_MS);
         await this.#waitForPrimary(target, HANDOFF_TIMEOUT_MS);
