@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type Database from 'better-sqlite3';
 import { ChecksumMismatchError, LtxFormatError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
@@ -109,4 +110,26 @@ export function writeLtxPages(db: Database.Database, file: LtxSource, state: Dat
     throw err;
   }
   return next;
+}
+
+/**
+ * Writes pages straight into a database file at their offsets, hashing each into `sum`; runs of
+ * consecutive pages go out in one writev (a snapshot is one long run), not a write per page.
+ */
+export function writePagesToFile(fd: number, pages: Iterable<{ pgno: number; data: Uint8Array }>, pageSize: number, sum: DatabaseChecksum): void {
+  let run: Uint8Array[] = [];
+  let runStart = 0;
+  const flush = () => {
+    if (run.length) fs.writevSync(fd, run, (runStart - 1) * pageSize);
+    run = [];
+  };
+  for (const p of pages) {
+    sum.setPage(p.pgno, p.data);
+    if (run.length === 0 || p.pgno !== runStart + run.length || run.length >= 1024) {
+      flush();
+      runStart = p.pgno;
+    }
+    run.push(p.data);
+  }
+  flush();
 }

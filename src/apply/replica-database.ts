@@ -14,7 +14,7 @@ import { formatPos, parsePos, ZERO_POS, type Pos } from '../ltx/position.ts';
 import { LtxLog } from '../log/ltx-log.ts';
 import { databasePages, retryBusy } from '../capture/capture-connections.ts';
 import type { LockedDatabase } from '../capture/database-capture.ts';
-import { commitLtxPages, prepareEmptyReplica, readDatabaseState, type DatabaseState } from './apply-ltx.ts';
+import { commitLtxPages, prepareEmptyReplica, readDatabaseState, writePagesToFile, type DatabaseState } from './apply-ltx.ts';
 
 /** Settings of one replica database. */
 export interface ReplicaDatabaseOptions {
@@ -252,21 +252,7 @@ export class ReplicaDatabase {
     const sum = new DatabaseChecksum(h.pageSize);
     const fd = fs.openSync(tmp, 'w');
     try {
-      let run: Uint8Array[] = [];
-      let runStart = 0;
-      const flush = () => {
-        if (run.length) fs.writevSync(fd, run, (runStart - 1) * h.pageSize);
-        run = [];
-      };
-      for (const p of file.pages) {
-        sum.setPage(p.pgno, p.data);
-        if (run.length === 0 || p.pgno !== runStart + run.length || run.length >= 1024) {
-          flush();
-          runStart = p.pgno;
-        }
-        run.push(p.data);
-      }
-      flush();
+      writePagesToFile(fd, file.pages, h.pageSize, sum);
       sum.setPageCount(h.commit);
       if (sum.value !== file.trailer.postApplyChecksum) {
         throw new ChecksumMismatchError(`snapshot of ${this.name} hashes to ${formatHex64(sum.value)}, but the file says ${formatHex64(file.trailer.postApplyChecksum)}`);

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { ChecksumMismatchError, LitefleetError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
 import type { LtxFile } from '../ltx/decoder.ts';
+import { writePagesToFile } from '../apply/apply-ltx.ts';
 import type { BackupTarget } from './backup-target.ts';
 import type { BackupFileKey } from './layout.ts';
 import { backupKeys, firstTimestamp, lastTimestamp, readBackupFiles } from './maintenance.ts';
@@ -107,22 +108,7 @@ export async function restoreDatabase(target: BackupTarget, db: string, to: Rest
       if (h.minTxid !== 1 && (h.minTxid !== pos.txid + 1 || h.preApplyChecksum !== pos.checksum)) {
         throw new LitefleetError('ECHAIN', `backup file ${target.url}/${key}: TXID ${h.minTxid} does not continue TXID ${pos.txid} (checksum ${formatHex64(pos.checksum)})`);
       }
-      // Runs of consecutive pages go out in one write (a snapshot is one long run).
-      let run: Uint8Array[] = [];
-      let runStart = 0;
-      const flush = () => {
-        if (run.length) fs.writevSync(fd, run, (runStart - 1) * pageSize);
-        run = [];
-      };
-      for (const p of f.pages) {
-        sum.setPage(p.pgno, p.data);
-        if (run.length === 0 || p.pgno !== runStart + run.length || run.length >= 1024) {
-          flush();
-          runStart = p.pgno;
-        }
-        run.push(p.data);
-      }
-      flush();
+      writePagesToFile(fd, f.pages, pageSize, sum);
       sum.setPageCount(h.commit);
       if (sum.value !== f.trailer.postApplyChecksum) throw new ChecksumMismatchError(`backup file ${target.url}/${key}: TXID ${h.maxTxid} hashes to ${formatHex64(sum.value)}, not ${formatHex64(f.trailer.postApplyChecksum)}`);
       pos = { txid: h.maxTxid, checksum: sum.value, timestamp: h.timestamp, commit: h.commit };
