@@ -213,16 +213,23 @@ export class ReplicaDatabase {
   #applyInTransaction(file: LtxSource): void {
     const db = this.#db!;
     const shrinks = file.header.commit < this.#state!.pageCount;
+    const schema = Number(db.pragma('schema_version', { simple: true }));
     try {
       commitLtxPages(db, file, this.#state!);
     } catch (err) {
       this.#relock();
       throw err;
     }
-    if (shrinks) {
-      // A connection that truncated the file through sqlite_dbpage keeps a view of the schema the
-      // file no longer has (its next statement fails as "malformed" when a table went away; other
-      // connections see the database whole): a new connection replaces it.
+    let stale = shrinks;
+    try {
+      stale ||= Number(db.pragma('schema_version', { simple: true })) !== schema;
+    } catch {
+      stale = true;
+    }
+    if (stale) {
+      // A connection that rewrote the schema (page 1) or truncated the file through sqlite_dbpage
+      // keeps its old view of the schema: its next statement fails as "malformed" when a table
+      // went away, while other connections see the database whole. A new connection replaces it.
       db.close();
       this.#connect(this.#state);
       return;
