@@ -16,7 +16,13 @@ test('export from a replica, import refused for a non-database and changing noth
   await runSqliteCli(path.join(c.primary.dir, DB), ".timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT); INSERT INTO users(email) VALUES ('before@example.com');");
   await runSqliteCli(path.join(c.primary.dir, DB), ".timeout 5000\nINSERT INTO users(email) VALUES ('before2@example.com');");
   const work = makeTempDir('litefleet-io-');
-  const before = (await c.primary.info()).databases.find((d) => d.name === DB)!;
+  // Once capture has logged both writes, its checksum is the file's own.
+  const fileSum = () => databaseChecksum(path.join(c.primary.dir, DB)).checksum.toString(16).padStart(16, '0');
+  let before = (await c.primary.info()).databases.find((d) => d.name === DB)!;
+  for (let i = 0; i < 200 && before.checksum !== fileSum(); i++) {
+    await sleep(25);
+    before = (await c.primary.info()).databases.find((d) => d.name === DB)!;
+  }
   await replica.waitForTxid(DB, before.txid);
 
   // Export from a replica: the same content, sound.
