@@ -523,13 +523,8 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     const me = formatNodeId(this.nodeId);
     this.logger.info({ primary: primary.hostname }, 'asking the primary to hand the lease over (lease.promote)');
     try {
-      const res = await fetch(`${primary.advertiseUrl.replace(/\/$/, '')}/handoff`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.config.http.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ to: me }),
-        signal: AbortSignal.timeout(HANDOFF_TIMEOUT_MS * 3),
-      });
-      if (!res.ok) throw new Error(`${res.status} ${(await res.text()).trim()}`);
+      const res = await this.#forwardToPrimary('/handoff', { to: me }, HANDOFF_TIMEOUT_MS * 3);
+      if (res.status !== 200) throw new Error(`${res.status} ${JSON.stringify(res.body)}`);
       const deadline = Date.now() + HANDOFF_TIMEOUT_MS * 2;
       while (this.role !== 'primary' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     } catch (err) {
@@ -592,15 +587,15 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     });
   }
 
-  /** A request a replica cannot serve (handoff, exec) goes to the primary; its answer comes back as is. */
-  async #forwardToPrimary(pathname: string, body: unknown): Promise<{ status: number; body: unknown }> {
+  /** A request a replica cannot serve (handoff, exec, promote's request) goes to the primary; its answer comes back as is. */
+  async #forwardToPrimary(pathname: string, body: unknown, timeoutMs = HANDOFF_TIMEOUT_MS * 6): Promise<{ status: number; body: unknown }> {
     const p = await this.#primaryInfo();
     if (!p || p.nodeId === formatNodeId(this.nodeId)) throw new RequestError(503, 'there is no primary to send this to right now');
     const res = await fetch(`${p.advertiseUrl.replace(/\/$/, '')}${pathname}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.config.http.token}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(HANDOFF_TIMEOUT_MS * 6),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     return { status: res.status, body: await res.json().catch(() => ({ error: `primary answered ${res.status}` })) };
   }
