@@ -1,3 +1,4 @@
+import { txidFromCookie } from '../proxy/txid-cookie.ts';
 import { getInstanceInfo, nodeOptions, PrimaryRequiredError, waitForTxid, type NodeOptions } from './index.ts';
 
 /** Options of the middlewares: the node, and the database whose TXID the `__txid` cookie tracks. */
@@ -5,16 +6,6 @@ export interface MiddlewareOptions extends NodeOptions {
   db: string;
   /** How long a read waits for the cookie's TXID (default 5000 ms). */
   timeout?: number;
-}
-
-const TXID_COOKIE = '__txid';
-
-function cookieTxid(header: string | null | undefined): number | undefined {
-  for (const part of (header ?? '').split(';')) {
-    const [k, v] = part.trim().split('=');
-    if (k === TXID_COOKIE && v && /^[0-9a-f]{16}$/i.test(v)) return Number.parseInt(v, 16);
-  }
-  return undefined;
 }
 
 /**
@@ -30,7 +21,7 @@ async function gate(method: string, cookie: string | null | undefined, o: Middle
     const e = new PrimaryRequiredError(info.primaryInstance);
     return { status: e.status, headers: { ...headers, ...e.headers }, body: e.message };
   }
-  const txid = cookieTxid(cookie);
+  const txid = txidFromCookie(cookie);
   if (txid !== undefined) {
     try {
       await waitForTxid(o.db, txid, { ...o, timeout: o.timeout ?? 5_000 });

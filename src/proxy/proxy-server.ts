@@ -7,6 +7,7 @@ import { parseAddr } from '../api/api-server.ts';
 import type { Config } from '../config/schema.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
 import { forwardRequest, forwardUpgrade, parseTarget } from './http-forward.ts';
+import { TXID_COOKIE, txidFromCookie } from './txid-cookie.ts';
 
 /** What the proxy needs from its node. */
 export interface ProxyHost extends EventEmitter {
@@ -23,21 +24,12 @@ export interface ProxyHost extends EventEmitter {
   lagMs(db: string): number;
 }
 
-export const TXID_COOKIE = '__txid';
 const COOKIE_MAX_AGE_S = 300;
 const INSTANCE_REFRESH_MS = 250;
 
 /** `*` is the only wildcard (anything, `/` included); the rest is literal; the whole path must match (as LiteFS). */
 function compilePatterns(patterns: string[]): RegExp[] {
   return patterns.map((p) => new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`));
-}
-
-function readCookie(header: string | undefined, name: string): string | undefined {
-  for (const part of (header ?? '').split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === name) return v.join('=');
-  }
-  return undefined;
 }
 
 /**
@@ -117,9 +109,8 @@ export class ProxyServer {
       }
       const isRead = (req.method === 'GET' || req.method === 'HEAD') && !this.#alwaysForward.some((p) => p.test(path));
       if (isRead) {
-        const wanted = readCookie(req.headers.cookie, TXID_COOKIE);
-        if (wanted && /^[0-9a-f]{16}$/i.test(wanted) && this.#host.role === 'replica') {
-          const txid = Number.parseInt(wanted, 16);
+        const txid = txidFromCookie(req.headers.cookie);
+        if (txid !== undefined && this.#host.role === 'replica') {
           if (!(await this.#waitForTxid(txid))) {
             const have = this.#host.txid(this.#o.db);
             return this.#reply(res, 504, `litefleet proxy: timed out after ${this.#o['read-timeout']} ms waiting for ${this.#o.db} to reach TXID ${txid} on this replica (it has ${have}); the write you made may not have reached this region yet`, instance);
