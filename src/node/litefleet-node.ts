@@ -147,9 +147,9 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     const p = await this.#primaryInfo();
     if (!p || p.nodeId === formatNodeId(this.nodeId)) return undefined;
     if (!this.#proxyUrls.has(p.advertiseUrl)) {
-      const res = await fetch(`${p.advertiseUrl.replace(/\/$/, '')}/info`, { headers: { authorization: `Bearer ${this.config.http.token}` }, signal: AbortSignal.timeout(2_000) });
-      if (!res.ok) return { hostname: p.hostname, proxyUrl: undefined };
-      this.#proxyUrls.set(p.advertiseUrl, ((await res.json()) as NodeInfo).node.proxyUrl ?? undefined);
+      const theirs = await this.#infoOf(p.advertiseUrl);
+      if (!theirs) return { hostname: p.hostname, proxyUrl: undefined };
+      this.#proxyUrls.set(p.advertiseUrl, theirs.node.proxyUrl ?? undefined);
     }
     return { hostname: p.hostname, proxyUrl: this.#proxyUrls.get(p.advertiseUrl) };
   }
@@ -532,6 +532,12 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     }
   }
 
+  /** Another node's GET /info (undefined when it answers with an error; a network error throws). */
+  async #infoOf(url: string): Promise<NodeInfo | undefined> {
+    const res = await fetch(`${url.replace(/\/$/, '')}/info`, { headers: { authorization: `Bearer ${this.config.http.token}` }, signal: AbortSignal.timeout(2_000) });
+    return res.ok ? ((await res.json()) as NodeInfo) : undefined;
+  }
+
   /** This node and the others it knows: the primary lists its replicas; a replica asks the primary. */
   async #clusterNodes(databases: NodeInfo['databases']): Promise<ClusterNode[]> {
     const self: ClusterNode = {
@@ -555,10 +561,8 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     const url = this.#replica?.primaryUrl;
     if (!url) return [self];
     try {
-      const res = await fetch(`${url.replace(/\/$/, '')}/info`, { headers: { authorization: `Bearer ${this.config.http.token}` }, signal: AbortSignal.timeout(2_000) });
-      if (!res.ok) return [self];
-      const theirs = (await res.json()) as NodeInfo;
-      return theirs.nodes.map((n) => (n.id === self.id ? self : n));
+      const theirs = await this.#infoOf(url);
+      return theirs ? theirs.nodes.map((n) => (n.id === self.id ? self : n)) : [self];
     } catch {
       return [self];
     }
