@@ -3,7 +3,7 @@ import type { DatabaseCapture } from '../capture/database-capture.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
 import { LtxWriter } from '../ltx/encoder.ts';
 import { decodeHeader, isSnapshot } from '../ltx/header.ts';
-import { formatPos, type Pos } from '../ltx/position.ts';
+import { formatPos, samePos, type Pos } from '../ltx/position.ts';
 import type { Store } from '../store/store.ts';
 import type { BackupTarget } from './backup-target.ts';
 import { backupKey, newGeneration, parseBackupKey } from './layout.ts';
@@ -101,7 +101,7 @@ export class BackupShipper {
   async #shipDatabase(cap: DatabaseCapture): Promise<void> {
     const chain = this.#chains.get(cap.name) ?? (await this.#findChain(cap.name));
     const target = cap.pos;
-    if (chain && chain.pos.txid === target.txid && chain.pos.checksum === target.checksum) return;
+    if (samePos(chain?.pos, target)) return;
     const files = chain ? this.#filesAfter(cap, chain.pos, target.txid) : undefined;
     if (!chain || !files) {
       await this.#startGeneration(cap, chain ? `the log no longer continues TXID ${formatPos(chain.pos)}` : 'no backup yet');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { LtxFormatError } from '../errors.ts';
 import { decodeLtx } from '../ltx/decoder.ts';
 import { decodeHeader, HEADER_SIZE, type LtxHeader } from '../ltx/header.ts';
-import { formatPos, ltxFilename, parseLtxFilename, parsePos, type Pos } from '../ltx/position.ts';
+import { formatPos, ltxFilename, parseLtxFilename, parsePos, samePos, type Pos } from '../ltx/position.ts';
 import { fsyncDir, fsyncFile, fsyncFileAsync, syncFilesystem, syncFilesystemSync, writeFileDurable, writeFileDurableAsync } from './fsync.ts';
 
 // From this many files on, one syncfs beats an fsync each.
@@ -208,7 +208,7 @@ export class LtxLog {
   }
 
   #isDurable(pos: Pos): boolean {
-    return this.#unsynced.length === 0 && this.#durablePos?.txid === pos.txid && this.#durablePos.checksum === pos.checksum;
+    return this.#unsynced.length === 0 && samePos(this.#durablePos, pos);
   }
 
   /** The file that starts at `minTxid` (a snapshot for 1), if the log still has it. */

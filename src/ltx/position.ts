@@ -35,3 +35,8 @@ export function parseLtxFilename(name: string): { minTxid: number; maxTxid: numb
   if (!m) return undefined;
   return { minTxid: Number.parseInt(m[1]!, 16), maxTxid: Number.parseInt(m[2]!, 16) };
 }
+
+/** True when both name the same transaction and state (a missing one is never the same). */
+export function samePos(a: Pos | undefined, b: Pos | undefined): boolean {
+  return a !== undefined && b !== undefined && a.txid === b.txid && a.checksum === b.checksum;
+}

@@ -8,7 +8,7 @@ import { mergeLtxFiles } from '../ltx/compactor.ts';
 import { decodeLtx, type LtxFile } from '../ltx/decoder.ts';
 import { decodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, isSnapshot, type LtxHeader } from '../ltx/header.ts';
 import { readLtxFile, type LtxSource } from '../ltx/file-reader.ts';
-import { formatPos, parsePos, type Pos } from '../ltx/position.ts';
+import { formatPos, parsePos, samePos, type Pos } from '../ltx/position.ts';
 import type { LockedDatabase } from '../capture/database-capture.ts';
 import { formatNodeId, readClusterId, writeClusterId } from '../node/identity.ts';
 import { isDatabaseFile } from '../store/store.ts';
@@ -343,7 +343,7 @@ export class ReplicaStream extends EventEmitter {
         const caughtUp = Object.entries(frame.handoff.positions).every(([name, text]) => {
           const p = parsePos(text);
           const d = this.databases.get(name)?.pos;
-          return d !== undefined && d.txid === p.txid && d.checksum === p.checksum;
+          return samePos(d, p);
         });
         this.#o.logger.info({ caughtUp }, 'the primary is handing the lease to this node');
         this.emit('handoff', { caughtUp } satisfies HandoffEvent);

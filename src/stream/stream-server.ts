@@ -4,7 +4,7 @@ import { readJsonBody, RequestError } from '../api/api-server.ts';
 import type { CommitEvent, DatabaseCapture } from '../capture/database-capture.ts';
 import { decodeLtx } from '../ltx/decoder.ts';
 import { LtxWriter } from '../ltx/encoder.ts';
-import { formatPos, parsePos, ZERO_POS, type Pos } from '../ltx/position.ts';
+import { formatPos, parsePos, samePos, ZERO_POS, type Pos } from '../ltx/position.ts';
 import type { Store } from '../store/store.ts';
 import { encodeFrame, FrameType, type Frame } from './frames.ts';
 
@@ -320,9 +320,6 @@ interface Control {
   handoff?: { positions: Map<string, Pos>; done: (err?: Error) => void };
 }
 
-function samePos(a: Pos | undefined, b: Pos): boolean {
-  return a !== undefined && a.txid === b.txid && a.checksum === b.checksum;
-}
 
 async function sendLtx(name: string, bytes: Buffer, send: Send): Promise<void> {
   if (bytes.length <= CHUNK_BYTES) {
