@@ -8,6 +8,7 @@ import type { Store } from '../store/store.ts';
 import type { BackupTarget } from './backup-target.ts';
 import { backupKey, newGeneration, parseBackupKey } from './layout.ts';
 import { BackupMaintenance } from './maintenance.ts';
+import type { RecentTransactions } from './recent-transactions.ts';
 import { decodeSegment, encodeSegment } from './segment.ts';
 
 const SHIP_INTERVAL_MS = 1_000;
@@ -49,11 +50,21 @@ export class BackupShipper {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
-  constructor(o: { store: Store; target: BackupTarget; logger: Logger; schedule: BackupSchedule }) {
+  readonly #recent: RecentTransactions | undefined;
+  readonly #leaseValid: () => boolean;
+
+  /**
+   * `recent` holds what this node received as a replica (to continue the old primary's chain after
+   * a crash); `leaseValid` is asked before every upload, so a primary whose lease may have passed
+   * on (frozen, cut off) adds nothing to a chain its successor now continues.
+   */
+  constructor(o: { store: Store; target: BackupTarget; logger: Logger; schedule: BackupSchedule; recent?: RecentTransactions; leaseValid?: () => boolean }) {
     this.#store = o.store;
     this.#target = o.target;
     this.#logger = o.logger;
     this.#schedule = o.schedule;
+    this.#recent = o.recent;
+    this.#leaseValid = o.leaseValid ?? (() => true);
     this.#maintenance = new BackupMaintenance(o.target, o.logger);
   }
 
@@ -102,9 +113,10 @@ export class BackupShipper {
     const chain = this.#chains.get(cap.name) ?? (await this.#findChain(cap.name));
     const target = cap.pos;
     if (samePos(chain?.pos, target)) return;
-    const files = chain ? this.#filesAfter(cap, chain.pos, target.txid) : undefined;
+    // A chain at or past this node's position, yet not at it, holds history this node does not share.
+    const files = chain && chain.pos.txid < target.txid ? this.#filesAfter(cap, chain.pos, target.txid) : undefined;
     if (!chain || !files) {
-      await this.#startGeneration(cap, chain ? `the log no longer continues TXID ${formatPos(chain.pos)}` : 'no backup yet');
+      await this.#startGeneration(cap, chain ? `this node's history does not continue TXID ${formatPos(chain.pos)}` : 'no backup yet');
       return;
     }
     let batch: Buffer[] = [];
@@ -112,8 +124,8 @@ export class BackupShipper {
     let pos = chain.pos;
     const flush = async () => {
       if (batch.length === 0) return;
-      const first = pos.txid - batch.length + 1;
-      await this.#target.put(backupKey(cap.name, chain.generation, 'l0', first, pos.txid), encodeSegment(batch));
+      this.#checkLease();
+      await this.#target.put(backupKey(cap.name, chain.generation, 'l0', chain.pos.txid + 1, pos.txid), encodeSegment(batch));
       chain.pos = pos;
       batch = [];
       size = 0;
@@ -143,13 +155,23 @@ export class BackupShipper {
     if (due('retention', this.#schedule.retentionInterval)) await this.#maintenance.retain(cap.name, this.#schedule.retention);
   }
 
-  /** The log's files from `from` to `to`, one per transaction and each continuing the last; undefined if the log cannot give them. */
+  /**
+   * The files from `from` to `to`, one per transaction and each continuing the last: from the log,
+   * or, for what this node received as a replica (its log gathers those), from `recent`; undefined
+   * if neither has them.
+   */
   #filesAfter(cap: DatabaseCapture, from: Pos, to: number): Array<{ bytes: Buffer; pos: Pos }> | undefined {
     const out: Array<{ bytes: Buffer; pos: Pos }> = [];
     let pos = from;
     while (pos.txid < to) {
       const entry = cap.log.find(pos.txid + 1);
-      if (!entry || entry.minTxid !== entry.maxTxid) return undefined;
+      if (!entry || entry.minTxid !== entry.maxTxid) {
+        const received = this.#recent?.after(cap.name, pos);
+        if (!received) return undefined;
+        out.push({ bytes: received.bytes, pos: received.pos });
+        pos = received.pos;
+        continue;
+      }
       const bytes = cap.log.read(entry);
       // Header and trailer only: the files are this node's own log (a full decode of every file
       // cost the app a third of its write rate flat out); restores verify every byte.
@@ -159,6 +181,10 @@ export class BackupShipper {
       out.push({ bytes, pos });
     }
     return out;
+  }
+
+  #checkLease(): void {
+    if (!this.#leaseValid()) throw new Error('the lease may have passed to another node; not uploading');
   }
 
   /** Starts a new generation with a snapshot of the database at its current position. */
@@ -171,6 +197,7 @@ export class BackupShipper {
 
   /** Stores the database as it is now as a snapshot of `generation`; returns its position. */
   async #snapshot(cap: DatabaseCapture, generation: string): Promise<Pos> {
+    this.#checkLease();
     const snap = cap.openSnapshotRead();
     try {
       const chunks: Uint8Array[] = [];

@@ -14,6 +14,7 @@ import { LeaseExpiredError, PrimaryExistsError, type Lease, type Leaser, type Pr
 import { formatHex64 } from '../ltx/checksum.ts';
 import type { CommitEvent } from '../capture/database-capture.ts';
 import { BackupShipper } from '../backup/backup-shipper.ts';
+import { RecentTransactions } from '../backup/recent-transactions.ts';
 import { createBackupTarget } from '../backup/create-target.ts';
 import { ProxyServer, type ProxyHost } from '../proxy/proxy-server.ts';
 import { execScript } from '../sql/exec-sql.ts';
@@ -91,6 +92,8 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
   #ready: Promise<void> | undefined;
   #proxy: ProxyServer | undefined;
   #backup: BackupShipper | undefined;
+  /** What this node applied as a replica, for the backup chain it continues if it takes over. */
+  readonly #recent = new RecentTransactions();
   #proxyPort = 0;
   /** Proxy URLs of primaries, by their API URL (asked once per primary). */
   readonly #proxyUrls = new Map<string, string | undefined>();
@@ -391,6 +394,8 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
         target: createBackupTarget(b),
         logger: this.logger,
         schedule: { l1: b['l1-interval'], l2: b['l2-interval'], l3: b['l3-interval'], snapshot: b['snapshot-interval'], retention: b.retention, retentionInterval: b['retention-interval'] },
+        recent: this.#recent,
+        leaseValid: () => this.#leaseValid(),
       });
       this.#backup.start();
     }
@@ -482,6 +487,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
       candidate: this.#leaser.candidate,
       retentionMs: this.config.ltx.retention,
       retentionIntervalMs: this.config.ltx['retention-interval'],
+      recent: this.config.backup ? this.#recent : undefined,
     });
     this.#replica.on('tx', (ev: ReplicaTxEvent) => this.#event({ type: 'tx', db: ev.name, txid: ev.txid, checksum: formatHex64(ev.checksum) }));
     this.#replica.on('handoff', (ev: HandoffEvent) => {

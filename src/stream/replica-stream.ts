@@ -12,6 +12,7 @@ import { formatPos, parsePos, samePos, type Pos } from '../ltx/position.ts';
 import type { LockedDatabase } from '../capture/database-capture.ts';
 import { formatNodeId, readClusterId, writeClusterId } from '../node/identity.ts';
 import { isDatabaseFile } from '../store/store.ts';
+import type { RecentTransactions } from '../backup/recent-transactions.ts';
 import { FrameParser, FrameType, type Frame } from './frames.ts';
 import { CLUSTER_ID_HEADER } from './stream-server.ts';
 
@@ -30,6 +31,8 @@ export interface ReplicaStreamOptions {
   candidate: boolean;
   retentionMs: number;
   retentionIntervalMs: number;
+  /** Where applied transactions are kept for a backup chain this node may have to continue. */
+  recent?: RecentTransactions;
 }
 
 /** Emitted as 'tx' after every apply. */
@@ -49,6 +52,8 @@ export interface HandoffEvent {
 interface Received {
   header: LtxHeader;
   file?: LtxFile;
+  /** The file as received (with `file`). */
+  bytes?: Buffer;
   spool?: string;
   /** Bytes it holds in memory. */
   size: number;
@@ -316,7 +321,7 @@ export class ReplicaStream extends EventEmitter {
         } catch (err) {
           throw new Error(`corrupted LTX file for ${current.name} on the wire (${(err as Error).message}); asking again`);
         }
-        this.#enqueue(current.name, { header: file.header, file, size: bytes.length });
+        this.#enqueue(current.name, { header: file.header, file, bytes, size: bytes.length });
         return undefined;
       }
       case FrameType.Ready: {
@@ -419,6 +424,7 @@ export class ReplicaStream extends EventEmitter {
         } finally {
           if (first.spool) fs.rmSync(first.spool, { force: true });
         }
+        this.#keepRecent(name, batch);
         const pos = db.pos;
         if ((this.#primaryTxids[name] ?? 0) <= pos.txid) this.#behindSince.delete(name);
         this.emit('tx', { name, txid: pos.txid, checksum: pos.checksum } satisfies ReplicaTxEvent);
@@ -431,6 +437,18 @@ export class ReplicaStream extends EventEmitter {
       }
     }
     if (this.#queuedBytes <= MAX_QUEUED_BYTES) this.#res?.resume();
+  }
+
+  #keepRecent(name: string, batch: Received[]): void {
+    const recent = this.#o.recent;
+    if (!recent) return;
+    for (const b of batch) {
+      if (!b.bytes || !b.file || isSnapshot(b.header)) {
+        recent.forget(name);
+        continue;
+      }
+      recent.add(name, { bytes: b.bytes, minTxid: b.header.minTxid, pre: b.header.preApplyChecksum, pos: { txid: b.header.maxTxid, checksum: b.file.trailer.postApplyChecksum } });
+    }
   }
 
   #dropQueue(q: Received[]): void {
