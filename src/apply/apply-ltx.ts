@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import { ChecksumMismatchError, LtxFormatError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
 import type { LtxFile } from '../ltx/decoder.ts';
+import type { LtxPage } from '../ltx/encoder.ts';
 import type { LtxSource } from '../ltx/file-reader.ts';
 import { isSnapshot } from '../ltx/header.ts';
 
@@ -90,7 +91,7 @@ export function writeLtxPages(db: Database.Database, file: LtxSource, state: Dat
     const insert = db.prepare('INSERT INTO sqlite_dbpage(pgno, data) VALUES (?, ?)');
     let page1: Uint8Array | undefined;
     for (const p of file.pages) {
-      next.setPage(p.pgno, p.data);
+      next.setPage(p.pgno, p.data, p.hash);
       if (p.pgno === 1) page1 = p.data;
       else insert.run(p.pgno, p.data);
     }
@@ -116,7 +117,7 @@ export function writeLtxPages(db: Database.Database, file: LtxSource, state: Dat
  * Writes pages straight into a database file at their offsets, hashing each into `sum`; runs of
  * consecutive pages go out in one writev (a snapshot is one long run), not a write per page.
  */
-export function writePagesToFile(fd: number, pages: Iterable<{ pgno: number; data: Uint8Array }>, pageSize: number, sum: DatabaseChecksum): void {
+export function writePagesToFile(fd: number, pages: Iterable<LtxPage>, pageSize: number, sum: DatabaseChecksum): void {
   let run: Uint8Array[] = [];
   let runStart = 0;
   const flush = () => {
@@ -124,7 +125,7 @@ export function writePagesToFile(fd: number, pages: Iterable<{ pgno: number; dat
     run = [];
   };
   for (const p of pages) {
-    sum.setPage(p.pgno, p.data);
+    sum.setPage(p.pgno, p.data, p.hash);
     if (run.length === 0 || p.pgno !== runStart + run.length || run.length >= 1024) {
       flush();
       runStart = p.pgno;

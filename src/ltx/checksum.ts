@@ -1,4 +1,5 @@
 import { crc64Final, crc64Init, crc64Update, type Crc64State } from './crc64.ts';
+import type { PageHash } from './encoder.ts';
 
 /** Bit 63, forced on in every stored checksum so that zero can mean "absent". */
 export const CHECKSUM_FLAG = 1n << 63n;
@@ -82,14 +83,22 @@ export class DatabaseChecksum {
     return CHECKSUM_FLAG | (BigInt(this.#xhi >>> 0) << 32n) | BigInt(this.#xlo >>> 0);
   }
 
-  /** Records a new image of one page. */
-  setPage(pgno: number, data: Uint8Array): void {
+  /** Records a new image of one page (`hash`: its checksum, when a decoder already computed it). */
+  setPage(pgno: number, data: Uint8Array, hash?: PageHash): void {
     if (pgno === this.#lockPgno) return;
     if (pgno > this.#hi.length) this.#reserve(pgno);
     if (pgno > this.#highestWritten) this.#highestWritten = pgno;
-    const s = pageCrc(pgno, data);
-    const hi = ~s.hi;
-    const lo = ~s.lo;
+    let hi: number;
+    let lo: number;
+    // Page 1 is hashed masked, which a hash of the bytes as stored is not.
+    if (hash && pgno !== 1) {
+      hi = hash.hi;
+      lo = hash.lo;
+    } else {
+      const s = pageCrc(pgno, data);
+      hi = ~s.hi;
+      lo = ~s.lo;
+    }
     const i = pgno - 1;
     this.#undo?.push(i, this.#hi[i]!, this.#lo[i]!);
     this.#xhi ^= this.#hi[i]! ^ hi;

@@ -37,13 +37,10 @@ export function mergeLtxFiles(input: LtxFile[]): LtxFile {
     }
   }
   if (files.length === 1) return first;
-  const merged = new Map<number, Uint8Array>();
-  for (const f of files) for (const p of f.pages) merged.set(p.pgno, p.data);
+  const merged = new Map<number, LtxPage>();
+  for (const f of files) for (const p of f.pages) merged.set(p.pgno, p);
   const commit = last.header.commit;
-  const pages: LtxPage[] = [...merged.entries()]
-    .filter(([pgno]) => pgno <= commit)
-    .sort((a, b) => a[0] - b[0])
-    .map(([pgno, data]) => ({ pgno, data }));
+  const pages = [...merged.values()].filter((p) => p.pgno <= commit).sort((a, b) => a.pgno - b.pgno);
   const header: LtxHeader = {
     flags: 0,
     pageSize: first.header.pageSize,

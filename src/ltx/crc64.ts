@@ -91,3 +91,67 @@ export function crc64(data: Uint8Array): bigint {
   crc64Update(s, data);
   return crc64Final(s);
 }
+
+/**
+ * What feeding `len` zero bytes does to a raw register: a linear map, kept as eight 256-entry
+ * tables (one per byte of the register) so applying it costs eight lookups.
+ */
+export interface Crc64Shift {
+  hi: Int32Array;
+  lo: Int32Array;
+}
+
+const shifts = new Map<number, Crc64Shift>();
+
+/** The shift for `len` bytes (built once per length: 64 CRCs of `len` zero bytes). */
+export function crc64Shift(len: number): Crc64Shift {
+  let shift = shifts.get(len);
+  if (shift) return shift;
+  const zeros = new Uint8Array(len);
+  const colHi = new Int32Array(64);
+  const colLo = new Int32Array(64);
+  for (let bit = 0; bit < 64; bit++) {
+    const s = bit < 32 ? { hi: 0, lo: 1 << bit } : { hi: 1 << (bit - 32), lo: 0 };
+    crc64Update(s, zeros);
+    colHi[bit] = s.hi;
+    colLo[bit] = s.lo;
+  }
+  shift = { hi: new Int32Array(8 * 256), lo: new Int32Array(8 * 256) };
+  for (let k = 0; k < 8; k++) {
+    for (let b = 0; b < 256; b++) {
+      let hi = 0;
+      let lo = 0;
+      for (let j = 0; j < 8; j++) {
+        if (b & (1 << j)) {
+          hi ^= colHi[k * 8 + j]!;
+          lo ^= colLo[k * 8 + j]!;
+        }
+      }
+      shift.hi[k * 256 + b] = hi;
+      shift.lo[k * 256 + b] = lo;
+    }
+  }
+  shifts.set(len, shift);
+  return shift;
+}
+
+/**
+ * Turns `a`, the finished CRC of some bytes A, into the finished CRC of A followed by bytes B,
+ * given B's finished CRC `b` and the shift for B's length: CRC(A‖B) = shift(CRC(A)) ^ CRC(B).
+ * This lets a file checksum be assembled from per-page CRCs, so pages are hashed once.
+ */
+export function crc64Combine(a: Crc64State, b: Crc64State, shift: Crc64Shift): void {
+  const { hi: H, lo: L } = shift;
+  const x = a.lo;
+  const y = a.hi;
+  const i0 = x & 0xff;
+  const i1 = 256 + ((x >>> 8) & 0xff);
+  const i2 = 512 + ((x >>> 16) & 0xff);
+  const i3 = 768 + (x >>> 24);
+  const i4 = 1024 + (y & 0xff);
+  const i5 = 1280 + ((y >>> 8) & 0xff);
+  const i6 = 1536 + ((y >>> 16) & 0xff);
+  const i7 = 1792 + (y >>> 24);
+  a.hi = H[i0]! ^ H[i1]! ^ H[i2]! ^ H[i3]! ^ H[i4]! ^ H[i5]! ^ H[i6]! ^ H[i7]! ^ b.hi;
+  a.lo = L[i0]! ^ L[i1]! ^ L[i2]! ^ L[i3]! ^ L[i4]! ^ L[i5]! ^ L[i6]! ^ L[i7]! ^ b.lo;
+}

@@ -1,7 +1,7 @@
 import lz4 from 'lz4js';
 import { ChecksumMismatchError, LtxFormatError } from '../errors.ts';
 import { CHECKSUM_FLAG, DatabaseChecksum, formatHex64, lockPgno } from './checksum.ts';
-import { crc64Final, crc64Init, crc64Update } from './crc64.ts';
+import { crc64Combine, crc64Final, crc64Init, crc64Shift, crc64Update } from './crc64.ts';
 import type { LtxPage } from './encoder.ts';
 import {
   decodeHeader,
@@ -48,32 +48,41 @@ export function decodeLtx(buf: Uint8Array, options: { snapshotChecksum?: boolean
   const raw = buf.subarray(HEADER_SIZE, buf.length - TRAILER_SIZE);
   const body = header.flags & FLAG_COMPRESS_LZ4 ? inflate(raw) : raw;
 
+  // A page frame is the page number (4 bytes, big-endian) and the page: exactly what a page
+  // checksum hashes. So each frame is hashed once, on its own, and the file checksum is assembled
+  // from those CRCs; appliers reuse them for the database checksum.
   const crc = crc64Init();
   crc64Update(crc, buf, 0, HEADER_SIZE);
+  const file = { hi: ~crc.hi, lo: ~crc.lo };
   const pages: LtxPage[] = [];
   const lock = lockPgno(header.pageSize);
   const frameSize = PAGE_HEADER_SIZE + header.pageSize;
+  const shift = crc64Shift(frameSize);
   const view = Buffer.from(body.buffer, body.byteOffset, body.length);
   let off = 0;
   let last = 0;
   for (;;) {
     if (off + PAGE_HEADER_SIZE > body.length) throw new LtxFormatError(`truncated page block: no terminator after page ${last}`);
     const pgno = view.readUInt32BE(off);
-    if (pgno === 0) {
-      off += PAGE_HEADER_SIZE;
-      break;
-    }
+    if (pgno === 0) break;
     if (off + frameSize > body.length) throw new LtxFormatError(`truncated page block: page ${pgno} is cut short`);
     checkPageOrder(header, pgno, last, lock);
-    pages.push({ pgno, data: body.subarray(off + PAGE_HEADER_SIZE, off + frameSize) });
+    const frame = crc64Init();
+    crc64Update(frame, body, off, off + frameSize);
+    frame.hi = ~frame.hi;
+    frame.lo = ~frame.lo;
+    crc64Combine(file, frame, shift);
+    pages.push({ pgno, data: body.subarray(off + PAGE_HEADER_SIZE, off + frameSize), hash: frame });
     last = pgno;
     off += frameSize;
   }
-  if (off !== body.length) throw new LtxFormatError(`${body.length - off} unexpected bytes after the page block terminator`);
+  if (off + PAGE_HEADER_SIZE !== body.length) throw new LtxFormatError(`${body.length - off - PAGE_HEADER_SIZE} unexpected bytes after the page block terminator`);
   checkSnapshotEnd(header, last, lock);
   // After the page block: in a truncated file the "trailer" is page bytes, and the page block says so.
   validateTrailer(header, trailer);
-  crc64Update(crc, body);
+  crc.hi = ~file.hi;
+  crc.lo = ~file.lo;
+  crc64Update(crc, body, off);
   crc64Update(crc, buf, buf.length - TRAILER_SIZE, buf.length - 8);
   const fileChecksum = CHECKSUM_FLAG | crc64Final(crc);
   if (fileChecksum !== trailer.fileChecksum) {
@@ -83,7 +92,7 @@ export function decodeLtx(buf: Uint8Array, options: { snapshotChecksum?: boolean
   }
   if (isSnapshot(header) && options.snapshotChecksum !== false) {
     const sum = new DatabaseChecksum(header.pageSize);
-    for (const p of pages) sum.setPage(p.pgno, p.data);
+    for (const p of pages) sum.setPage(p.pgno, p.data, p.hash);
     sum.setPageCount(header.commit);
     if (sum.value !== trailer.postApplyChecksum) {
       throw new ChecksumMismatchError(

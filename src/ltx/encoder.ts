@@ -8,6 +8,13 @@ import { encodeHeader, FLAG_COMPRESS_LZ4, isSnapshot, TRAILER_SIZE, validateTrai
 export interface LtxPage {
   pgno: number;
   data: Uint8Array;
+  /** The page's checksum as its file's decoder computed it (two int32 halves, no flag bit), so appliers need not hash it again. */
+  hash?: PageHash;
+}
+
+export interface PageHash {
+  hi: number;
+  lo: number;
 }
 
 /**
