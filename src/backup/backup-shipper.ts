@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { DatabaseCapture } from '../capture/database-capture.ts';
+import type { CommitEvent, DatabaseCapture } from '../capture/database-capture.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
 import { LtxWriter } from '../ltx/encoder.ts';
 import { decodeHeader, isSnapshot } from '../ltx/header.ts';
@@ -8,7 +8,7 @@ import type { Store } from '../store/store.ts';
 import type { BackupTarget } from './backup-target.ts';
 import { backupKey, newGeneration, parseBackupKey } from './layout.ts';
 import { BackupMaintenance } from './maintenance.ts';
-import type { RecentTransactions } from './recent-transactions.ts';
+import { RecentTransactions } from './recent-transactions.ts';
 import { decodeSegment, encodeSegment } from './segment.ts';
 
 const SHIP_INTERVAL_MS = 1_000;
@@ -50,12 +50,12 @@ export class BackupShipper {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
-  readonly #recent: RecentTransactions | undefined;
+  readonly #recent: RecentTransactions;
   readonly #leaseValid: () => boolean;
 
   /**
    * `recent` holds what this node received as a replica (to continue the old primary's chain after
-   * a crash); `leaseValid` is asked before every upload, so a primary whose lease may have passed
+   * a crash), and gets what it captures from now on (shipped without reading the log); `leaseValid` is asked before every upload, so a primary whose lease may have passed
    * on (frozen, cut off) adds nothing to a chain its successor now continues.
    */
   constructor(o: { store: Store; target: BackupTarget; logger: Logger; schedule: BackupSchedule; recent?: RecentTransactions; leaseValid?: () => boolean }) {
@@ -63,14 +63,24 @@ export class BackupShipper {
     this.#target = o.target;
     this.#logger = o.logger;
     this.#schedule = o.schedule;
-    this.#recent = o.recent;
+    this.#recent = o.recent ?? new RecentTransactions();
     this.#leaseValid = o.leaseValid ?? (() => true);
     this.#maintenance = new BackupMaintenance(o.target, o.logger);
   }
 
   start(): void {
+    this.#store.on('commit', this.#onCommit);
     this.#timer = setInterval(() => void this.ship(), SHIP_INTERVAL_MS);
   }
+
+  readonly #onCommit = (ev: CommitEvent): void => {
+    if (!ev.ltx) {
+      this.#recent.forget(ev.name);
+      return;
+    }
+    const h = decodeHeader(ev.ltx);
+    this.#recent.add(ev.name, { bytes: ev.ltx, minTxid: h.minTxid, pre: h.preApplyChecksum, pos: { txid: ev.txid, checksum: ev.checksum } });
+  };
 
   /** Ships what is new now; resolves when done (one pass at a time). */
   ship(): Promise<void> {
@@ -101,11 +111,12 @@ export class BackupShipper {
   /** Stops without shipping more (the node lost the lease: what it has not shipped may not be the cluster's history). */
   halt(): void {
     clearInterval(this.#timer);
+    this.#store.off('commit', this.#onCommit);
   }
 
   /** Ships what is left and stops. */
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
+    this.halt();
     await this.flush();
   }
 
@@ -156,22 +167,22 @@ export class BackupShipper {
   }
 
   /**
-   * The files from `from` to `to`, one per transaction and each continuing the last: from the log,
-   * or, for what this node received as a replica (its log gathers those), from `recent`; undefined
-   * if neither has them.
+   * The files from `from` to `to`, one per transaction and each continuing the last: from `recent`
+   * (what this node captured lately, or received as a replica, whose log gathers those), else from
+   * the log; undefined if neither has them.
    */
   #filesAfter(cap: DatabaseCapture, from: Pos, to: number): Array<{ bytes: Buffer; pos: Pos }> | undefined {
     const out: Array<{ bytes: Buffer; pos: Pos }> = [];
     let pos = from;
     while (pos.txid < to) {
-      const entry = cap.log.find(pos.txid + 1);
-      if (!entry || entry.minTxid !== entry.maxTxid) {
-        const received = this.#recent?.after(cap.name, pos);
-        if (!received) return undefined;
-        out.push({ bytes: received.bytes, pos: received.pos });
-        pos = received.pos;
+      const kept = this.#recent.after(cap.name, pos);
+      if (kept) {
+        out.push({ bytes: kept.bytes, pos: kept.pos });
+        pos = kept.pos;
         continue;
       }
+      const entry = cap.log.find(pos.txid + 1);
+      if (!entry || entry.minTxid !== entry.maxTxid) return undefined;
       const bytes = cap.log.read(entry);
       // Header and trailer only: the files are this node's own log (a full decode of every file
       // cost the app a third of its write rate flat out); restores verify every byte.

@@ -54,6 +54,8 @@ export interface CommitEvent {
   commit: number;
   timestamp: number;
   snapshot: boolean;
+  /** The LTX file of a transaction (not of a snapshot), as written to the log: the backup ships it without reading it back. */
+  ltx?: Buffer;
 }
 
 const LOCK_SPIN_MS = 50;
@@ -385,8 +387,9 @@ export class DatabaseCapture extends EventEmitter {
     const txid = this.#pos.txid + 1;
     const header = this.#header(txid, txid, tx.commit, this.#pos.checksum, tx.offset, tx.size, tx.salt1, tx.salt2);
     const checksum = sum.value;
-    this.log.append(txid, txid, encodeLtx(header, pages, checksum));
-    this.#advance({ txid, checksum }, header, false);
+    const ltx = encodeLtx(header, pages, checksum);
+    this.log.append(txid, txid, ltx);
+    this.#advance({ txid, checksum }, header, false, ltx);
   }
 
   #header(minTxid: number, maxTxid: number, commit: number, pre: bigint, walOffset: number, walSize: number, salt1: number, salt2: number): LtxHeader {
@@ -406,7 +409,7 @@ export class DatabaseCapture extends EventEmitter {
     };
   }
 
-  #advance(pos: Pos, header: LtxHeader, snapshot: boolean): void {
+  #advance(pos: Pos, header: LtxHeader, snapshot: boolean, ltx?: Buffer): void {
     this.#pos = pos;
     this.stats.commits++;
     this.stats.lastCommitAt = header.timestamp;
@@ -418,6 +421,7 @@ export class DatabaseCapture extends EventEmitter {
       commit: header.commit,
       timestamp: header.timestamp,
       snapshot,
+      ltx,
     };
     this.emit('commit', ev);
   }
