@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { ChecksumMismatchError, LitefleetError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
@@ -152,7 +153,14 @@ export async function restoreDatabase(target: BackupTarget, db: string, to: Rest
     }
     if ('txid' in to && pos.txid !== to.txid) throw new LitefleetError('ENOPOINT', `${db}: TXID ${to.txid} is not in the backup (it ends at ${pos.txid})`);
     fs.ftruncateSync(fd, pos.commit * pageSize);
-    fs.fdatasyncSync(fd);
+    // The flush to disk (thread pool) and integrity_check (this thread, reading the page cache)
+    // overlap: each took about a tenth of a restore.
+    const synced = promisify(fs.fdatasync)(fd);
+    try {
+      checkIntegrity(tmp);
+    } finally {
+      await synced;
+    }
     result = { generation: gen.generation, txid: pos.txid, timestamp: pos.timestamp, checksum: pos.checksum, pageSize, pages: pos.commit };
   } catch (err) {
     fs.closeSync(fd);
@@ -160,17 +168,18 @@ export async function restoreDatabase(target: BackupTarget, db: string, to: Rest
     throw err;
   }
   fs.closeSync(fd);
-  try {
-    // Read-write: the pages say WAL mode, and a read-only connection could not create the index file.
-    const check = new Database(tmp);
-    const ok = check.pragma('integrity_check', { simple: true });
-    check.close();
-    if (ok !== 'ok') throw new LitefleetError('ECORRUPT', `the restored database fails integrity_check: ${String(ok)}`);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
   fs.renameSync(tmp, out);
   progress?.(total, total);
   return result;
+}
+
+function checkIntegrity(file: string): void {
+  // Read-write: the pages say WAL mode, and a read-only connection could not create the index file.
+  const check = new Database(file);
+  try {
+    const ok = check.pragma('integrity_check', { simple: true });
+    if (ok !== 'ok') throw new LitefleetError('ECORRUPT', `the restored database fails integrity_check: ${String(ok)}`);
+  } finally {
+    check.close();
+  }
 }

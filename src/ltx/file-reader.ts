@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { ChecksumMismatchError, LtxFormatError } from '../errors.ts';
 import { CHECKSUM_FLAG, formatHex64, lockPgno } from './checksum.ts';
-import { crc64Final, crc64Init, crc64Update } from './crc64.ts';
-import { checkPageOrder, checkSnapshotEnd } from './decoder.ts';
+import { crc64Final, crc64Init, crc64Shift, crc64Update } from './crc64.ts';
+import { checkPageOrder, checkSnapshotEnd, hashFrame } from './decoder.ts';
 import type { LtxPage } from './encoder.ts';
 import { decodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, PAGE_HEADER_SIZE, TRAILER_SIZE, validateTrailer, type LtxHeader, type LtxTrailer } from './header.ts';
 
@@ -39,8 +39,11 @@ export function readLtxFile(file: string): LtxSource {
     try {
       const crc = crc64Init();
       crc64Update(crc, head);
+      // Finished form, for hashFrame; back to a register for the terminator and trailer.
+      const file = { hi: ~crc.hi, lo: ~crc.lo };
       const lock = lockPgno(header.pageSize);
       const frame = PAGE_HEADER_SIZE + header.pageSize;
+      const shift = crc64Shift(frame);
       const bodyEnd = size - TRAILER_SIZE;
       let off = HEADER_SIZE;
       let last = 0;
@@ -62,11 +65,15 @@ export function readLtxFile(file: string): LtxSource {
           if (at + frame > len) break;
           checkPageOrder(header, pgno, last, lock);
           last = pgno;
-          yield { pgno, data: block.subarray(at + PAGE_HEADER_SIZE, at + frame) };
+          yield { pgno, data: block.subarray(at + PAGE_HEADER_SIZE, at + frame), hash: hashFrame(block, at, frame, file, shift) };
           at += frame;
         }
         if (at === 0) throw new LtxFormatError(`truncated page block: page after ${last} is cut short`);
-        crc64Update(crc, block, 0, at);
+        if (done) {
+          crc.hi = ~file.hi;
+          crc.lo = ~file.lo;
+          crc64Update(crc, block, at - PAGE_HEADER_SIZE, at);
+        }
         off += at;
         if (done) break;
       }
