@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { promisify } from 'node:util';
 import type Database from 'better-sqlite3';
 import { ChecksumMismatchError, LtxFormatError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
@@ -118,19 +119,28 @@ export function writeLtxPages(db: Database.Database, file: LtxSource, state: Dat
  * consecutive pages go out in one writev (a snapshot is one long run), not a write per page.
  */
 export function writePagesToFile(fd: number, pages: Iterable<LtxPage>, pageSize: number, sum: DatabaseChecksum): void {
+  for (const run of pageRuns(pages, sum)) fs.writevSync(fd, run.pages, (run.first - 1) * pageSize);
+}
+
+/** writePagesToFile in the thread pool, so the caller can decode the next pages meanwhile. */
+export async function writePagesToFileAsync(fd: number, pages: Iterable<LtxPage>, pageSize: number, sum: DatabaseChecksum): Promise<void> {
+  for (const run of pageRuns(pages, sum)) await writev(fd, run.pages, (run.first - 1) * pageSize);
+}
+
+const writev = promisify(fs.writev);
+
+/** Hashes each page into `sum` and groups consecutive pages into runs of at most 1024 (IOV_MAX). */
+function* pageRuns(pages: Iterable<LtxPage>, sum: DatabaseChecksum): Generator<{ first: number; pages: Uint8Array[] }> {
   let run: Uint8Array[] = [];
-  let runStart = 0;
-  const flush = () => {
-    if (run.length) fs.writevSync(fd, run, (runStart - 1) * pageSize);
-    run = [];
-  };
+  let first = 0;
   for (const p of pages) {
     sum.setPage(p.pgno, p.data, p.hash);
-    if (run.length === 0 || p.pgno !== runStart + run.length || run.length >= 1024) {
-      flush();
-      runStart = p.pgno;
+    if (run.length > 0 && (p.pgno !== first + run.length || run.length >= 1024)) {
+      yield { first, pages: run };
+      run = [];
     }
+    if (run.length === 0) first = p.pgno;
     run.push(p.data);
   }
-  flush();
+  if (run.length > 0) yield { first, pages: run };
 }

@@ -19,6 +19,8 @@ export interface BackupTarget {
   put(key: string, body: Uint8Array): Promise<void>;
   /** The whole object; NoSuchObjectError when it is not there. */
   get(key: string): Promise<Buffer>;
+  /** The object in pieces as they arrive, for large ones; NoSuchObjectError when it is not there. */
+  stream(key: string): AsyncIterable<Uint8Array>;
   /** The first `length` bytes of an object (a header), without reading the rest. */
   head(key: string, length: number): Promise<Buffer>;
   /** Every object whose key starts with `prefix`, sorted by key. */

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { fsyncDir } from '../log/fsync.ts';
 import { NoSuchObjectError, ObjectExistsError, type BackupObject, type BackupTarget } from './backup-target.ts';
 
+const STREAM_CHUNK = 4 * 1024 * 1024;
+
 /** Backups in a directory (`file:///path`): each object a file, written to a temporary name, fsynced and linked into place. */
 export class FileTarget implements BackupTarget {
   readonly url: string;
@@ -52,6 +54,12 @@ export class FileTarget implements BackupTarget {
     } finally {
       await fh.close();
     }
+  }
+
+  async *stream(key: string): AsyncIterable<Uint8Array> {
+    const fh = await this.#open(key);
+    // Read ahead by the stream (in the thread pool) while the caller works on the last piece.
+    yield* fh.createReadStream({ highWaterMark: STREAM_CHUNK });
   }
 
   async head(key: string, length: number): Promise<Buffer> {

@@ -4,10 +4,18 @@ import Database from 'better-sqlite3';
 import { ChecksumMismatchError, LitefleetError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
 import type { LtxFile } from '../ltx/decoder.ts';
-import { writePagesToFile } from '../apply/apply-ltx.ts';
+import type { LtxPage } from '../ltx/encoder.ts';
+import { decodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, type LtxHeader, type LtxTrailer } from '../ltx/header.ts';
+import { LtxStreamDecoder } from '../ltx/stream-decoder.ts';
+import { writePagesToFile, writePagesToFileAsync } from '../apply/apply-ltx.ts';
 import type { BackupTarget } from './backup-target.ts';
 import type { BackupFileKey } from './layout.ts';
 import { backupKeys, firstTimestamp, lastTimestamp, readBackupFiles } from './maintenance.ts';
+
+// Objects from this size on are applied as they arrive; smaller ones are read whole.
+const STREAM_MIN_BYTES = 8 * 1024 * 1024;
+// Pages handed to the thread pool per write.
+const STREAM_BATCH_BYTES = 4 * 1024 * 1024;
 
 /** One generation of one database in a target, as `backup ls` shows it. */
 export interface GenerationInfo {
@@ -99,40 +107,79 @@ export async function restoreDatabase(target: BackupTarget, db: string, to: Rest
   const fd = fs.openSync(tmp, 'w');
   let result: RestoreResult;
   try {
-    const [snap] = await readBackupFiles(target, snapshot);
-    const sum = new DatabaseChecksum(snap!.header.pageSize);
-    const pageSize = snap!.header.pageSize;
+    const pageSize = decodeHeader(await target.head(snapshot.key, HEADER_SIZE)).pageSize;
+    const sum = new DatabaseChecksum(pageSize);
     let pos = { txid: 0, checksum: 0n, timestamp: 0, commit: 0 };
-    /** Applies one verified file after checking it continues the position. */
-    const apply = (f: LtxFile, key: string) => {
-      const h = f.header;
+    const name = (key: string) => `backup file ${target.url}/${key}`;
+    /** Refuses a file that does not continue the position (before any of its pages is written). */
+    const check = (h: LtxHeader, key: string) => {
+      if (h.pageSize !== pageSize) throw new LitefleetError('ECHAIN', `${name(key)}: page size ${h.pageSize}, the snapshot's is ${pageSize}`);
       if (h.minTxid !== 1 && (h.minTxid !== pos.txid + 1 || h.preApplyChecksum !== pos.checksum)) {
-        throw new LitefleetError('ECHAIN', `backup file ${target.url}/${key}: TXID ${h.minTxid} does not continue TXID ${pos.txid} (checksum ${formatHex64(pos.checksum)})`);
+        throw new LitefleetError('ECHAIN', `${name(key)}: TXID ${h.minTxid} does not continue TXID ${pos.txid} (checksum ${formatHex64(pos.checksum)})`);
       }
-      writePagesToFile(fd, f.pages, pageSize, sum);
+    };
+    /** Verifies the database checksum once a file's pages are written, and moves the position. */
+    const finish = (h: LtxHeader, trailer: LtxTrailer, key: string) => {
       sum.setPageCount(h.commit);
-      if (sum.value !== f.trailer.postApplyChecksum) throw new ChecksumMismatchError(`backup file ${target.url}/${key}: TXID ${h.maxTxid} hashes to ${formatHex64(sum.value)}, not ${formatHex64(f.trailer.postApplyChecksum)}`);
+      if (sum.value !== trailer.postApplyChecksum) throw new ChecksumMismatchError(`${name(key)}: TXID ${h.maxTxid} hashes to ${formatHex64(sum.value)}, not ${formatHex64(trailer.postApplyChecksum)}`);
       pos = { txid: h.maxTxid, checksum: sum.value, timestamp: h.timestamp, commit: h.commit };
     };
-    apply(snap!, snapshot.key);
-    done += snapshot.size;
-    progress?.(done, total);
+    const apply = (f: LtxFile, key: string) => {
+      check(f.header, key);
+      writePagesToFile(fd, f.pages, pageSize, sum);
+      finish(f.header, f.trailer, key);
+    };
+    /**
+     * A large snapshot or compaction is applied as it arrives: each piece is decoded and hashed
+     * here while the next is read and the last is written in the thread pool, so reading, hashing
+     * and writing overlap instead of following one another.
+     */
+    const applyStreamed = async (k: BackupFileKey) => {
+      const decoder = new LtxStreamDecoder();
+      let writing = Promise.resolve();
+      let batch: LtxPage[] = [];
+      let checked = false;
+      try {
+        for await (const piece of target.stream(k.key)) {
+          const pages = decode(() => decoder.push(piece), name(k.key));
+          if (!checked && decoder.header) {
+            check(decoder.header, k.key);
+            checked = true;
+          }
+          for (const p of pages) batch.push(p);
+          if (batch.length * pageSize >= STREAM_BATCH_BYTES) {
+            const ready = batch;
+            batch = [];
+            await writing;
+            writing = writePagesToFileAsync(fd, ready, pageSize, sum);
+          }
+        }
+        await writing;
+        await writePagesToFileAsync(fd, batch, pageSize, sum);
+      } finally {
+        await writing.catch(() => {});
+      }
+      const { header, trailer } = decode(() => decoder.end(), name(k.key));
+      finish(header, trailer, k.key);
+    };
+    const applyObject = async (k: BackupFileKey & { size: number }) => {
+      if (k.size >= STREAM_MIN_BYTES && !(decodeHeader(await target.head(k.key, HEADER_SIZE)).flags & FLAG_COMPRESS_LZ4)) await applyStreamed(k);
+      else for (const f of await readBackupFiles(target, k)) apply(f, k.key);
+      done += k.size;
+      progress?.(done, total);
+    };
+    await applyObject(snapshot);
     for (;;) {
       // The longest compacted file that starts right here and ends at or before the point…
-      let next: LtxFile | undefined;
-      let nextKey = '';
+      let next: (BackupFileKey & { size: number }) | undefined;
       for (const k of compacted.filter((x) => x.minTxid === pos.txid + 1 && x.maxTxid <= limit).sort((a, b) => b.maxTxid - a.maxTxid)) {
-        const [f] = await readBackupFiles(target, k);
-        if (f!.header.timestamp <= moment) {
-          next = f;
-          nextKey = k.key;
-          done += k.size;
+        if ((await stamp(k)) <= moment) {
+          next = k;
           break;
         }
       }
       if (next) {
-        apply(next, nextKey);
-        progress?.(done, total);
+        await applyObject(next);
         continue;
       }
       // …else the transactions of the level-0 segment holding the next one, up to the point.
@@ -181,5 +228,14 @@ function checkIntegrity(file: string): void {
     if (ok !== 'ok') throw new LitefleetError('ECORRUPT', `the restored database fails integrity_check: ${String(ok)}`);
   } finally {
     check.close();
+  }
+}
+
+/** Runs a step of the stream decoder; an error names the object (`what`) as damaged. */
+function decode<T>(step: () => T, what: string): T {
+  try {
+    return step();
+  } catch (err) {
+    throw new LitefleetError('ECORRUPT', `${what} is damaged: ${(err as Error).message}`);
   }
 }

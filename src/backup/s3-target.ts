@@ -1,4 +1,5 @@
 import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
 import { NoSuchObjectError, ObjectExistsError, type BackupObject, type BackupTarget } from './backup-target.ts';
 
 /** Settings of an S3 target (from `backup:`; unset ones come from the usual AWS_* environment variables). */
@@ -50,6 +51,17 @@ export class S3Target implements BackupTarget {
 
   get(key: string): Promise<Buffer> {
     return this.#get(key);
+  }
+
+  async *stream(key: string): AsyncIterable<Uint8Array> {
+    let res;
+    try {
+      res = await this.#client.send(new GetObjectCommand({ Bucket: this.#o.bucket, Key: this.#key(key) }));
+    } catch (err) {
+      if (status(err) === 404) throw new NoSuchObjectError(this.url, key);
+      throw err;
+    }
+    yield* res.Body as Readable;
   }
 
   head(key: string, length: number): Promise<Buffer> {
