@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -13,8 +14,8 @@ import { fixed, median } from './lib/stats.ts';
 const DB = 'sqlite.db';
 
 /**
- * Backups: restore speed against `cp` of the same bytes (a database of BENCH_RESTORE_MB, default
- * 256, backed up to a directory), and what backing up costs the app's write rate (one node
+ * Backups: restore speed against `cp` of the same bytes (the backup objects of a database of
+ * BENCH_RESTORE_MB, default 256, in a directory target), and what backing up costs the app's write rate (one node
  * capturing, with and without a backup target, alternating windows at 1000 tx/s and flat out).
  */
 export async function benchBackup(root: string): Promise<void> {
@@ -24,19 +25,25 @@ export async function benchBackup(root: string): Promise<void> {
   const targetDir = path.join(root, 'target');
   const backupConfig = ['backup:', `  url: "file://${targetDir}"`].join('\n');
 
-  console.log(`\nbackup: restore of a ${mb} MB database from a directory target, against cp of the restored file (${rounds} rounds)`);
+  // The bytes a restore reads are the backup objects: cp copies those same objects. Both start
+  // cold (page cache dropped) where this process may drop it, as a restore after a loss would.
+  const cold = canDropCaches();
+  console.log(`\nbackup: restore of a ${mb} MB database (its snapshot and 100 later transactions) from a directory target, against cp -r of the same backup objects, ${cold ? 'page cache dropped before each' : 'page cache warm (cannot drop it here)'} (${rounds} rounds)`);
   const nodeRoot = path.join(root, 'restore-node');
   fs.mkdirSync(path.join(nodeRoot, 'live'), { recursive: true });
   const db = path.join(nodeRoot, 'live', DB);
   createAppDatabase(db);
+  // Written before the node starts, so the backup's first snapshot holds it (random: nothing regular to exploit).
+  const app = new Database(db, { timeout: 5000 });
+  const insert = app.prepare('INSERT INTO log(note, blob) VALUES (?, ?)');
+  for (let i = 0; i < mb; i++) insert.run(`blob ${i}`, crypto.randomBytes(1024 * 1024));
+  app.close();
   const node = await NodeProcess.start({ root: nodeRoot, extraConfig: backupConfig });
   try {
-    const app = new Database(db, { timeout: 5000 });
-    const blob = Buffer.alloc(1024 * 1024, 7);
-    const insert = app.prepare('INSERT INTO log(note, blob) VALUES (?, ?)');
-    for (let i = 0; i < mb; i++) insert.run(`blob ${i}`, blob);
-    app.close();
-    const txid = (await node.info()).databases.find((d) => d.name === DB)!.txid;
+    const writer = new Database(db, { timeout: 5000 });
+    for (let i = 0; i < 100; i++) writer.prepare('INSERT INTO t(v) VALUES (?)').run(`after the snapshot ${i}`);
+    writer.close();
+    const txid = await waitForCapture(node);
     const target = createBackupTarget(parseConfig(`dir: /x\ndata-dir: /y\n${backupConfig}\n`, 'bench.yml').backup!);
     for (let waited = 0; waited < 300_000; waited += 500) {
       const gens = await listGenerations(target, DB).catch(() => []);
@@ -48,17 +55,20 @@ export async function benchBackup(root: string): Promise<void> {
     let bytes = 0;
     for (let r = 0; r < rounds; r++) {
       const out = path.join(root, `restored-${r}.db`);
+      const copy = path.join(root, `copy-${r}`);
+      if (cold) dropCaches();
       let t = performance.now();
       await restoreDatabase(target, DB, { latest: true }, out);
       restores.push(performance.now() - t);
       bytes = fs.statSync(out).size;
+      if (cold) dropCaches();
       t = performance.now();
-      execFileSync('cp', [out, path.join(root, `copy-${r}.db`)]);
+      execFileSync('cp', ['-r', path.join(targetDir, DB), copy]);
       execFileSync('sync', ['-f', root]);
       copies.push(performance.now() - t);
       console.log(`  round ${r + 1}: restore ${fixed(restores[r]!, 0)} ms (verified, integrity_check included), cp + sync ${fixed(copies[r]!, 0)} ms`);
       fs.rmSync(out);
-      fs.rmSync(path.join(root, `copy-${r}.db`));
+      fs.rmSync(copy, { recursive: true });
     }
     const restore = median(restores);
     const cp = median(copies);
@@ -89,4 +99,28 @@ export async function benchBackup(root: string): Promise<void> {
     }
     console.log(`  ${rate ? `${rate} tx/s` : 'flat out'}: median ${fixed(median(ratios))}× the rate without backup`);
   }
+}
+
+async function waitForCapture(node: NodeProcess): Promise<number> {
+  let last = -1;
+  for (;;) {
+    await sleep(300);
+    const txid = (await node.info()).databases.find((d) => d.name === DB)!.txid;
+    if (txid === last) return txid;
+    last = txid;
+  }
+}
+
+function canDropCaches(): boolean {
+  try {
+    fs.accessSync('/proc/sys/vm/drop_caches', fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function dropCaches(): void {
+  execFileSync('sync');
+  fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
 }

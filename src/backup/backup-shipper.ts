@@ -210,8 +210,8 @@ export class BackupShipper {
   async #snapshot(cap: DatabaseCapture, generation: string): Promise<Pos> {
     this.#checkLease();
     const snap = cap.openSnapshotRead();
+    const chunks: Uint8Array[] = [];
     try {
-      const chunks: Uint8Array[] = [];
       const w = new LtxWriter(
         { flags: 0, pageSize: snap.pageSize, commit: snap.pageCount, minTxid: 1, maxTxid: snap.pos.txid, timestamp: Date.now(), preApplyChecksum: 0n, walOffset: 0, walSize: 0, walSalt1: 0, walSalt2: 0, nodeId: 0n },
         (c) => chunks.push(c),
@@ -221,11 +221,13 @@ export class BackupShipper {
         w.writePage(pgno, data);
       }
       w.finish(snap.pos.checksum);
-      await this.#target.put(backupKey(cap.name, generation, 'snapshot', 1, snap.pos.txid), Buffer.concat(chunks));
-      return snap.pos;
     } finally {
+      // Before the upload: an open read keeps capture's checkpoint waiting, and with it the write
+      // lock that capture holds meanwhile, so the app's writes would wait for the upload.
       snap.close();
     }
+    await this.#target.put(backupKey(cap.name, generation, 'snapshot', 1, snap.pos.txid), Buffer.concat(chunks));
+    return snap.pos;
   }
 
   /** The newest generation of `db` in the target and where its chain ends. */
