@@ -102,6 +102,8 @@ export function startFollowWriter(nodes: NodeProcess[], db: string, pauseMs = 2)
     acked,
     output: () => out,
     stop: async () => {
+      // One that died on its own would never say 'exit' again: fail with what it printed instead of waiting forever.
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`the writer had exited (${proc.exitCode ?? proc.signalCode}); it printed:\n${out.slice(-3000)}`);
       const exited = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');
       await exited;

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeInfo } from '../../src/node/litefleet-node.ts';
 
+const STOP_TIMEOUT_MS = 30_000;
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The CLI entry point, run the way a user runs it. */
 export const CLI = path.resolve(here, '../../bin/litefleet.js');
@@ -152,7 +154,17 @@ export class NodeProcess {
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     proc.kill(signal);
-    return exited;
+    // A node that does not stop is a failure to report with its log, not a test run that hangs.
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<'stuck'>((resolve) => (timer = setTimeout(() => resolve('stuck'), STOP_TIMEOUT_MS)));
+    const result = await Promise.race([exited, stuck]);
+    clearTimeout(timer);
+    if (result === 'stuck') {
+      proc.kill('SIGKILL');
+      await exited;
+      throw new Error(`node did not exit within ${STOP_TIMEOUT_MS / 1000} s of ${signal}; its log ends:\n${this.#output.slice(-4000)}`);
+    }
+    return result;
   }
 
   /** Sends a signal without waiting (SIGSTOP/SIGCONT to freeze and thaw the node). */
