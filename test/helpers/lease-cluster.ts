@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort, NodeProcess, sleep } from './node-process.ts';
 import { makeTempDir } from './temp-dir.ts';
@@ -93,6 +94,10 @@ export function drainFile(n: NodeProcess): string {
 export function startFollowWriter(nodes: NodeProcess[], db: string, pauseMs = 2): { proc: ChildProcess; acked(): number[]; output(): string; stop(): Promise<number[]> } {
   const spec = JSON.stringify(nodes.map((n) => ({ db: path.join(n.dir, db), url: n.url, drain: drainFile(n) })));
   const proc = spawn(process.execPath, [path.join(here, '../fixtures/follow-writer.mjs'), spec, String(pauseMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A test that fails before stopping it must not leave it running (it would keep the run alive).
+  after(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
