@@ -9,12 +9,22 @@ import { restoreDatabase } from '../../src/backup/restore.ts';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { startEtcd } from '../helpers/etcd.ts';
 import { drainFile, startFollowWriter, startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
-import { runCli, sleep } from '../helpers/node-process.ts';
+import { runCli, sleep, type NodeProcess } from '../helpers/node-process.ts';
 import { databaseChecksum, runSqliteCli } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
 
 const DB = 'app.db';
 const etcd = await startEtcd();
+
+/** The primary's position once capture has logged every write made so far (its checksum is then the file's own). */
+async function captured(node: NodeProcess): Promise<{ txid: number; checksum: string }> {
+  const fileSum = () => databaseChecksum(path.join(node.dir, DB)).checksum.toString(16).padStart(16, '0');
+  for (let i = 0; ; i++) {
+    const pos = (await node.info()).databases.find((d) => d.name === DB)!;
+    if (pos.checksum === fileSum() || i >= 200) return pos;
+    await sleep(25);
+  }
+}
 
 test('backup across a handoff and a crash under writes: the next primary continues the generation, every transaction around the crash restores', async (t) => {
   const target = makeTempDir('litefleet-target-');
@@ -27,7 +37,7 @@ test('backup across a handoff and a crash under writes: the next primary continu
   const second = await waitForPrimary(c.nodes, 5_000, first);
   await sleep(1_500);
   await writer.stop();
-  const end = (await second.info()).databases.find((d) => d.name === DB)!;
+  const end = await captured(second);
   await sleep(2_000);
 
   const ls = async () => JSON.parse((await runCli(['backup', 'ls', '-c', second.configPath, '--json'])).stdout) as Array<{ generation: string; first: { txid: number }; last: { txid: number } }>;
@@ -58,7 +68,7 @@ test('backup across a handoff and a crash under writes: the next primary continu
   await sleep(1_000);
   await writer2.stop();
   await runSqliteCli(path.join(third.dir, DB), '.timeout 5000\nINSERT INTO t(id, at) VALUES (1000000, 0);');
-  const now = (await third.info()).databases.find((d) => d.name === DB)!;
+  const now = await captured(third);
   await sleep(2_500);
   const after = await ls();
   assert.equal(after.length, 1, `one generation across the crash: ${JSON.stringify(after)}`);
