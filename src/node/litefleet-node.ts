@@ -92,7 +92,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
   #ready: Promise<void> | undefined;
   #proxy: ProxyServer | undefined;
   #backup: BackupShipper | undefined;
-  /** What this node applied as a replica, for the backup chain it continues if it takes over. */
+  /** The last transactions this node captured or applied, for the backup (see RecentTransactions). */
   readonly #recent = new RecentTransactions();
   #proxyPort = 0;
   /** Proxy URLs of primaries, by their API URL (asked once per primary). */
