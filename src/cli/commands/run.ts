@@ -4,6 +4,9 @@ import { createLogger } from '../../logger.ts';
 import { runExec, type ExecCommand } from '../../node/exec.ts';
 import { LitefleetNode } from '../../node/litefleet-node.ts';
 
+const STOP_DEADLINE_MS = 20_000;
+const LINGER_MS = 2_000;
+
 /**
  * `litefleet run -c litefleet.yml [-- cmd args]`: starts the node, runs the config's `exec`
  * commands (or the one after `--`, which replaces the config's last) once it is ready, and stops
@@ -31,10 +34,16 @@ export function registerRun(program: Command): void {
       const stop = (why: string) => {
         stopping ??= (async () => {
           logger.info({ why }, 'stopping');
+          // A deploy's SIGTERM must end the process even if a step of the shutdown never returns.
+          const deadline = setTimeout(() => {
+            logger.error({ active: process.getActiveResourcesInfo() }, `could not stop within ${STOP_DEADLINE_MS / 1000} s; exiting`);
+            process.exit(1);
+          }, STOP_DEADLINE_MS);
           await node.stop().catch((err: unknown) => {
             logger.error({ err }, 'error while stopping');
             process.exitCode = 1;
           });
+          clearTimeout(deadline);
         })();
         return stopping;
       };
@@ -61,5 +70,11 @@ export function registerRun(program: Command): void {
           },
         );
       });
+      // Everything is closed; a handle a library still holds (a timer, a watcher) must not keep a
+      // stopped node alive. Unref'd: a process with nothing left exits before it fires.
+      setTimeout(() => {
+        logger.warn({ active: process.getActiveResourcesInfo() }, 'handles still open after stopping; exiting');
+        process.exit();
+      }, LINGER_MS).unref();
     });
 }
