@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fsyncDir } from '../log/fsync.ts';
+import { fsyncFileAsync, writeFileSyncedAsync } from '../log/fsync.ts';
 import { NoSuchObjectError, ObjectExistsError, type BackupObject, type BackupTarget } from './backup-target.ts';
 
 const STREAM_CHUNK = 4 * 1024 * 1024;
@@ -19,13 +19,7 @@ export class FileTarget implements BackupTarget {
     const file = this.#path(key);
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    const fh = await fs.promises.open(tmp, 'w');
-    try {
-      await fh.writeFile(body);
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
+    await writeFileSyncedAsync(tmp, body);
     try {
       // link() fails when the name exists: no overwrite, even against another writer.
       await fs.promises.link(tmp, file);
@@ -35,7 +29,8 @@ export class FileTarget implements BackupTarget {
     } finally {
       await fs.promises.rm(tmp, { force: true });
     }
-    fsyncDir(path.dirname(file));
+    // The primary ships from its main thread, beside capture: no blocking fsync here.
+    await fsyncFileAsync(path.dirname(file), false);
   }
 
   async get(key: string): Promise<Buffer> {

@@ -61,15 +61,20 @@ export async function fsyncFileAsync(file: string, dataOnly = true): Promise<voi
 export async function writeFileDurableAsync(file: string, data: string): Promise<void> {
   // Its own tmp name: a synchronous writeFileDurable of the same file may run meanwhile.
   const tmp = `${file}.async.tmp`;
-  const fh = await fs.promises.open(tmp, 'w');
+  await writeFileSyncedAsync(tmp, data);
+  await fs.promises.rename(tmp, file);
+  await fsyncFileAsync(path.dirname(file), false);
+}
+
+/** Creates (or truncates) `file` with `data` and flushes its data to disk, without blocking the thread. */
+export async function writeFileSyncedAsync(file: string, data: string | Uint8Array): Promise<void> {
+  const fh = await fs.promises.open(file, 'w');
   try {
     await fh.writeFile(data);
     await fh.datasync();
   } finally {
     await fh.close();
   }
-  await fs.promises.rename(tmp, file);
-  await fsyncFileAsync(path.dirname(file), false);
 }
 
 /**
