@@ -88,11 +88,21 @@ export async function restoreDatabase(target: BackupTarget, db: string, to: Rest
   const keys = (await backupKeys(target, db)).filter((k) => k.generation === gen.generation);
   const limit = 'txid' in to ? to.txid : Infinity;
   const moment = 'timestamp' in to ? to.timestamp : Infinity;
-  const stamp = (k: BackupFileKey): Promise<number> => lastTimestamp(target, k);
+  // Snapshots and compactions are one LTX file: their header says when, which page size and
+  // whether compressed. Read once each (a request each on S3).
+  const headers = new Map<string, Promise<LtxHeader>>();
+  const headerOf = (k: BackupFileKey): Promise<LtxHeader> => {
+    let h = headers.get(k.key);
+    if (!h) {
+      h = target.head(k.key, HEADER_SIZE).then(decodeHeader);
+      headers.set(k.key, h);
+    }
+    return h;
+  };
   // The newest snapshot at or before the point.
   let snapshot: (BackupFileKey & { size: number }) | undefined;
   for (const k of keys.filter((x) => x.kind === 'snapshot' && x.maxTxid <= limit).sort((a, b) => b.maxTxid - a.maxTxid)) {
-    if (moment === Infinity || (await stamp(k)) <= moment) {
+    if (moment === Infinity || (await headerOf(k)).timestamp <= moment) {
       snapshot = k;
       break;
     }
@@ -107,7 +117,7 @@ export async function restoreDatabase(target: BackupTarget, db: string, to: Rest
   const fd = fs.openSync(tmp, 'w');
   let result: RestoreResult;
   try {
-    const pageSize = decodeHeader(await target.head(snapshot.key, HEADER_SIZE)).pageSize;
+    const pageSize = (await headerOf(snapshot)).pageSize;
     const sum = new DatabaseChecksum(pageSize);
     let pos = { txid: 0, checksum: 0n, timestamp: 0, commit: 0 };
     const name = (key: string) => `backup file ${target.url}/${key}`;
@@ -163,7 +173,7 @@ export async function restoreDatabase(target: BackupTarget, db: string, to: Rest
       finish(header, trailer, k.key);
     };
     const applyObject = async (k: BackupFileKey & { size: number }) => {
-      if (k.size >= STREAM_MIN_BYTES && !(decodeHeader(await target.head(k.key, HEADER_SIZE)).flags & FLAG_COMPRESS_LZ4)) await applyStreamed(k);
+      if (k.size >= STREAM_MIN_BYTES && !((await headerOf(k)).flags & FLAG_COMPRESS_LZ4)) await applyStreamed(k);
       else for (const f of await readBackupFiles(target, k)) apply(f, k.key);
       done += k.size;
       progress?.(done, total);
@@ -173,7 +183,7 @@ export async function restoreDatabase(target: BackupTarget, db: string, to: Rest
       // The longest compacted file that starts right here and ends at or before the point…
       let next: (BackupFileKey & { size: number }) | undefined;
       for (const k of compacted.filter((x) => x.minTxid === pos.txid + 1 && x.maxTxid <= limit).sort((a, b) => b.maxTxid - a.maxTxid)) {
-        if ((await stamp(k)) <= moment) {
+        if ((await headerOf(k)).timestamp <= moment) {
           next = k;
           break;
         }
