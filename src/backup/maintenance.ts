@@ -92,13 +92,13 @@ export class BackupMaintenance {
       const ks = keys.filter((k) => k.generation === generation);
       const snapshots = ks.filter((k) => k.kind === 'snapshot').sort((a, b) => a.maxTxid - b.maxTxid);
       const stamps = new Map<string, number>();
-      for (const s of snapshots) stamps.set(s.key, await this.#timestamp(s));
+      for (const s of snapshots) stamps.set(s.key, await firstTimestamp(this.#target, s));
       // The newest snapshot taken before the window opened: restores inside the window start there or later.
       const base = [...snapshots].reverse().find((s) => stamps.get(s.key)! <= cutoff);
       if (!base) continue;
       const newest = generation === generations[generations.length - 1];
       const last = ks.sort((a, b) => a.maxTxid - b.maxTxid)[ks.length - 1]!;
-      if (!newest && (await this.#lastTimestamp(last)) < cutoff) {
+      if (!newest && (await lastTimestamp(this.#target, last)) < cutoff) {
         doomed.push(...ks.map((k) => k.key));
         continue;
       }
@@ -109,13 +109,5 @@ export class BackupMaintenance {
       this.#logger.info({ db, deleted: doomed.length, before: new Date(cutoff).toISOString() }, 'backup: retention removed files no restore inside the window needs');
     }
     return doomed.length;
-  }
-
-  async #timestamp(k: BackupFileKey): Promise<number> {
-    return firstTimestamp(this.#target, k);
-  }
-
-  async #lastTimestamp(k: BackupFileKey): Promise<number> {
-    return lastTimestamp(this.#target, k);
   }
 }
