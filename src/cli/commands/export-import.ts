@@ -1,16 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import Database from 'better-sqlite3';
 import { loadConfig, resolveConfigPath } from '../../config/load-config.ts';
 import { LitefleetError } from '../../errors.ts';
 import type { NodeInfo } from '../../node/litefleet-node.ts';
 import { NodeClient } from '../node-client.ts';
-
-function progressBar(what: string): SingleBar {
-  return new SingleBar({ format: `${what} {bar} {percentage}% | {value}/{total} bytes`, stream: process.stderr, hideCursor: true });
-}
+import { progressBar } from '../progress.ts';
 
 /**
  * `litefleet export --db NAME out.db`: a consistent copy from the local node (any node) through

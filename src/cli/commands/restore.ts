@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { createBackupTarget } from '../../backup/create-target.ts';
 import { restoreDatabase, type RestoreTarget } from '../../backup/restore.ts';
 import { loadConfig, resolveConfigPath } from '../../config/load-config.ts';
 import { ConfigError, LitefleetError } from '../../errors.ts';
 import { NodeClient } from '../node-client.ts';
+import { progressBar } from '../progress.ts';
 import { importIntoCluster } from './export-import.ts';
 
 /** `litefleet restore --db NAME (--txid N | --timestamp ISO | --latest) (-o out.db | --into-cluster)`. */
@@ -39,7 +39,7 @@ export function registerRestore(program: Command): void {
       }
       const config = loadConfig(resolveConfigPath(opts.config));
       if (!config.backup) throw new ConfigError('the config has no backup: section');
-      const bar = new SingleBar({ format: 'restoring {bar} {percentage}% | {value}/{total} bytes', stream: process.stderr, noTTYOutput: false, hideCursor: true });
+      const bar = progressBar('restoring');
       let started = false;
       const output = path.resolve(opts.output ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'litefleet-restore-')), opts.db));
       const res = await restoreDatabase(createBackupTarget(config.backup), opts.db, to, output, (done, total) => {
