@@ -89,19 +89,14 @@ export function writeLtxPages(db: Database.Database, file: LtxSource, state: Dat
   const next = isSnapshot(h) ? new DatabaseChecksum(h.pageSize) : state.checksum;
   next.begin();
   try {
-    const insert = db.prepare('INSERT INTO sqlite_dbpage(pgno, data) VALUES (?, ?)');
-    let page1: Uint8Array | undefined;
-    for (const p of file.pages) {
-      next.setPage(p.pgno, p.data, p.hash);
-      if (p.pgno === 1) page1 = p.data;
-      else insert.run(p.pgno, p.data);
+    function* hashed(): Generator<LtxPage> {
+      for (const p of file.pages) {
+        next.setPage(p.pgno, p.data, p.hash);
+        yield p;
+      }
     }
+    insertPages(db, hashed(), h.commit, state.pageCount);
     next.setPageCount(h.commit);
-    // Truncate before page 1: once page 1 (the schema) changes, the next statement reloads the
-    // schema, and a new schema read against the old, longer file is reported as corrupt
-    // (measured: a shrinking snapshot that drops a table failed with "malformed" the other way round).
-    if (h.commit < state.pageCount) insert.run(h.commit + 1, null);
-    if (page1) insert.run(1, page1);
     if (next.value !== file.trailer.postApplyChecksum) {
       throw new ChecksumMismatchError(
         `after TXID ${h.maxTxid} the database would hash to ${formatHex64(next.value)}, but the file says ${formatHex64(file.trailer.postApplyChecksum)}`,
@@ -112,6 +107,25 @@ export function writeLtxPages(db: Database.Database, file: LtxSource, state: Dat
     throw err;
   }
   return next;
+}
+
+/**
+ * Writes pages through sqlite_dbpage inside the caller's write transaction, in the order SQLite
+ * needs: ascending but page 1, then the truncation to `commit` pages (when the database had
+ * `before`), then page 1. Truncating before page 1: once page 1 (the schema) changes, the next
+ * statement reloads the schema, and a new schema read against the old, longer file is reported as
+ * corrupt (measured: a shrinking snapshot that drops a table failed with "malformed" the other way
+ * round).
+ */
+export function insertPages(db: Database.Database, pages: Iterable<{ pgno: number; data: Uint8Array }>, commit: number, before: number): void {
+  const insert = db.prepare('INSERT INTO sqlite_dbpage(pgno, data) VALUES (?, ?)');
+  let page1: Uint8Array | undefined;
+  for (const p of pages) {
+    if (p.pgno === 1) page1 = p.data;
+    else insert.run(p.pgno, p.data);
+  }
+  if (commit < before) insert.run(commit + 1, null);
+  if (page1) insert.run(1, page1);
 }
 
 /**

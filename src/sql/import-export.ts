@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RequestError } from '../api/api-server.ts';
+import { insertPages } from '../apply/apply-ltx.ts';
 import { databasePages } from '../capture/capture-connections.ts';
 import type { DatabaseCapture } from '../capture/database-capture.ts';
 import { fsyncDir } from '../log/fsync.ts';
@@ -94,19 +95,21 @@ export function importIntoDatabase(dbPath: string, src: string, capture: Databas
     live.exec('BEGIN IMMEDIATE');
     try {
       const before = Number(live.pragma('page_count', { simple: true }));
-      const insert = live.prepare('INSERT INTO sqlite_dbpage(pgno, data) VALUES (?, ?)');
-      let page1: Buffer | undefined;
-      for (const { pgno, data } of databasePages(from)) {
-        if (pgno > count) break;
-        if (pgno === 1) page1 = Buffer.from(data);
-        else insert.run(pgno, data);
+      function* pages(): Generator<{ pgno: number; data: Uint8Array }> {
+        for (const { pgno, data } of databasePages(from)) {
+          if (pgno > count) break;
+          if (pgno !== 1) {
+            yield { pgno, data };
+            continue;
+          }
+          // The live database stays in WAL mode whatever the file's header says.
+          const page1 = Buffer.from(data);
+          page1[18] = 2;
+          page1[19] = 2;
+          yield { pgno, data: page1 };
+        }
       }
-      // The live database stays in WAL mode whatever the file's header says. Truncated before page 1
-      // is written, as writeLtxPages does (the other order is reported as corruption).
-      page1![18] = 2;
-      page1![19] = 2;
-      if (count < before) insert.run(count + 1, null);
-      insert.run(1, page1);
+      insertPages(live, pages(), count, before);
       live.exec('COMMIT');
     } catch (err) {
       if (live.inTransaction) live.exec('ROLLBACK');
