@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { CommitEvent, DatabaseCapture } from '../capture/database-capture.ts';
+import { snapshotLtx } from '../capture/snapshot-ltx.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
-import { LtxWriter } from '../ltx/encoder.ts';
 import { decodeHeader, isSnapshot } from '../ltx/header.ts';
 import { formatPos, samePos, type Pos } from '../ltx/position.ts';
 import type { Store } from '../store/store.ts';
@@ -210,17 +210,9 @@ export class BackupShipper {
   async #snapshot(cap: DatabaseCapture, generation: string): Promise<Pos> {
     this.#checkLease();
     const snap = cap.openSnapshotRead();
-    const chunks: Uint8Array[] = [];
+    let chunks: Uint8Array[];
     try {
-      const w = new LtxWriter(
-        { flags: 0, pageSize: snap.pageSize, commit: snap.pageCount, minTxid: 1, maxTxid: snap.pos.txid, timestamp: Date.now(), preApplyChecksum: 0n, walOffset: 0, walSize: 0, walSalt1: 0, walSalt2: 0, nodeId: 0n },
-        (c) => chunks.push(c),
-      );
-      for (const { pgno, data } of snap.pages()) {
-        if (pgno > snap.pageCount) break;
-        w.writePage(pgno, data);
-      }
-      w.finish(snap.pos.checksum);
+      chunks = [...snapshotLtx(snap, 0n)];
     } finally {
       // Before the upload: an open read keeps capture's checkpoint waiting, and with it the write
       // lock that capture holds meanwhile, so the app's writes would wait for the upload.

@@ -2,8 +2,8 @@ import type http from 'node:http';
 import type { Logger } from 'pino';
 import { readJsonBody, RequestError } from '../api/api-server.ts';
 import type { CommitEvent, DatabaseCapture } from '../capture/database-capture.ts';
+import { snapshotLtx } from '../capture/snapshot-ltx.ts';
 import { decodeLtx } from '../ltx/decoder.ts';
-import { LtxWriter } from '../ltx/encoder.ts';
 import { formatPos, parsePos, samePos, ZERO_POS, type Pos } from '../ltx/position.ts';
 import type { Store } from '../store/store.ts';
 import { encodeFrame, FrameType, type Frame } from './frames.ts';
@@ -267,28 +267,10 @@ export class StreamServer {
   async #sendSnapshot(cap: DatabaseCapture, send: Send): Promise<Pos> {
     const snap = cap.openSnapshotRead();
     try {
-      const { pos, pageSize, pageCount } = snap;
-      const header = {
-        flags: 0,
-        pageSize,
-        commit: pageCount,
-        minTxid: 1,
-        maxTxid: pos.txid,
-        timestamp: Date.now(),
-        preApplyChecksum: 0n,
-        walOffset: 0,
-        walSize: 0,
-        walSalt1: 0,
-        walSalt2: 0,
-        nodeId: this.#nodeId,
-      };
+      const { pos, pageCount } = snap;
       await send({ type: FrameType.LtxBegin, name: cap.name });
       let chunks: Uint8Array[] = [];
       let size = 0;
-      const writer = new LtxWriter(header, (c) => {
-        chunks.push(c);
-        size += c.length;
-      });
       const flush = async () => {
         if (size === 0) return;
         const data = Buffer.concat(chunks);
@@ -296,14 +278,11 @@ export class StreamServer {
         size = 0;
         await send({ type: FrameType.LtxData, data });
       };
-      // The pages are not hashed here: the replica hashes them as it applies them and compares the
-      // result with this trailer, which is the position capture computed.
-      for (const { pgno, data } of snap.pages()) {
-        if (pgno > pageCount) break;
-        writer.writePage(pgno, data);
+      for (const c of snapshotLtx(snap, this.#nodeId)) {
+        chunks.push(c);
+        size += c.length;
         if (size >= CHUNK_BYTES) await flush();
       }
-      writer.finish(pos.checksum);
       await flush();
       await send({ type: FrameType.LtxEnd });
       this.#logger.info({ db: cap.name, txid: pos.txid, pages: pageCount }, 'sent snapshot to replica');
