@@ -42,3 +42,10 @@ export class UnsupportedDatabaseStateError extends LitefleetError {
     super('EDBSTATE', message);
   }
 }
+
+/** A database name that is not a plain file name in `dir` (a path, a hidden or side file, a control character). */
+export class InvalidNameError extends LitefleetError {
+  constructor(what: string) {
+    super('EINVALIDNAME', `invalid database name: ${what}`);
+  }
+}

@@ -1,11 +1,12 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DB } from '../store/db.ts';
 import type { Store } from '../store/store.ts';
 
 /** The node's Prometheus registry; values are read from the store at scrape time. */
 export function createMetrics(store: Store, isPrimary: () => boolean): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'litefleet_process_' });
-  const perDb = (name: string, help: string, read: (c: NonNullable<ReturnType<Store['captures']['get']>>) => number) =>
+  const perDb = (name: string, help: string, read: (db: DB) => number) =>
     new Gauge({
       name,
       help,
@@ -13,7 +14,7 @@ export function createMetrics(store: Store, isPrimary: () => boolean): Registry 
       registers: [registry],
       collect() {
         this.reset();
-        for (const c of store.captures.values()) this.set({ db: c.name }, read(c));
+        for (const db of store.dbs.values()) this.set({ db: db.name }, read(db));
       },
     });
   new Gauge({
@@ -29,13 +30,13 @@ export function createMetrics(store: Store, isPrimary: () => boolean): Registry 
     help: 'Databases this node follows',
     registers: [registry],
     collect() {
-      this.set(store.captures.size);
+      this.set(store.dbs.size);
     },
   });
-  perDb('litefleet_db_txid', 'Last TXID of the database', (c) => c.pos.txid);
-  perDb('litefleet_db_commit_count', 'Transactions captured since start', (c) => c.stats.commits);
-  perDb('litefleet_db_ltx_count', 'LTX files in the log', (c) => c.log.entries.length);
-  perDb('litefleet_capture_snapshot_count', 'Snapshots taken since start', (c) => c.stats.snapshots);
-  perDb('litefleet_capture_wal_reset_count', 'WAL resets done by the node since start', (c) => c.stats.resets);
+  perDb('litefleet_db_txid', 'Last TXID of the database', (db) => db.pos.txid);
+  perDb('litefleet_db_commit_count', 'Transactions captured since start', (db) => db.capture?.stats.commits ?? 0);
+  perDb('litefleet_db_log_bytes', 'Bytes of transactions in the log', (db) => db.log.bytes);
+  perDb('litefleet_capture_snapshot_count', 'Snapshots taken since start', (db) => db.capture?.stats.snapshots ?? 0);
+  perDb('litefleet_capture_wal_reset_count', 'WAL resets done by the node since start', (db) => db.capture?.stats.resets ?? 0);
   return registry;
 }

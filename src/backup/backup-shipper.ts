@@ -1,14 +1,13 @@
 import type { Logger } from 'pino';
-import type { CommitEvent, DatabaseCapture } from '../capture/database-capture.ts';
 import { snapshotLtx } from '../capture/snapshot-ltx.ts';
+import { headerFields } from '../log/segment-log.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
-import { decodeHeader, isSnapshot } from '../ltx/header.ts';
 import { formatPos, samePos, type Pos } from '../ltx/position.ts';
+import type { DB } from '../store/db.ts';
 import type { Store } from '../store/store.ts';
 import type { BackupTarget } from './backup-target.ts';
 import { backupKey, newGeneration, parseBackupKey } from './layout.ts';
 import { BackupMaintenance } from './maintenance.ts';
-import { RecentTransactions } from './recent-transactions.ts';
 import { decodeSegment, encodeSegment } from './segment.ts';
 
 const SHIP_INTERVAL_MS = 1_000;
@@ -31,11 +30,13 @@ export interface BackupSchedule {
 }
 
 /**
- * Continuous backup from the primary: about once a second, every database's new LTX files go to
- * the target as one level-0 segment, continuing the chain of the newest generation there. When the
- * chain cannot be continued — nothing there yet, a file whose pre-apply checksum does not follow
- * the last shipped one (another primary's history, a restored cluster), or files no longer in the
- * log — a new generation starts with a snapshot of the database as it is.
+ * Continuous backup from the primary: about once a second, every database's new transactions go
+ * to the target as one level-0 segment — the log's bytes as they are, read in large reads —
+ * continuing the chain of the newest generation there. Every node logs every transaction it
+ * captured or applied, so a replica promoted after a crash ships the old primary's unshipped tail
+ * from its own log. When the chain cannot be continued — nothing there yet, a file whose pre-apply
+ * checksum does not follow the last shipped one (another primary's history, a restored cluster),
+ * or transactions no longer in the log — a new generation starts with a snapshot of the database.
  */
 export class BackupShipper {
   readonly #store: Store;
@@ -49,38 +50,24 @@ export class BackupShipper {
   readonly #startedAt = Date.now();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
-
-  readonly #recent: RecentTransactions;
   readonly #leaseValid: () => boolean;
 
   /**
-   * `recent` holds what this node received as a replica (to continue the old primary's chain after
-   * a crash), and gets what it captures from now on (shipped without reading the log); `leaseValid` is asked before every upload, so a primary whose lease may have passed
-   * on (frozen, cut off) adds nothing to a chain its successor now continues.
+   * `leaseValid` is asked before every upload, so a primary whose lease may have passed on
+   * (frozen, cut off) adds nothing to a chain its successor now continues.
    */
-  constructor(o: { store: Store; target: BackupTarget; logger: Logger; schedule: BackupSchedule; recent?: RecentTransactions; leaseValid?: () => boolean }) {
+  constructor(o: { store: Store; target: BackupTarget; logger: Logger; schedule: BackupSchedule; leaseValid?: () => boolean }) {
     this.#store = o.store;
     this.#target = o.target;
     this.#logger = o.logger;
     this.#schedule = o.schedule;
-    this.#recent = o.recent ?? new RecentTransactions();
     this.#leaseValid = o.leaseValid ?? (() => true);
     this.#maintenance = new BackupMaintenance(o.target, o.logger);
   }
 
   start(): void {
-    this.#store.on('commit', this.#onCommit);
     this.#timer = setInterval(() => void this.ship(), SHIP_INTERVAL_MS);
   }
-
-  readonly #onCommit = (ev: CommitEvent): void => {
-    if (!ev.ltx) {
-      this.#recent.forget(ev.name);
-      return;
-    }
-    const h = decodeHeader(ev.ltx);
-    this.#recent.add(ev.name, { bytes: ev.ltx, minTxid: h.minTxid, pre: h.preApplyChecksum, pos: { txid: ev.txid, checksum: ev.checksum } });
-  };
 
   /** Ships what is new now; resolves when done (one pass at a time). */
   ship(): Promise<void> {
@@ -92,12 +79,13 @@ export class BackupShipper {
   }
 
   async #shipAll(): Promise<void> {
-    for (const cap of [...this.#store.captures.values()]) {
+    for (const db of [...this.#store.dbs.values()]) {
+      if (!db.capture) continue;
       try {
-        await this.#shipDatabase(cap);
-        await this.#maintain(cap);
+        await this.#shipDatabase(db);
+        await this.#maintain(db);
       } catch (err) {
-        this.#logger.error({ db: cap.name, err: (err as Error).message }, 'backup failed; retrying');
+        this.#logger.error({ db: db.name, err: (err as Error).message }, 'backup failed; retrying');
       }
     }
   }
@@ -111,7 +99,6 @@ export class BackupShipper {
   /** Stops without shipping more (the node lost the lease: what it has not shipped may not be the cluster's history). */
   halt(): void {
     clearInterval(this.#timer);
-    this.#store.off('commit', this.#onCommit);
   }
 
   /** Ships what is left and stops. */
@@ -120,7 +107,7 @@ export class BackupShipper {
     await this.flush();
   }
 
-  async #shipDatabase(cap: DatabaseCapture): Promise<void> {
+  async #shipDatabase(cap: DB): Promise<void> {
     const chain = this.#chains.get(cap.name) ?? (await this.#findChain(cap.name));
     const target = cap.pos;
     if (samePos(chain?.pos, target)) return;
@@ -152,7 +139,7 @@ export class BackupShipper {
   }
 
   /** Runs the compactions, snapshot and retention that are due for this database. */
-  async #maintain(cap: DatabaseCapture): Promise<void> {
+  async #maintain(cap: DB): Promise<void> {
     const chain = this.#chains.get(cap.name);
     if (!chain) return;
     const due = (task: string, every: number) => {
@@ -166,30 +153,21 @@ export class BackupShipper {
     if (due('retention', this.#schedule.retentionInterval)) await this.#maintenance.retain(cap.name, this.#schedule.retention);
   }
 
-  /**
-   * The files from `from` to `to`, one per transaction and each continuing the last: from `recent`
-   * (what this node captured lately, or received as a replica, whose log gathers those), else from
-   * the log; undefined if neither has them.
-   */
-  #filesAfter(cap: DatabaseCapture, from: Pos, to: number): Array<{ bytes: Buffer; pos: Pos }> | undefined {
+  /** The log's files from `from` to `to`, each continuing the last; undefined if the log no longer has them all. */
+  #filesAfter(db: DB, from: Pos, to: number): Array<{ bytes: Buffer; pos: Pos }> | undefined {
     const out: Array<{ bytes: Buffer; pos: Pos }> = [];
     let pos = from;
     while (pos.txid < to) {
-      const kept = this.#recent.after(cap.name, pos);
-      if (kept) {
-        out.push({ bytes: kept.bytes, pos: kept.pos });
-        pos = kept.pos;
-        continue;
+      const read = db.log.read(pos.txid + 1, MAX_SEGMENT_BYTES);
+      if (!read) return undefined;
+      for (const bytes of read.files) {
+        // Header and trailer only: the files are this node's own log; restores verify every byte.
+        const h = headerFields(bytes);
+        if (h.minTxid !== pos.txid + 1 || h.pre !== pos.checksum) return undefined;
+        pos = { txid: h.maxTxid, checksum: h.post };
+        out.push({ bytes, pos });
+        if (pos.txid >= to) break;
       }
-      const entry = cap.log.find(pos.txid + 1);
-      if (!entry || entry.minTxid !== entry.maxTxid) return undefined;
-      const bytes = cap.log.read(entry);
-      // Header and trailer only: the files are this node's own log (a full decode of every file
-      // cost the app a third of its write rate flat out); restores verify every byte.
-      const header = decodeHeader(bytes);
-      if (isSnapshot(header) || header.preApplyChecksum !== pos.checksum) return undefined;
-      pos = { txid: header.maxTxid, checksum: bytes.readBigUInt64BE(bytes.length - 16) };
-      out.push({ bytes, pos });
     }
     return out;
   }
@@ -199,7 +177,7 @@ export class BackupShipper {
   }
 
   /** Starts a new generation with a snapshot of the database at its current position. */
-  async #startGeneration(cap: DatabaseCapture, why: string): Promise<void> {
+  async #startGeneration(cap: DB, why: string): Promise<void> {
     const generation = newGeneration();
     const pos = await this.#snapshot(cap, generation);
     this.#chains.set(cap.name, { generation, pos });
@@ -207,9 +185,9 @@ export class BackupShipper {
   }
 
   /** Stores the database as it is now as a snapshot of `generation`; returns its position. */
-  async #snapshot(cap: DatabaseCapture, generation: string): Promise<Pos> {
+  async #snapshot(cap: DB, generation: string): Promise<Pos> {
     this.#checkLease();
-    const snap = cap.openSnapshotRead();
+    const snap = cap.capture!.openSnapshotRead();
     let chunks: Uint8Array[];
     try {
       chunks = [...snapshotLtx(snap, 0n)];

@@ -20,10 +20,20 @@ export class CaptureConnections {
   #pinned = -1;
   #writeLocked = false;
 
-  constructor(dbPath: string) {
+  /**
+   * `locked`: a connection inside BEGIN IMMEDIATE (a replica's, being promoted) that becomes the
+   * one holding the write lock, so the app is never let in between.
+   */
+  constructor(dbPath: string, locked?: Db) {
     // busy_timeout 0: taking the write lock is a spin (SQLite's sleeping busy handler loses to a
     // tight-loop writer), and every other call here retries on BUSY itself.
-    this.#conns = [new Database(dbPath, { timeout: 0 }), new Database(dbPath, { timeout: 0 })];
+    if (locked) {
+      locked.pragma('busy_timeout = 0');
+      this.#conns = [locked, new Database(dbPath, { timeout: 0 })];
+      this.#writeLocked = true;
+    } else {
+      this.#conns = [new Database(dbPath, { timeout: 0 }), new Database(dbPath, { timeout: 0 })];
+    }
   }
 
   /** The connection holding the pin (reads there see the pinned snapshot). */

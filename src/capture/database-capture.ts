@@ -4,21 +4,16 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { UnsupportedDatabaseStateError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
-import { encodeLtx, LtxWriter } from '../ltx/encoder.ts';
+import { encodeLtx } from '../ltx/encoder.ts';
 import { FLAG_COMPRESS_LZ4, type LtxHeader } from '../ltx/header.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
-import { LtxLog } from '../log/ltx-log.ts';
+import type { CommitEvent, DB } from '../store/db.ts';
 import { readWalIndex } from '../wal/wal-index.ts';
 import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalReader, type WalTransaction } from '../wal/wal-reader.ts';
 import { CaptureConnections, databasePages } from './capture-connections.ts';
 
 /** Settings of one database's capture. */
 export interface CaptureOptions {
-  name: string;
-  /** The live database file the app opens. */
-  dbPath: string;
-  /** `<data-dir>/dbs/<name>`. */
-  stateDir: string;
   nodeId: bigint;
   logger: Logger;
   /** Reset the WAL after this many frames (keep it below the app's wal_autocheckpoint, 1000 by default). */
@@ -37,34 +32,21 @@ export interface SnapshotRead {
   close(): void;
 }
 
-/** A write-locked connection and the descriptors that keep its locks, handed from capture to a replica. */
+/**
+ * A connection inside BEGIN IMMEDIATE (SQLite's write lock) with the position and checksum state
+ * of the database it holds, handed between capture and apply when the node's role changes.
+ */
 export interface LockedDatabase {
   db: Database.Database;
-  fds: { db: number; shm: number };
-  /** The database's checksum state at the last captured transaction. */
+  pos: Pos;
+  /** The database's checksum state at `pos`. */
   state: { pageSize: number; pageCount: number; checksum: DatabaseChecksum };
-}
-
-/** Emitted as 'commit' for every transaction written to the log. */
-export interface CommitEvent {
-  name: string;
-  txid: number;
-  checksum: bigint;
-  pageSize: number;
-  commit: number;
-  timestamp: number;
-  snapshot: boolean;
-  /** The LTX file of a transaction (not of a snapshot), as written to the log: the backup ships it without reading it back. */
-  ltx?: Buffer;
 }
 
 const LOCK_SPIN_MS = 50;
 // A pass logs at most about this much WAL, so catching up on a backlog leaves the event loop (the
 // API, later the stream) a turn every few hundred commits.
 const PASS_BYTES = 1024 * 1024;
-// fsyncs stall file creation on the same disk (an LTX file took 0.2 ms to create without them in
-// flight and up to 1 ms with), so the log is flushed at most this often, and only when idle.
-const FLUSH_INTERVAL_MS = 1_000;
 const SNAPSHOT_LOCK_MS = 10_000;
 
 /**
@@ -74,7 +56,7 @@ const SNAPSHOT_LOCK_MS = 10_000;
  */
 export class DatabaseCapture extends EventEmitter {
   readonly name: string;
-  readonly log: LtxLog;
+  readonly #db: DB;
   readonly #o: CaptureOptions;
   readonly #reader: WalReader;
   #conns: CaptureConnections | undefined;
@@ -85,24 +67,21 @@ export class DatabaseCapture extends EventEmitter {
   #closed = false;
   #started = false;
   #paused = false;
-  #lastFlush = 0;
   /** Callers of settle() waiting for the next pass that reads the WAL to its end. */
   #settling: Array<(pos: Pos) => void> = [];
-  /**
-   * Descriptors of the database and its -shm, open as long as the connections are: closing any
-   * descriptor of a file releases all of this process's POSIX locks on it, SQLite's included
-   * (the pin's read lock, the write lock, the SHARED lock that keeps the WAL from being deleted).
-   */
-  #fds: { db: number; shm: number } | undefined;
   /** Counters for metrics and tests. */
   readonly stats = { commits: 0, snapshots: 0, resets: 0, restarts: 0, lastCommitAt: 0 };
 
-  constructor(options: CaptureOptions) {
+  constructor(db: DB, options: CaptureOptions) {
     super();
+    this.#db = db;
     this.#o = options;
-    this.name = options.name;
-    this.log = new LtxLog(options.stateDir);
-    this.#reader = new WalReader(`${options.dbPath}-wal`);
+    this.name = db.name;
+    this.#reader = new WalReader(`${db.path}-wal`);
+  }
+
+  get #log(): DB['log'] {
+    return this.#db.log;
   }
 
   /** The last captured transaction and the database checksum after it. */
@@ -116,39 +95,65 @@ export class DatabaseCapture extends EventEmitter {
   }
 
   /**
-   * Opens the database, switches it to WAL, and finds where capture resumes: right after the last
-   * logged transaction if the WAL still holds it unchanged, otherwise at a new snapshot.
+   * Opens the database, switches it to WAL, and finds where capture resumes: with `locked` (a
+   * replica being promoted, its write lock held) exactly where the replica's applies left it;
+   * otherwise right after the last logged transaction if the WAL still holds it unchanged, else at
+   * a new snapshot (which continues the TXIDs, or is dropped when the database has not changed).
    */
-  start(): void {
-    const rec = this.log.recover();
-    for (const r of rec.removed) this.#o.logger.warn({ db: this.name }, `removed torn or out-of-chain LTX file ${r}`);
-    this.#pos = rec.pos;
-    this.#conns = new CaptureConnections(this.#o.dbPath);
+  start(locked?: LockedDatabase): void {
+    if (locked) {
+      this.#takeOver(locked);
+      return;
+    }
+    const log = this.#log;
+    this.#pos = log.pos;
+    this.#conns = new CaptureConnections(this.#db.path);
     const mode = this.#conns.ensureWal();
     if (mode.now !== 'wal') throw new UnsupportedDatabaseStateError(`database ${this.name} could not be switched to WAL mode (journal_mode is ${mode.now})`);
-    if (mode.was !== 'wal' && rec.pos.txid > 0) {
+    if (mode.was !== 'wal' && log.pos.txid > 0) {
       this.#o.logger.warn({ db: this.name }, `database ${this.name} was switched to journal_mode=${mode.was} while the node was down; switched it back to WAL`);
     }
     if (!this.#conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
     let resumed: WalTransaction[] | undefined;
     try {
-      // Only now is -shm sure to exist: a database that was just switched to WAL gets it on first use.
-      this.#fds = { db: fs.openSync(this.#o.dbPath, 'r'), shm: fs.openSync(`${this.#o.dbPath}-shm`, 'r') };
+      // Opened now that -shm is sure to exist (a database just switched to WAL gets it on first use).
+      this.#db.openFiles();
       this.#reader.seek(undefined);
       const all = this.#reader.poll().transactions;
-      resumed = this.#resumeFromWal(rec.lastHeader, all);
+      resumed = this.#resumeFromWal(log.headerAt(log.pos.txid), all);
       this.#conns.repin();
     } finally {
       this.#conns.unlockWrite();
     }
     if (resumed) {
       this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos), pending: resumed.length }, 'resuming capture from the WAL');
-      for (const tx of resumed) this.#commit(tx);
-      this.log.sync(this.#pos);
+      this.#logBatch(resumed);
+      log.sync();
     } else {
-      this.#snapshotPinned(rec.pos.txid === 0 ? 'new database' : 'database changed while the node was down');
+      this.#snapshotPinned(log.pos.txid === 0 ? 'new database' : 'database changed while the node was down');
     }
     this.#started = true;
+  }
+
+  /**
+   * A replica becomes the primary: its applier's connection, inside BEGIN IMMEDIATE, joins capture
+   * as the one holding the write lock; what the WAL holds now is what the replica applied (nobody
+   * else could write), so the reader skips it and the first commit after is the next TXID.
+   */
+  #takeOver(locked: LockedDatabase): void {
+    this.#pos = locked.pos;
+    this.#checksum = locked.state.checksum;
+    this.#conns = new CaptureConnections(this.#db.path, locked.db);
+    try {
+      this.#db.openFiles();
+      this.#reader.seek(undefined);
+      this.#reader.poll();
+      this.#conns.repin();
+    } finally {
+      this.#conns.unlockWrite();
+    }
+    this.#started = true;
+    this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos) }, 'capturing from the replica\'s position');
   }
 
   /** Asks for a capture pass soon (coalesces bursts of WAL events into one pass). */
@@ -170,14 +175,13 @@ export class DatabaseCapture extends EventEmitter {
     this.#settling = [];
     let more = false;
     try {
-      const res = this.#reader.poll(PASS_BYTES);
+      const res = this.#poll(PASS_BYTES);
       more = res.more;
       if (res.restarted) this.stats.restarts += res.restarted;
       if (res.gap) {
         this.#snapshot('WAL frames were missed (the WAL restarted more than once between reads)');
         return;
       }
-      for (const tx of res.transactions) this.#commit(tx);
       if (res.more) {
         // Keep the old pin: a new one could begin at read-lock 0 once the app has checkpointed
         // past what this pass read, and then the app may restart the WAL over unread frames.
@@ -186,9 +190,6 @@ export class DatabaseCapture extends EventEmitter {
         const frameSize = WAL_FRAME_HEADER_SIZE + (this.#checksum?.pageSize ?? 4096);
         if (this.#reader.framesBytes >= this.#o.resetFrames * frameSize) this.#resetWal();
         else this.#conns!.repin();
-      } else if (performance.now() - this.#lastFlush >= FLUSH_INTERVAL_MS) {
-        this.#lastFlush = performance.now();
-        this.log.flush(this.#pos);
       }
     } catch (err) {
       this.#o.logger.error({ db: this.name, err }, 'capture pass failed; retrying');
@@ -225,7 +226,7 @@ export class DatabaseCapture extends EventEmitter {
   checkHeader(): void {
     if (this.#closed || !this.#started || this.#running || this.#paused) return;
     const header = Buffer.alloc(100);
-    fs.readSync(this.#fds!.db, header, 0, 100, 0);
+    fs.readSync(this.#db.files.db, header, 0, 100, 0);
     const raw = header.readUInt16BE(16);
     const pageSize = raw === 1 ? 65536 : raw;
     const wal = header[18] === 2 && header[19] === 2;
@@ -254,16 +255,15 @@ export class DatabaseCapture extends EventEmitter {
   openSnapshotRead(): SnapshotRead {
     if (!this.#started || this.#closed) throw new UnsupportedDatabaseStateError(`database ${this.name} is not being captured`);
     const conns = this.#conns!;
-    const db = new Database(this.#o.dbPath, { readonly: true, timeout: 5000 });
+    const db = new Database(this.#db.path, { readonly: true, timeout: 5000 });
     let gap = false;
     try {
       // While writes are paused the lock is already held (a handoff can need a snapshot).
       if (!this.#paused && !conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
       try {
-        const res = this.#reader.poll();
+        const res = this.#poll();
         gap = res.gap;
         if (gap) throw new UnsupportedDatabaseStateError(`database ${this.name}: WAL frames were missed; a new snapshot is being taken`);
-        for (const tx of res.transactions) this.#commit(tx);
         db.exec('BEGIN');
         db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
       } finally {
@@ -291,12 +291,11 @@ export class DatabaseCapture extends EventEmitter {
   catchUp(): Pos {
     if (!this.#started || this.#closed) throw new UnsupportedDatabaseStateError(`database ${this.name} is not being captured`);
     for (;;) {
-      const res = this.#reader.poll(PASS_BYTES);
+      const res = this.#poll(PASS_BYTES);
       if (res.gap) {
         this.#snapshot('WAL frames were missed (found while catching up)');
         break;
       }
-      for (const tx of res.transactions) this.#commit(tx);
       if (!res.more) break;
     }
     return this.pos;
@@ -313,10 +312,9 @@ export class DatabaseCapture extends EventEmitter {
     if (!this.#conns!.tryLockWrite(timeoutMs)) throw this.#lockedError();
     this.#paused = true;
     try {
-      const res = this.#reader.poll();
+      const res = this.#poll();
       if (res.gap) throw new UnsupportedDatabaseStateError(`database ${this.name}: WAL frames were missed while pausing writes`);
-      for (const tx of res.transactions) this.#commit(tx);
-      this.log.sync(this.#pos);
+      this.#log.sync();
     } catch (err) {
       this.resumeWrites();
       throw err;
@@ -340,17 +338,10 @@ export class DatabaseCapture extends EventEmitter {
   detach(): LockedDatabase {
     if (!this.#paused) throw new Error(`database ${this.name}: pause writes before detaching capture`);
     const db = this.#conns!.detachWriteLocked();
-    const fds = this.#fds!;
-    this.#fds = undefined;
     this.#closed = true;
     this.#reader.close();
     const checksum = this.#checksum!;
-    return { db, fds, state: { pageSize: checksum.pageSize, pageCount: checksum.pageCount, checksum } };
-  }
-
-  /** Deletes LTX files older than the retention window (the newest is always kept). */
-  prune(retentionMs: number): number {
-    return this.log.prune(Date.now() - retentionMs);
+    return { db, pos: this.pos, state: { pageSize: checksum.pageSize, pageCount: checksum.pageCount, checksum } };
   }
 
   /** Captures what is left, makes it durable and closes the connections. */
@@ -358,17 +349,12 @@ export class DatabaseCapture extends EventEmitter {
     if (this.#closed) return;
     if (this.#started) {
       this.run();
-      this.log.sync(this.#pos);
+      this.#log.sync();
     }
     this.#closed = true;
     for (const resolve of this.#settling.splice(0)) resolve(this.pos);
     this.#conns?.close();
     this.#reader.close();
-    if (this.#fds) {
-      fs.closeSync(this.#fds.db);
-      fs.closeSync(this.#fds.shm);
-      this.#fds = undefined;
-    }
   }
 
   #lockedError(): UnsupportedDatabaseStateError {
@@ -377,19 +363,58 @@ export class DatabaseCapture extends EventEmitter {
     );
   }
 
-  /** Turns one WAL transaction into the next LTX file. */
-  #commit(tx: WalTransaction): void {
+  /**
+   * Reads the WAL after the cursor (up to `budget` bytes) and logs what it finds. A failure to log
+   * (a full disk) leaves the cursor and the checksum where they were: the frames stay pinned in
+   * the WAL, and the next pass tries them again.
+   */
+  #poll(budget = Infinity): ReturnType<WalReader['poll']> {
+    const cursor = this.#reader.cursor;
+    const res = this.#reader.poll(budget);
+    if (res.gap) return res;
+    try {
+      this.#logBatch(res.transactions);
+    } catch (err) {
+      this.#reader.seek(cursor);
+      throw err;
+    }
+    return res;
+  }
+
+  /**
+   * Turns WAL transactions into the next LTX files, appends them to the log in one write, then
+   * moves the position and tells the listeners (the stream, the backup).
+   */
+  #logBatch(txs: WalTransaction[]): void {
+    if (txs.length === 0) return;
     const sum = this.#checksum!;
-    const pgnos = [...tx.pages.keys()].filter((p) => p <= tx.commit).sort((a, b) => a - b);
-    const pages = pgnos.map((pgno) => ({ pgno, data: tx.pages.get(pgno)! }));
-    for (const p of pages) sum.setPage(p.pgno, p.data);
-    sum.setPageCount(tx.commit);
-    const txid = this.#pos.txid + 1;
-    const header = this.#header(txid, txid, tx.commit, this.#pos.checksum, tx.offset, tx.size, tx.salt1, tx.salt2);
-    const checksum = sum.value;
-    const ltx = encodeLtx(header, pages, checksum);
-    this.log.append(txid, txid, ltx);
-    this.#advance({ txid, checksum }, header, false, ltx);
+    sum.begin();
+    const files: Buffer[] = [];
+    const events: CommitEvent[] = [];
+    let pos = this.#pos;
+    try {
+      for (const tx of txs) {
+        const pgnos = [...tx.pages.keys()].filter((p) => p <= tx.commit).sort((a, b) => a - b);
+        const pages = pgnos.map((pgno) => ({ pgno, data: tx.pages.get(pgno)! }));
+        for (const p of pages) sum.setPage(p.pgno, p.data);
+        sum.setPageCount(tx.commit);
+        const txid = pos.txid + 1;
+        const header = this.#header(txid, txid, tx.commit, pos.checksum, tx.offset, tx.size, tx.salt1, tx.salt2);
+        const ltx = encodeLtx(header, pages, sum.value);
+        files.push(ltx);
+        events.push({ name: this.name, txid, checksum: sum.value, pre: pos, pageSize: header.pageSize, timestamp: header.timestamp, snapshot: false, ltx });
+        pos = { txid, checksum: sum.value };
+      }
+      this.#log.append(files);
+    } catch (err) {
+      sum.rollback();
+      throw err;
+    }
+    sum.commit();
+    this.#pos = pos;
+    this.stats.commits += events.length;
+    this.stats.lastCommitAt = events[events.length - 1]!.timestamp;
+    for (const ev of events) this.emit('commit', ev);
   }
 
   #header(minTxid: number, maxTxid: number, commit: number, pre: bigint, walOffset: number, walSize: number, salt1: number, salt2: number): LtxHeader {
@@ -409,23 +434,6 @@ export class DatabaseCapture extends EventEmitter {
     };
   }
 
-  #advance(pos: Pos, header: LtxHeader, snapshot: boolean, ltx?: Buffer): void {
-    this.#pos = pos;
-    this.stats.commits++;
-    this.stats.lastCommitAt = header.timestamp;
-    const ev: CommitEvent = {
-      name: this.name,
-      txid: pos.txid,
-      checksum: pos.checksum,
-      pageSize: header.pageSize,
-      commit: header.commit,
-      timestamp: header.timestamp,
-      snapshot,
-      ltx,
-    };
-    this.emit('commit', ev);
-  }
-
   /**
    * Node-owned WAL restart: with the app's write lock held briefly, capture the tail, checkpoint
    * everything and pin at read-lock 0 so the app's next write starts the WAL over. The log need
@@ -437,7 +445,7 @@ export class DatabaseCapture extends EventEmitter {
     // Far behind a fast writer, the tail would be read under the app's write lock for as long as
     // it takes to log it; catch up first (the WAL grows meanwhile) and reset once close.
     const frameSize = WAL_FRAME_HEADER_SIZE + this.#checksum!.pageSize;
-    const mxFrame = readWalIndex(this.#fds!.shm)?.mxFrame ?? 0;
+    const mxFrame = readWalIndex(this.#db.files.shm)?.mxFrame ?? 0;
     if (mxFrame * frameSize - this.#reader.framesBytes > this.#o.resetFrames * frameSize) {
       conns.repin();
       return;
@@ -448,9 +456,8 @@ export class DatabaseCapture extends EventEmitter {
       return;
     }
     try {
-      const res = this.#reader.poll();
+      const res = this.#poll();
       if (res.gap) throw new Error('WAL restarted while the write lock was held');
-      for (const tx of res.transactions) this.#commit(tx);
       if (conns.checkpointAndRepin()) this.stats.resets++;
     } finally {
       conns.unlockWrite();
@@ -471,38 +478,34 @@ export class DatabaseCapture extends EventEmitter {
   }
 
   /**
-   * Writes the pinned state as snapshot LTX 1-N, where N is the next TXID, unless it hashes to
-   * the current position (nothing changed): then the file is dropped and capture carries on.
+   * Hashes the pinned state: when it differs from the current position (a new database, or one
+   * changed behind capture's back), it becomes the next TXID as a snapshot, and the log starts
+   * over from it (a replica behind it needs the database itself, which the stream sends); when it
+   * hashes to the position, nothing changed and capture carries on.
    */
   #snapshotPinned(reason: string): void {
     const conns = this.#conns!;
     const { pageSize, pageCount } = conns.pinnedGeometry();
-    const txid = this.#pos.txid + 1;
-    const cursor = this.#reader.cursor;
-    const walSize = cursor ? cursor.offset - WAL_HEADER_SIZE : 0;
-    this.#checksum = new DatabaseChecksum(pageSize);
-    const sum = this.#checksum;
-    const header = this.#header(1, txid, pageCount, 0n, walSize ? WAL_HEADER_SIZE : 0, walSize, cursor?.salt1 ?? 0, cursor?.salt2 ?? 0);
-    const kept = this.log.appendStreamed(1, txid, (fd) => {
-      const w = new LtxWriter(header, (chunk) => fs.writeSync(fd, chunk));
-      for (const { pgno, data } of conns.pinnedPages()) {
-        if (pgno > pageCount) break;
-        sum.setPage(pgno, data);
-        w.writePage(pgno, data);
-      }
-      sum.setPageCount(pageCount);
-      if (sum.value === this.#pos.checksum) return false;
-      w.finish(sum.value);
-      return true;
-    });
-    if (!kept) {
+    const sum = new DatabaseChecksum(pageSize);
+    for (const { pgno, data } of conns.pinnedPages()) {
+      if (pgno > pageCount) break;
+      sum.setPage(pgno, data);
+    }
+    sum.setPageCount(pageCount);
+    this.#checksum = sum;
+    if (sum.value === this.#pos.checksum) {
       this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos) }, 'database unchanged since the last logged transaction');
       return;
     }
-    this.#advance({ txid, checksum: sum.value }, header, true);
-    this.log.sync(this.#pos);
+    const pre = this.#pos;
+    const txid = pre.txid + 1;
+    this.#log.reset({ txid, checksum: sum.value });
+    this.#pos = { txid, checksum: sum.value };
+    this.stats.commits++;
     this.stats.snapshots++;
+    this.stats.lastCommitAt = Date.now();
     this.#o.logger.info({ db: this.name, txid, pages: pageCount, checksum: formatHex64(sum.value) }, `snapshot taken: ${reason}`);
+    this.emit('commit', { name: this.name, txid, checksum: sum.value, pre, pageSize, timestamp: this.stats.lastCommitAt, snapshot: true } satisfies CommitEvent);
   }
 
   /**
@@ -517,7 +520,7 @@ export class DatabaseCapture extends EventEmitter {
     const idx = txs.findIndex((t) => t.salt1 === last.walSalt1 && t.salt2 === last.walSalt2 && t.offset + t.size === end);
     if (idx < 0) return undefined;
     const pageSize = last.pageSize;
-    const backfill = readWalIndex(this.#fds!.shm)?.backfill;
+    const backfill = readWalIndex(this.#db.files.shm)?.backfill;
     if (backfill === undefined || backfill * (WAL_FRAME_HEADER_SIZE + pageSize) > end - WAL_HEADER_SIZE) return undefined;
 
     const upto = txs.slice(0, idx + 1);
@@ -532,7 +535,7 @@ export class DatabaseCapture extends EventEmitter {
         sum.setPage(p, o);
       } else {
         page.fill(0);
-        fs.readSync(this.#fds!.db, page, 0, pageSize, (p - 1) * pageSize);
+        fs.readSync(this.#db.files.db, page, 0, pageSize, (p - 1) * pageSize);
         sum.setPage(p, page);
       }
     }

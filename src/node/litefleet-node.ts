@@ -5,25 +5,28 @@ import type http from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { ApiServer, readJsonBody, RequestError, type ApiRoute } from '../api/api-server.ts';
+import { ApiServer, readJsonBody, RequestError, type ApiResponse, type ApiRoute } from '../api/api-server.ts';
 import { createMetrics } from '../api/metrics.ts';
 import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { createLeaser } from '../lease/create-leaser.ts';
 import { LeaseExpiredError, PrimaryExistsError, type Lease, type Leaser, type PrimaryInfo } from '../lease/leaser.ts';
+import { headerFields } from '../log/segment-log.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
-import type { CommitEvent } from '../capture/database-capture.ts';
+import { formatPos, parsePos, type Pos } from '../ltx/position.ts';
+import { validateDatabaseName } from '../store/names.ts';
 import { BackupShipper } from '../backup/backup-shipper.ts';
-import { RecentTransactions } from '../backup/recent-transactions.ts';
 import { createBackupTarget } from '../backup/create-target.ts';
 import { ProxyServer, type ProxyHost } from '../proxy/proxy-server.ts';
 import { execScript } from '../sql/exec-sql.ts';
 import { filePages, importIntoDatabase, importNewDatabase, readLocalCopy, type DatabaseRead } from '../sql/import-export.ts';
+import type { CommitEvent } from '../store/db.ts';
 import { Store } from '../store/store.ts';
-import { ReplicaStream, type HandoffEvent, type ReplicaTxEvent } from '../stream/replica-stream.ts';
-import type { LockedDatabase } from '../capture/database-capture.ts';
+import { ReplicaStream, type HandoffEvent } from '../stream/replica-stream.ts';
 import { StreamServer, type ConnectedReplica } from '../stream/stream-server.ts';
 import { formatNodeId, loadNodeId, newClusterId, readClusterId, writeClusterId } from './identity.ts';
+import { catchUpFromPeers, type PositionsAnswer } from './peer-catch-up.ts';
+import { PeerBook } from './peers.ts';
 
 /** The role a node plays. */
 export type Role = 'primary' | 'replica';
@@ -92,8 +95,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
   #ready: Promise<void> | undefined;
   #proxy: ProxyServer | undefined;
   #backup: BackupShipper | undefined;
-  /** The last transactions this node captured or applied, for the backup (see RecentTransactions). */
-  readonly #recent = new RecentTransactions();
+  readonly #peers: PeerBook;
   #proxyPort = 0;
   /** Proxy URLs of primaries, by their API URL (asked once per primary). */
   readonly #proxyUrls = new Map<string, string | undefined>();
@@ -108,6 +110,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     this.logger = logger;
     this.nodeId = loadNodeId(config['data-dir']);
     this.#leaser = createLeaser(config, formatNodeId(this.nodeId));
+    this.#peers = new PeerBook(config['data-dir'], formatNodeId(this.nodeId));
     this.store = new Store({
       dir: config.dir,
       dataDir: config['data-dir'],
@@ -118,6 +121,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
       retentionMs: config.ltx.retention,
       retentionIntervalMs: config.ltx['retention-interval'],
       compress: config.ltx.compress,
+      segmentAgeMs: Math.min(60_000, Math.max(100, config.ltx.retention / 4)),
     });
     this.store.on('commit', (ev: CommitEvent) => this.#event({ type: 'tx', db: ev.name, txid: ev.txid, checksum: formatHex64(ev.checksum) }));
   }
@@ -159,12 +163,12 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
 
   /** ProxyHost: the TXID this node has of `db`. */
   txid(db: string): number {
-    return this.#replica ? (this.#replica.databases.get(db)?.pos.txid ?? 0) : (this.store.captures.get(db)?.pos.txid ?? 0);
+    return this.store.dbs.get(db)?.pos.txid ?? 0;
   }
 
   /** ProxyHost: on the primary, the TXID of `db` once what was committed to it so far is captured. */
   async commitTxid(db: string): Promise<number | undefined> {
-    const cap = this.role === 'primary' ? this.store.captures.get(db) : undefined;
+    const cap = this.role === 'primary' ? this.store.dbs.get(db)?.capture : undefined;
     return cap ? (await cap.settle()).txid : undefined;
   }
 
@@ -195,7 +199,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     if (!this.#leaser.dynamic && this.#leaser.candidate) {
       await this.#promote(await this.#leaser.acquire());
     } else {
-      this.#startReplica(new Map());
+      this.#startReplica();
       this.#event({ type: 'role', role: 'replica', primary: null });
     }
     if (this.#leaser.dynamic) {
@@ -236,10 +240,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
 
   /** Position and geometry of every database on this node. */
   databases(): NodeInfo['databases'] {
-    const list = this.#replica
-      ? [...this.#replica.databases.values()].map((d) => ({ name: d.name, txid: d.pos.txid, checksum: d.pos.checksum, pageSize: d.geometry.pageSize, pages: d.geometry.pageCount }))
-      : this.store.databases();
-    return list.map((d) => ({ ...d, checksum: formatHex64(d.checksum) })).sort((a, b) => a.name.localeCompare(b.name));
+    return this.store.databases().map((d) => ({ ...d, checksum: formatHex64(d.checksum) }));
   }
 
   /** What /info and `litefleet status` show. */
@@ -349,6 +350,9 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
       }
       this.#noPrimarySince ??= Date.now();
       if (!this.#leaser.candidate || Date.now() < this.#quietUntil || primary?.handoffTo === me) return;
+      // Whatever a reachable node applied from the last primary, this one gets before it may lead.
+      if ((await catchUpFromPeers({ store: this.store, peers: this.#peers.list, token: this.config.http.token!, logger: this.logger })) === 'wait') return;
+      if (this.#lease || this.#stopping) return;
       // Behind the primary we last followed (or never synced with one): give the others a chance first.
       const behind = !this.#replica?.caughtUp() || readClusterId(this.config['data-dir']) === undefined;
       if (behind && Date.now() - this.#noPrimarySince < this.config.lease['catch-up-timeout']) return;
@@ -394,12 +398,11 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
         target: createBackupTarget(b),
         logger: this.logger,
         schedule: { l1: b['l1-interval'], l2: b['l2-interval'], l3: b['l3-interval'], snapshot: b['snapshot-interval'], retention: b.retention, retentionInterval: b['retention-interval'] },
-        recent: this.#recent,
         leaseValid: () => this.#leaseValid(),
       });
       this.#backup.start();
     }
-    this.#streamServer = new StreamServer({ store: this.store, clusterId, nodeId: this.nodeId, logger: this.logger, leaseValid: () => this.#leaseValid() });
+    this.#streamServer = new StreamServer({ store: this.store, clusterId, nodeId: this.nodeId, selfUrl: this.#leaser.advertiseUrl, logger: this.logger, leaseValid: () => this.#leaseValid() });
     this.#knownPrimary = this.#leaser.advertiseUrl;
     if (lease.ttl !== Infinity) this.#leaseTimer = setInterval(() => void this.#keepLease(), LEASE_CHECK_MS);
     this.#event({ type: 'role', role: 'primary', primary: this.config.lease.hostname ?? null });
@@ -455,10 +458,8 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     this.#backup = undefined;
     this.#streamServer?.closeAll();
     this.#streamServer = undefined;
-    let locked = new Map<string, LockedDatabase>();
     try {
       if (!paused) this.store.pauseWrites(PAUSE_TIMEOUT_MS);
-      locked = this.store.detach();
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'could not keep the write lock while stepping down; writes made meanwhile will be found and set aside');
       this.store.close();
@@ -467,14 +468,15 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     this.#lease = undefined;
     if (paused) handedOff?.close().catch(() => {});
     clearInterval(this.#leaseTimer);
-    this.#startReplica(locked);
+    this.#startReplica();
     this.#knownPrimary = undefined;
     void this.#elect();
   }
 
-  #startReplica(locked: Map<string, LockedDatabase>): void {
+  #startReplica(): void {
+    this.store.startApply();
     this.#replica = new ReplicaStream({
-      dir: this.config.dir,
+      store: this.store,
       dataDir: this.config['data-dir'],
       nodeId: this.nodeId,
       token: this.config.http.token!,
@@ -485,16 +487,13 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
       },
       selfUrl: this.#selfUrl,
       candidate: this.#leaser.candidate,
-      retentionMs: this.config.ltx.retention,
-      retentionIntervalMs: this.config.ltx['retention-interval'],
-      recent: this.config.backup ? this.#recent : undefined,
+      onPeers: (nodes) => this.#peers.note(nodes),
     });
-    this.#replica.on('tx', (ev: ReplicaTxEvent) => this.#event({ type: 'tx', db: ev.name, txid: ev.txid, checksum: formatHex64(ev.checksum) }));
     this.#replica.on('handoff', (ev: HandoffEvent) => {
       if (ev.caughtUp) void this.#takeLease('the primary handed the lease to this node').catch((err: unknown) => this.logger.error({ err }, 'could not take the handed-off lease'));
       else this.logger.error('the primary handed the lease over, but this node does not have its final transactions; not taking it');
     });
-    this.#replica.start(locked);
+    this.#replica.start();
   }
 
   /** The replica to hand the lease to: `to` if it is a connected candidate, else the candidate furthest along. */
@@ -613,11 +612,11 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
   /** GET /db/<name>/export: a consistent copy of this node's database, as a file's bytes. */
   async #export(name: string, res: http.ServerResponse): Promise<void> {
     let read: DatabaseRead;
-    const cap = this.store.captures.get(name);
-    if (this.role === 'primary' && cap) {
-      const snap = cap.openSnapshotRead();
+    const db = this.store.dbs.get(name);
+    if (db?.capture) {
+      const snap = db.capture.openSnapshotRead();
       read = { pageSize: snap.pageSize, pageCount: snap.pageCount, txid: snap.pos.txid, pages: () => filePages(snap.pages(), snap.pageSize, snap.pageCount), close: () => snap.close() };
-    } else if (this.#replica?.databases.get(name)?.pos.txid) {
+    } else if (db?.pos.txid) {
       read = readLocalCopy(path.join(this.config.dir, name), this.txid(name));
     } else {
       throw new RequestError(404, `unknown database ${name}; the databases are: ${this.databases().map((d) => d.name).join(', ') || 'none'}`);
@@ -634,6 +633,34 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     }
   }
 
+  /**
+   * GET /db/<name>/ltx?after=<pos>: this node's logged transactions after `pos`, LTX files back to
+   * back (a candidate fetches what it lacks from the others before it takes the lease); 409 when
+   * the log cannot continue `pos`.
+   */
+  #ltxAfter(rawName: string, after: string | null, res: http.ServerResponse): ApiResponse | void {
+    const name = validateDatabaseName(rawName);
+    const db = this.store.dbs.get(name);
+    if (!db) throw new RequestError(404, `unknown database ${name}`);
+    let pos: Pos;
+    try {
+      pos = parsePos(after ?? '');
+    } catch {
+      throw new RequestError(400, 'expected ?after=<txid>/<checksum>');
+    }
+    const files: Buffer[] = [];
+    while (pos.txid < db.pos.txid) {
+      const read = db.log.read(pos.txid + 1, 16 * 1024 * 1024);
+      if (!read || headerFields(read.files[0]!).pre !== pos.checksum) break;
+      files.push(...read.files);
+      pos = read.pos;
+    }
+    if (files.length === 0) return { status: 409, body: { error: `the log of ${name} cannot continue that position` } };
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    for (const f of files) res.write(f);
+    res.end();
+  }
+
   /** POST /db/<name>/import (on the primary): replaces or creates the database from the uploaded file, as one transaction. */
   async #import(name: string, req: http.IncomingMessage): Promise<{ status: number; body: unknown }> {
     if (this.role !== 'primary') {
@@ -645,11 +672,11 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     const tmp = path.join(this.config.dir, `.${name}.litefleet-import-${process.pid}`);
     try {
       await pipeline(req, fs.createWriteStream(tmp));
-      const cap = this.store.captures.get(name);
+      const cap = this.store.dbs.get(name)?.capture;
       if (cap) return { status: 200, body: { txid: importIntoDatabase(path.join(this.config.dir, name), tmp, cap).txid, created: false } };
       importNewDatabase(this.config.dir, name, tmp);
       this.store.scan();
-      const created = this.store.captures.get(name);
+      const created = this.store.dbs.get(name)?.capture;
       if (!created) throw new RequestError(500, `${name} was written but capture did not take it up; see the node's log`);
       return { status: 200, body: { txid: created.pos.txid, created: true } };
     } finally {
@@ -684,11 +711,18 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
           const body = (await readJsonBody(req, EXEC_BODY_LIMIT)) as { sql?: unknown };
           if (typeof body.sql !== 'string') throw new RequestError(400, 'expected {"sql": "<statements>"}');
           if (this.role !== 'primary') return this.#forwardToPrimary(url.pathname, body);
-          const cap = this.store.captures.get(name);
+          const cap = this.store.dbs.get(name)?.capture;
           if (!cap) throw new RequestError(404, `unknown database ${name}; the databases are: ${this.databases().map((d) => d.name).join(', ') || 'none'}`);
           return { status: 200, body: execScript(path.join(this.config.dir, name), body.sql, cap) };
         },
       },
+      {
+        method: 'GET',
+        path: '/positions',
+        auth: true,
+        handle: () => ({ status: 200, body: { id: formatNodeId(this.nodeId), role: this.role, databases: Object.fromEntries(this.store.databases().map((d) => [d.name, formatPos(d)])) } satisfies PositionsAnswer }),
+      },
+      { method: 'GET', path: '/db/*/ltx', auth: true, handle: (_req, url, res) => this.#ltxAfter(decodeURIComponent(url.pathname.split('/')[2]!), url.searchParams.get('after'), res) },
       { method: 'GET', path: '/db/*/export', auth: true, handle: (_req, url, res) => this.#export(decodeURIComponent(url.pathname.split('/')[2]!), res) },
       { method: 'POST', path: '/db/*/import', auth: true, handle: (req, url) => this.#import(decodeURIComponent(url.pathname.split('/')[2]!), req) },
       {

@@ -1,23 +1,14 @@
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Logger } from 'pino';
-import { DatabaseCapture, type CommitEvent, type LockedDatabase } from '../capture/database-capture.ts';
 import type { Pos } from '../ltx/position.ts';
-import { EventEmitter } from 'node:events';
+import { DB, type CommitEvent, type DbOptions } from './db.ts';
 
 /** Settings of a Store. */
-export interface StoreOptions {
-  /** Where the live databases are (the app opens `<dir>/<name>`). */
-  dir: string;
-  /** litefleet's own state. */
-  dataDir: string;
-  nodeId: bigint;
-  logger: Logger;
-  resetFrames: number;
+export interface StoreOptions extends DbOptions {
   pollIntervalMs: number;
   retentionMs: number;
   retentionIntervalMs: number;
-  compress: boolean;
 }
 
 /** What the node reports about one database. */
@@ -35,8 +26,13 @@ const IGNORED_SUFFIXES = ['-wal', '-shm', '-journal', '.tmp', '.litefleet-new'];
 const SET_ASIDE = /\.broken-\d+(-wal|-shm)?$/;
 const SCAN_INTERVAL_MS = 1000;
 const HEADER_CHECK_EVERY = 20;
+const FLUSH_INTERVAL_MS = 1000;
 
-/** True when `file` in the live directory is a SQLite database litefleet should follow. */
+/**
+ * True when `file` in the live directory is a SQLite database litefleet should follow. It opens and
+ * closes the file: never call it on a database this process has open in SQLite, whose locks the
+ * close would release.
+ */
 export function isDatabaseFile(file: string): boolean {
   const name = path.basename(file);
   if (name.startsWith('.') || IGNORED_SUFFIXES.some((s) => name.endsWith(s)) || SET_ASIDE.test(name)) return false;
@@ -56,112 +52,171 @@ export function isDatabaseFile(file: string): boolean {
 }
 
 /**
- * All databases of one node. On the primary it finds every SQLite database in `dir` (at start and
- * when one is created) and keeps a DatabaseCapture running for each; emits 'commit' for each.
+ * All databases of one node (LiteFS's noun), on either role. On the primary it finds every SQLite
+ * database in `dir` (at start and when one is created) and captures each; on a replica it applies
+ * what the primary sends to each. Every DB keeps its log the same way on both, so a role change
+ * keeps positions, logs and checksum states as they are. Emits 'commit' for every new position
+ * and 'drop' for a database deleted on the primary.
  */
 export class Store extends EventEmitter {
   readonly #o: StoreOptions;
-  readonly #captures = new Map<string, DatabaseCapture>();
+  readonly #dbs = new Map<string, DB>();
   readonly #failed = new Map<string, string>();
+  #capturing = false;
   #watcher: fs.FSWatcher | undefined;
   #timers: NodeJS.Timeout[] = [];
   #ticks = 0;
+  #pruning = false;
 
   constructor(options: StoreOptions) {
     super();
+    this.setMaxListeners(0);
     this.#o = options;
     fs.mkdirSync(options.dir, { recursive: true });
     fs.mkdirSync(path.join(options.dataDir, 'dbs'), { recursive: true });
   }
 
-  /** The captures by database name. */
-  get captures(): ReadonlyMap<string, DatabaseCapture> {
-    return this.#captures;
+  /** The databases by name. */
+  get dbs(): ReadonlyMap<string, DB> {
+    return this.#dbs;
   }
 
-  /** Starts capturing every database in `dir` and watching for new ones. */
+  /** True while this store captures (the node is primary). */
+  get capturing(): boolean {
+    return this.#capturing;
+  }
+
+  /** Position and geometry of every database. */
+  databases(): DatabaseInfo[] {
+    return [...this.#dbs.values()]
+      .map((d) => ({ name: d.name, txid: d.pos.txid, checksum: d.pos.checksum, pageSize: d.geometry.pageSize, pages: d.geometry.pageCount }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * The node becomes (or starts as) the primary: every database is captured from where it is —
+   * a replica's from its position with its write lock — and `dir` is watched for new ones.
+   */
   startCapture(): void {
+    this.#stopTimers();
+    this.#capturing = true;
+    for (const db of [...this.#dbs.values()]) this.#capture(db);
     this.scan();
     // One watch on the directory covers every -wal file by name, so a WAL deleted and created
     // again (a new inode) is still seen; the interval below is the fallback for missed events.
     this.#watcher = fs.watch(this.#o.dir, (_event, filename) => {
       if (!filename) return;
       const name = filename.endsWith('-wal') ? filename.slice(0, -4) : filename;
-      const cap = this.#captures.get(name);
+      const cap = this.#dbs.get(name)?.capture;
       if (cap) cap.schedule();
       else if (!filename.endsWith('-wal') && !filename.endsWith('-shm') && !filename.endsWith('-journal')) this.scan();
     });
     this.#timers.push(
       setInterval(() => {
         const checkHeaders = ++this.#ticks % HEADER_CHECK_EVERY === 0;
-        for (const cap of this.#captures.values()) {
-          cap.schedule();
-          if (checkHeaders) cap.checkHeader();
+        for (const db of this.#dbs.values()) {
+          db.capture?.schedule();
+          if (!checkHeaders) continue;
+          try {
+            db.capture?.checkHeader();
+          } catch (err) {
+            this.#o.logger.error({ db: db.name, err: (err as Error).message }, 'cannot check the database header');
+          }
         }
       }, this.#o.pollIntervalMs),
       setInterval(() => this.scan(), SCAN_INTERVAL_MS),
-      setInterval(() => this.#prune(), this.#o.retentionIntervalMs),
     );
+    this.#startMaintenance();
   }
 
-  /** Position and geometry of every database. */
-  databases(): DatabaseInfo[] {
-    return [...this.#captures.values()]
-      .map((c) => ({ name: c.name, txid: c.pos.txid, checksum: c.pos.checksum, pageSize: c.geometry.pageSize, pages: c.geometry.pageCount }))
-      .sort((a, b) => a.name.localeCompare(b.name));
+  /**
+   * The node becomes (or starts as) a replica: every database it knows (its logs, the files in
+   * `dir`) is opened for apply; a demoting primary's capture hands over its write lock (pause
+   * writes first).
+   */
+  startApply(): void {
+    this.#stopTimers();
+    this.#capturing = false;
+    const names = new Set(this.#dbs.keys());
+    for (const n of fs.readdirSync(path.join(this.#o.dataDir, 'dbs'))) names.add(n);
+    // Only a file the node knows nothing of is opened to read its header: closing a descriptor of a
+    // database this process has open in SQLite would drop every lock SQLite holds on it.
+    for (const n of fs.readdirSync(this.#o.dir)) if (!names.has(n) && isDatabaseFile(path.join(this.#o.dir, n))) names.add(n);
+    for (const name of names) {
+      try {
+        this.applying(name);
+      } catch (err) {
+        this.#o.logger.error({ db: name, err: (err as Error).message }, 'cannot open replica database');
+      }
+    }
+    this.#startMaintenance();
+  }
+
+  /** The database `name` on a replica, opened for apply on first use (a database new to this node). */
+  applying(name: string): DB {
+    let db = this.#dbs.get(name);
+    if (!db) {
+      db = this.#add(name);
+    }
+    if (db.applier) return db;
+    try {
+      db.startApply();
+    } catch (err) {
+      // Not even SQLite can read it: keep it for the operator and start over from the primary.
+      db.close();
+      const aside = `${db.path}.broken-${Date.now()}`;
+      for (const suffix of ['', '-wal', '-shm']) if (fs.existsSync(db.path + suffix)) fs.renameSync(db.path + suffix, aside + suffix);
+      this.#o.logger.error({ db: name, err: (err as Error).message, movedTo: aside }, `replica database ${name} cannot be opened; moved it aside and resetting from primary`);
+      db.startApply();
+    }
+    return db;
+  }
+
+  /** Deletes a replica's database and its state (the primary dropped it). */
+  drop(name: string): void {
+    const db = this.#dbs.get(name);
+    if (!db) return;
+    db.drop();
+    this.#dbs.delete(name);
   }
 
   /** Stops the app's writes to every database (see DatabaseCapture.pauseWrites); returns the final positions. */
   pauseWrites(timeoutMs: number): Map<string, Pos> {
-    const paused: DatabaseCapture[] = [];
+    const paused: DB[] = [];
     try {
-      for (const cap of this.#captures.values()) {
-        cap.pauseWrites(timeoutMs);
-        paused.push(cap);
+      for (const db of this.#dbs.values()) {
+        if (!db.capture) continue;
+        db.capture.pauseWrites(timeoutMs);
+        paused.push(db);
       }
     } catch (err) {
-      for (const cap of paused) cap.resumeWrites();
+      for (const db of paused) db.capture?.resumeWrites();
       throw err;
     }
-    return new Map([...this.#captures.values()].map((c) => [c.name, c.pos]));
+    return new Map(paused.map((d) => [d.name, d.pos]));
   }
 
   /** Lets the app write again. */
   resumeWrites(): void {
-    for (const cap of this.#captures.values()) cap.resumeWrites();
+    for (const db of this.#dbs.values()) db.capture?.resumeWrites();
   }
 
-  /** Ends capture with writes paused, handing each database's write lock over (see DatabaseCapture.detach). */
-  detach(): Map<string, LockedDatabase> {
-    this.#stopWatching();
-    const locked = new Map<string, LockedDatabase>();
-    for (const cap of this.#captures.values()) locked.set(cap.name, cap.detach());
-    this.#captures.clear();
-    return locked;
-  }
-
-  #stopWatching(): void {
-    this.#watcher?.close();
-    this.#watcher = undefined;
-    for (const t of this.#timers) clearInterval(t);
-    this.#timers = [];
-  }
-
-  /** Stops watching, captures what is left, and closes every database. */
+  /** Stops watching and closes every database (capturing or applying what is left, syncing the logs). */
   close(): void {
-    this.#stopWatching();
-    for (const cap of this.#captures.values()) {
+    this.#stopTimers();
+    for (const db of this.#dbs.values()) {
       try {
-        cap.close();
+        db.close();
       } catch (err) {
-        this.#o.logger.error({ db: cap.name, err }, 'closing capture failed');
+        this.#o.logger.error({ db: db.name, err }, 'closing database failed');
       }
     }
-    this.#captures.clear();
+    this.#dbs.clear();
   }
 
-  /** Looks for new and deleted databases (every second, on file events, and when the node put one in place). */
+  /** Looks for new and deleted databases (primary: every second, on file events, and when the node put one in place). */
   scan(): void {
+    if (!this.#capturing) return;
     let names: string[];
     try {
       names = fs.readdirSync(this.#o.dir);
@@ -170,52 +225,72 @@ export class Store extends EventEmitter {
       return;
     }
     for (const name of names) {
-      if (this.#captures.has(name)) continue;
-      const file = path.join(this.#o.dir, name);
-      if (!isDatabaseFile(file)) continue;
-      this.#open(name, file);
+      if (this.#dbs.get(name)?.capture) continue;
+      if (!this.#dbs.has(name) && !isDatabaseFile(path.join(this.#o.dir, name))) continue;
+      this.#capture(this.#dbs.get(name) ?? this.#add(name));
     }
-    for (const [name, cap] of this.#captures) {
-      if (!fs.existsSync(path.join(this.#o.dir, name))) {
+    for (const [name, db] of this.#dbs) {
+      if (!fs.existsSync(db.path)) {
         this.#o.logger.warn({ db: name }, 'database file was deleted; no longer capturing it');
-        cap.close();
-        this.#captures.delete(name);
+        db.close();
+        this.#dbs.delete(name);
         this.emit('drop', name);
       }
     }
   }
 
-  #open(name: string, file: string): void {
-    const cap = new DatabaseCapture({
-      name,
-      dbPath: file,
-      stateDir: path.join(this.#o.dataDir, 'dbs', name),
-      nodeId: this.#o.nodeId,
-      logger: this.#o.logger,
-      resetFrames: this.#o.resetFrames,
-      compress: this.#o.compress,
-    });
-    // Before start: its first snapshot is news to the replicas too.
-    cap.on('commit', (ev: CommitEvent) => this.emit('commit', ev));
+  #add(name: string): DB {
+    const db = new DB(name, this.#o);
+    db.on('commit', (ev: CommitEvent) => this.emit('commit', ev));
+    this.#dbs.set(name, db);
+    return db;
+  }
+
+  #capture(db: DB): void {
     try {
-      cap.start();
+      db.startCapture();
     } catch (err) {
       const message = (err as Error).message;
       // Log once per distinct failure; the scan retries every second.
-      if (this.#failed.get(name) !== message) this.#o.logger.error({ db: name, err }, 'cannot capture database');
-      this.#failed.set(name, message);
-      cap.close();
+      if (this.#failed.get(db.name) !== message) this.#o.logger.error({ db: db.name, err }, 'cannot capture database');
+      this.#failed.set(db.name, message);
+      this.#dbs.delete(db.name);
       return;
     }
-    this.#failed.delete(name);
-    this.#captures.set(name, cap);
-    this.#o.logger.info({ db: name, txid: cap.pos.txid }, 'capturing database');
+    this.#failed.delete(db.name);
+    this.#o.logger.info({ db: db.name, txid: db.pos.txid }, 'capturing database');
   }
 
-  #prune(): void {
-    for (const cap of this.#captures.values()) {
-      const n = cap.prune(this.#o.retentionMs);
-      if (n > 0) this.#o.logger.debug({ db: cap.name, removed: n }, 'removed LTX files past retention');
+  /** Flushes every log about once a second and prunes them, on both roles. */
+  #startMaintenance(): void {
+    this.#timers.push(
+      setInterval(() => {
+        for (const db of this.#dbs.values()) void db.log.flush();
+      }, FLUSH_INTERVAL_MS),
+      setInterval(() => void this.#prune(), this.#o.retentionIntervalMs),
+    );
+  }
+
+  async #prune(): Promise<void> {
+    if (this.#pruning) return;
+    this.#pruning = true;
+    try {
+      for (const db of [...this.#dbs.values()]) {
+        const n = await db.log.prune(Date.now() - this.#o.retentionMs).catch((err: unknown) => {
+          this.#o.logger.warn({ db: db.name, err }, 'pruning the log failed');
+          return 0;
+        });
+        if (n > 0) this.#o.logger.debug({ db: db.name, segments: n }, 'removed log segments past retention');
+      }
+    } finally {
+      this.#pruning = false;
     }
+  }
+
+  #stopTimers(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
   }
 }

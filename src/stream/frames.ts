@@ -27,10 +27,20 @@ export const FrameType = {
 
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
-/** What a heartbeat says: the primary's time and each database's TXID there. */
+/** A node of the cluster as the primary knows it: its id and API URL. */
+export interface PeerNode {
+  id: string;
+  url: string;
+}
+
+/**
+ * What a heartbeat says: the primary's time, each database's TXID there, and the nodes streaming
+ * from it (itself first), so every replica knows whom to ask how far it got if the primary dies.
+ */
 export interface HeartbeatPayload {
   time: number;
   txids: Record<string, number>;
+  nodes?: PeerNode[];
 }
 
 /** What a Diverged frame says: positions (`<txid>/<checksum>`) of the primary's history, newest first. */
@@ -68,6 +78,12 @@ export class StreamProtocolError extends LitefleetError {
 
 /** Encodes one frame. */
 export function encodeFrame(frame: Frame): Buffer {
+  const [head, payload] = frameChunks(frame);
+  return payload ? Buffer.concat([head, payload]) : head;
+}
+
+/** One frame as its header and its payload (not copied: an LTX file goes out as the buffer it is). */
+export function frameChunks(frame: Frame): [Buffer, Buffer | undefined] {
   let payload: Buffer;
   switch (frame.type) {
     case FrameType.LtxBegin:
@@ -92,7 +108,7 @@ export function encodeFrame(frame: Frame): Buffer {
   const head = Buffer.alloc(FRAME_HEADER_SIZE);
   head.writeUInt8(frame.type, 0);
   head.writeUInt32BE(payload.length, 1);
-  return payload.length ? Buffer.concat([head, payload]) : head;
+  return [head, payload.length ? payload : undefined];
 }
 
 /** Splits a byte stream into frames, whatever the chunking of the transport. */

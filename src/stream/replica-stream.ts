@@ -3,22 +3,19 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ReplicaDatabase } from '../apply/replica-database.ts';
-import { mergeLtxFiles } from '../ltx/compactor.ts';
 import { decodeLtx, type LtxFile } from '../ltx/decoder.ts';
 import { decodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, isSnapshot, type LtxHeader } from '../ltx/header.ts';
 import { readLtxFile, type LtxSource } from '../ltx/file-reader.ts';
 import { formatPos, parsePos, samePos, type Pos } from '../ltx/position.ts';
-import type { LockedDatabase } from '../capture/database-capture.ts';
 import { formatNodeId, readClusterId, writeClusterId } from '../node/identity.ts';
-import { isDatabaseFile } from '../store/store.ts';
-import type { RecentTransactions } from '../backup/recent-transactions.ts';
-import { FrameParser, FrameType, type Frame } from './frames.ts';
+import { validateDatabaseName } from '../store/names.ts';
+import type { Store } from '../store/store.ts';
+import { FrameParser, FrameType, StreamProtocolError, type Frame, type PeerNode } from './frames.ts';
 import { CLUSTER_ID_HEADER } from './stream-server.ts';
 
 /** Settings of a replica's stream. */
 export interface ReplicaStreamOptions {
-  dir: string;
+  store: Store;
   dataDir: string;
   nodeId: bigint;
   token: string;
@@ -29,10 +26,8 @@ export interface ReplicaStreamOptions {
   selfUrl: string;
   /** Whether this node may become primary (the primary picks handoff targets among candidates). */
   candidate: boolean;
-  retentionMs: number;
-  retentionIntervalMs: number;
-  /** Where applied transactions are kept for a backup chain this node may have to continue. */
-  recent?: RecentTransactions;
+  /** Told the nodes the primary lists in its heartbeats. */
+  onPeers?: (nodes: PeerNode[]) => void;
 }
 
 /** Emitted as 'tx' after every apply. */
@@ -94,11 +89,11 @@ function readSpooled(file: string): LtxSource {
 /**
  * A replica's side of replication: keeps a stream open to the primary, states its positions,
  * verifies each LTX file it receives (a corrupt one drops the connection, and the primary sends it
- * again from the position) and applies them, several at a time when behind. Reconnects with
- * backoff and resumes from where it is.
+ * again from the position) and hands them to the store's databases, several at a time when
+ * behind. Reconnects with backoff and resumes from where it is. Every name and position from the
+ * wire is checked before it is used.
  */
 export class ReplicaStream extends EventEmitter {
-  readonly databases = new Map<string, ReplicaDatabase>();
   readonly #o: ReplicaStreamOptions;
   readonly #queues = new Map<string, Received[]>();
   #queuedBytes = 0;
@@ -128,38 +123,18 @@ export class ReplicaStream extends EventEmitter {
     return this.#primaryUrl;
   }
 
-  /**
-   * Opens the databases replicated before and starts streaming. `locked` are the write-locked
-   * connections of a primary that is becoming a replica (see DatabaseCapture.detach).
-   */
-  start(locked = new Map<string, LockedDatabase>()): void {
-    const names = new Set<string>();
-    const dbsDir = path.join(this.#o.dataDir, 'dbs');
-    fs.mkdirSync(dbsDir, { recursive: true });
-    fs.mkdirSync(this.#o.dir, { recursive: true });
-    for (const n of fs.readdirSync(dbsDir)) names.add(n);
-    for (const n of fs.readdirSync(this.#o.dir)) if (isDatabaseFile(path.join(this.#o.dir, n))) names.add(n);
-    for (const name of locked.keys()) names.add(name);
-    for (const name of names) this.#database(name, locked.get(name));
-    this.#timers.push(
-      setInterval(() => {
-        for (const db of this.databases.values()) db.flush();
-        void this.#reportStatus();
-      }, STATUS_INTERVAL_MS),
-      setInterval(() => {
-        for (const db of this.databases.values()) db.prune(this.#o.retentionMs);
-      }, this.#o.retentionIntervalMs),
-    );
+  /** Starts streaming (the store's databases are open for apply). */
+  start(): void {
+    this.#timers.push(setInterval(() => void this.#reportStatus(), STATUS_INTERVAL_MS));
     void this.#run();
   }
 
-  /** Stops streaming and closes every database. */
+  /** Stops streaming, applying what has arrived. */
   stop(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#req?.destroy();
     this.#applyQueued();
-    for (const db of this.databases.values()) db.close();
   }
 
   /** Drops the connection unless it is to `url`, and reconnects now instead of after the backoff (the lease moved). */
@@ -171,12 +146,12 @@ export class ReplicaStream extends EventEmitter {
 
   /** True when every database has applied everything the primary was last known to have. */
   caughtUp(): boolean {
-    return [...this.databases.values()].every((d) => d.pos.txid >= (this.#primaryTxids[d.name] ?? 0)) && this.#queuedBytes === 0;
+    return [...this.#o.store.dbs.values()].every((d) => d.pos.txid >= (this.#primaryTxids[d.name] ?? 0)) && this.#queuedBytes === 0;
   }
 
   /** How far behind the primary each database is, in transactions and milliseconds. */
   lag(name: string): { txids: number; ms: number } {
-    const db = this.databases.get(name);
+    const db = this.#o.store.dbs.get(name);
     const primary = this.#primaryTxids[name] ?? 0;
     const since = this.#behindSince.get(name);
     return { txids: Math.max(0, primary - (db?.pos.txid ?? 0)), ms: since === undefined ? 0 : Date.now() - since };
@@ -213,7 +188,7 @@ export class ReplicaStream extends EventEmitter {
   }
 
   #streamOnce(url: string): Promise<void> {
-    const positions = Object.fromEntries([...this.databases.values()].map((d) => [d.name, formatPos(d.pos)]));
+    const positions = Object.fromEntries([...this.#o.store.dbs.values()].map((d) => [d.name, formatPos(d.pos)]));
     const body = JSON.stringify({ nodeId: formatNodeId(this.#o.nodeId), url: this.#o.selfUrl, candidate: this.#o.candidate, positions });
     return new Promise<void>((resolve, reject) => {
       const req = http.request(`${url.replace(/\/$/, '')}/stream`, {
@@ -277,14 +252,13 @@ export class ReplicaStream extends EventEmitter {
     switch (frame.type) {
       case FrameType.LtxBegin:
         this.#discard(current);
-        return { name: frame.name, chunks: [], size: 0 };
+        return { name: checkedName(frame.name), chunks: [], size: 0 };
       case FrameType.LtxData:
         if (!current) throw new Error('LTX data outside a file');
         if (!current.spool && current.size + frame.data.length > SPOOL_BYTES) {
           // A large file (a snapshot) goes to disk as it arrives, so memory stays bounded.
           // In the log's folder, whose *.tmp files recovery removes after a crash.
-          const dir = path.join(this.#o.dataDir, 'dbs', current.name, 'ltx');
-          fs.mkdirSync(dir, { recursive: true });
+          const dir = this.#o.store.applying(current.name).log.segmentsDir;
           const file = path.join(dir, `incoming-${process.pid}-${Date.now()}.ltx.tmp`);
           current.spool = { fd: fs.openSync(file, 'w'), path: file };
           for (const c of current.chunks) fs.writeSync(current.spool.fd, c);
@@ -328,38 +302,38 @@ export class ReplicaStream extends EventEmitter {
         // Everything before Ready has arrived: apply it now, so "caught up" means applied.
         this.#applyQueued();
         this.ready = true;
-        const txids = Object.fromEntries([...this.databases.values()].map((d) => [d.name, d.pos.txid]));
+        const txids = Object.fromEntries([...this.#o.store.dbs.values()].map((d) => [d.name, d.pos.txid]));
         this.#o.logger.info({ txids }, 'caught up with the primary');
         this.emit('ready');
         void this.#reportStatus();
         return current;
       }
-      case FrameType.Heartbeat:
-        this.#primaryTxids = frame.heartbeat.txids;
-        for (const [name, txid] of Object.entries(frame.heartbeat.txids)) this.#noteBehind(name, txid);
+      case FrameType.Heartbeat: {
+        const txids = checkedTxids(frame.heartbeat.txids);
+        this.#primaryTxids = txids;
+        for (const [name, txid] of Object.entries(txids)) this.#noteBehind(name, txid);
+        if (Array.isArray(frame.heartbeat.nodes)) this.#o.onPeers?.(frame.heartbeat.nodes.filter((n) => typeof n?.id === 'string' && typeof n.url === 'string'));
         return current;
+      }
       case FrameType.Diverged: {
-        const points: Pos[] = frame.diverged.points.map((p) => parsePos(p));
-        this.#database(frame.diverged.name).diverged(points);
+        const name = checkedName(frame.diverged.name);
+        const points: Pos[] = (Array.isArray(frame.diverged.points) ? frame.diverged.points : []).map((p) => checkedPos(p));
+        this.#o.store.applying(name).applier!.diverged(points);
         return current;
       }
       case FrameType.Handoff: {
         this.#applyQueued();
-        const caughtUp = Object.entries(frame.handoff.positions).every(([name, text]) => {
-          const p = parsePos(text);
-          const d = this.databases.get(name)?.pos;
-          return samePos(d, p);
-        });
+        const positions = typeof frame.handoff.positions === 'object' && frame.handoff.positions !== null ? frame.handoff.positions : {};
+        const caughtUp = Object.entries(positions).every(([name, text]) => samePos(this.#o.store.dbs.get(name)?.pos, checkedPos(text)));
         this.#o.logger.info({ caughtUp }, 'the primary is handing the lease to this node');
         this.emit('handoff', { caughtUp } satisfies HandoffEvent);
         return current;
       }
       case FrameType.DropDb: {
-        const db = this.databases.get(frame.name);
-        if (db) {
-          db.drop();
-          this.databases.delete(frame.name);
-          this.#o.logger.warn({ db: frame.name }, 'database was deleted on the primary; dropped it here');
+        const name = checkedName(frame.name);
+        if (this.#o.store.dbs.has(name)) {
+          this.#o.store.drop(name);
+          this.#o.logger.warn({ db: name }, 'database was deleted on the primary; dropped it here');
         }
         return current;
       }
@@ -392,11 +366,11 @@ export class ReplicaStream extends EventEmitter {
 
   #noteBehind(name: string, primaryTxid: number): void {
     if (primaryTxid > (this.#primaryTxids[name] ?? 0)) this.#primaryTxids[name] = primaryTxid;
-    const mine = this.databases.get(name)?.pos.txid ?? 0;
+    const mine = this.#o.store.dbs.get(name)?.pos.txid ?? 0;
     if (primaryTxid > mine && !this.#behindSince.has(name)) this.#behindSince.set(name, Date.now());
   }
 
-  /** Applies what has arrived: a snapshot alone, otherwise contiguous files coalesced into one transaction. */
+  /** Applies what has arrived: a snapshot or a large file alone, otherwise contiguous files coalesced into one transaction. */
   #applyQueued(): void {
     this.#applyScheduled = false;
     for (const [name, q] of this.#queues) {
@@ -410,12 +384,14 @@ export class ReplicaStream extends EventEmitter {
           }
         }
         for (const b of batch) this.#queuedBytes -= b.size;
-        let db: ReplicaDatabase;
         const first = batch[0]!;
+        let applier: NonNullable<ReturnType<Store['applying']>['applier']>;
         try {
-          db = this.#database(name);
-          if (first.spool) db.apply(readSpooled(first.spool), first.spool);
-          else db.apply(batch.length === 1 ? first.file! : mergeLtxFiles(batch.map((b) => b.file!)));
+          applier = this.#o.store.applying(name).applier!;
+          if (first.spool && isSnapshot(first.header)) applier.applySnapshot(readSpooled(first.spool));
+          else if (first.spool) applier.applyLarge(first.spool);
+          else if (isSnapshot(first.header)) applier.applySnapshot(first.file!);
+          else applier.apply(batch.map((b) => ({ file: b.file!, bytes: b.bytes! })));
         } catch (err) {
           this.#o.logger.error({ db: name, err: (err as Error).message }, 'cannot apply LTX from the primary; reconnecting from the current position');
           this.#dropQueue(q);
@@ -424,12 +400,11 @@ export class ReplicaStream extends EventEmitter {
         } finally {
           if (first.spool) fs.rmSync(first.spool, { force: true });
         }
-        this.#keepRecent(name, batch);
-        const pos = db.pos;
+        const pos = applier.pos;
         if ((this.#primaryTxids[name] ?? 0) <= pos.txid) this.#behindSince.delete(name);
         this.emit('tx', { name, txid: pos.txid, checksum: pos.checksum } satisfies ReplicaTxEvent);
-        if (db.foreignWrite) {
-          db.resetPosition();
+        if (applier.foreignWrite) {
+          applier.resetPosition();
           this.#dropQueue(q);
           this.#req?.destroy();
           break;
@@ -437,18 +412,6 @@ export class ReplicaStream extends EventEmitter {
       }
     }
     if (this.#queuedBytes <= MAX_QUEUED_BYTES) this.#res?.resume();
-  }
-
-  #keepRecent(name: string, batch: Received[]): void {
-    const recent = this.#o.recent;
-    if (!recent) return;
-    for (const b of batch) {
-      if (!b.bytes || !b.file || isSnapshot(b.header)) {
-        recent.forget(name);
-        continue;
-      }
-      recent.add(name, { bytes: b.bytes, minTxid: b.header.minTxid, pre: b.header.preApplyChecksum, pos: { txid: b.header.maxTxid, checksum: b.file.trailer.postApplyChecksum } });
-    }
   }
 
   #dropQueue(q: Received[]): void {
@@ -459,31 +422,11 @@ export class ReplicaStream extends EventEmitter {
     q.length = 0;
   }
 
-  #database(name: string, locked?: LockedDatabase): ReplicaDatabase {
-    let db = this.databases.get(name);
-    if (!db) {
-      const dbPath = path.join(this.#o.dir, name);
-      db = new ReplicaDatabase({ name, dbPath, stateDir: path.join(this.#o.dataDir, 'dbs', name), logger: this.#o.logger });
-      try {
-        db.open(locked);
-      } catch (err) {
-        // Not even SQLite can read it: keep it for the operator and start over from the primary.
-        db.close();
-        const aside = `${dbPath}.broken-${Date.now()}`;
-        for (const suffix of ['', '-wal', '-shm']) if (fs.existsSync(dbPath + suffix)) fs.renameSync(dbPath + suffix, aside + suffix);
-        this.#o.logger.error({ db: name, err: (err as Error).message, movedTo: aside }, `replica database ${name} cannot be opened; moved it aside and resetting from primary`);
-        db.open();
-      }
-      this.databases.set(name, db);
-    }
-    return db;
-  }
-
   /** Tells the primary where this replica is, for `litefleet status` there. */
   async #reportStatus(): Promise<void> {
     const url = this.#primaryUrl;
     if (!url || this.connectedAt === undefined) return;
-    const databases = Object.fromEntries([...this.databases.values()].map((d) => [d.name, { txid: d.pos.txid, lagMs: this.lag(d.name).ms }]));
+    const databases = Object.fromEntries([...this.#o.store.dbs.values()].map((d) => [d.name, { txid: d.pos.txid, lagMs: this.lag(d.name).ms }]));
     try {
       await fetch(`${url.replace(/\/$/, '')}/replica-status`, {
         method: 'POST',
@@ -495,4 +438,33 @@ export class ReplicaStream extends EventEmitter {
       // the stream notices a primary that went away
     }
   }
+}
+
+/** A database name from the wire, refused unless it is a plain database name (no path, no SQLite side file). */
+function checkedName(name: unknown): string {
+  try {
+    return validateDatabaseName(name);
+  } catch (err) {
+    throw new StreamProtocolError(`the primary sent ${(err as Error).message}`);
+  }
+}
+
+/** A position from the wire. */
+function checkedPos(text: unknown): Pos {
+  try {
+    return parsePos(String(text));
+  } catch (err) {
+    throw new StreamProtocolError(`the primary sent a malformed position: ${(err as Error).message}`);
+  }
+}
+
+/** A heartbeat's TXIDs: database names and non-negative safe integers only. */
+function checkedTxids(txids: unknown): Record<string, number> {
+  if (typeof txids !== 'object' || txids === null || Array.isArray(txids)) throw new StreamProtocolError('the primary sent a heartbeat without TXIDs');
+  const out: Record<string, number> = {};
+  for (const [name, txid] of Object.entries(txids)) {
+    if (!Number.isSafeInteger(txid) || (txid as number) < 0) throw new StreamProtocolError(`the primary sent TXID ${JSON.stringify(txid)} for ${name}`);
+    out[checkedName(name)] = txid as number;
+  }
+  return out;
 }

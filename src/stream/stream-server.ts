@@ -1,17 +1,22 @@
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import { readJsonBody, RequestError } from '../api/api-server.ts';
-import type { CommitEvent, DatabaseCapture } from '../capture/database-capture.ts';
 import { snapshotLtx } from '../capture/snapshot-ltx.ts';
-import { decodeLtx } from '../ltx/decoder.ts';
+import { headerFields } from '../log/segment-log.ts';
 import { formatPos, parsePos, samePos, ZERO_POS, type Pos } from '../ltx/position.ts';
+import type { CommitEvent, DB } from '../store/db.ts';
 import type { Store } from '../store/store.ts';
-import { encodeFrame, FrameType, type Frame } from './frames.ts';
+import { formatNodeId } from '../node/identity.ts';
+import { FrameType, frameChunks, type Frame, type PeerNode } from './frames.ts';
 
 /** Header naming the cluster on both the request (the replica's, if it has one) and the response. */
 export const CLUSTER_ID_HEADER = 'litefleet-cluster-id';
 export const HEARTBEAT_INTERVAL_MS = 1000;
 const CHUNK_BYTES = 256 * 1024;
+// A catch-up reads this much of the log at a time (one read, sent in one write).
+const READ_BYTES = 4 * 1024 * 1024;
+// New transactions waiting in memory for one connection; past this it reads them from the log.
+const TAIL_BYTES = 16 * 1024 * 1024;
 
 /** Writes frames to one replica's stream, waiting while its socket buffer is full. */
 type Send = (...frames: Frame[]) => Promise<void>;
@@ -41,9 +46,9 @@ export interface ConnectedReplica {
  * The primary's side of replication: `POST /stream`. Each replica states its positions; the
  * server sends whatever LTX files take it to the primary's positions, a snapshot where the log
  * cannot (behind the retention window, ahead, a checksum that disagrees), then Ready, and from
- * then on each new file as it is written, with heartbeats when idle. A connection keeps a set of
- * databases with news rather than a queue of files, so a slow replica costs the primary nothing
- * but its socket buffer: it reads the files from the log when it gets to them.
+ * then on each new transaction as capture produced it (from memory), with heartbeats when idle.
+ * A replica that falls behind costs the primary no more than a bounded queue: past it, the files
+ * are read from the log in large reads when the replica gets to them.
  */
 export class StreamServer {
   readonly #store: Store;
@@ -53,10 +58,15 @@ export class StreamServer {
   readonly #replicas = new Map<http.ServerResponse, ConnectedReplica>();
   readonly #control = new Map<ConnectedReplica, Control>();
   readonly #leaseValid: () => boolean;
+  readonly #selfUrl: string;
 
-  /** `leaseValid` is asked before every send: a primary whose lease may have run out sends nothing. */
-  constructor(o: { store: Store; clusterId: string; nodeId: bigint; logger: Logger; leaseValid: () => boolean }) {
+  /**
+   * `leaseValid` is asked before every send: a primary whose lease may have run out sends nothing.
+   * `selfUrl` is where the other nodes reach this one.
+   */
+  constructor(o: { store: Store; clusterId: string; nodeId: bigint; selfUrl: string; logger: Logger; leaseValid: () => boolean }) {
     this.#store = o.store;
+    this.#selfUrl = o.selfUrl;
     this.#clusterId = o.clusterId;
     this.#nodeId = o.nodeId;
     this.#logger = o.logger;
@@ -92,6 +102,12 @@ export class StreamServer {
   /** The replicas streaming from this node now. */
   get replicas(): ConnectedReplica[] {
     return [...this.#replicas.values()];
+  }
+
+  /** This node and every replica streaming from it that said where it answers. */
+  #nodes(): PeerNode[] {
+    const replicas = [...this.#replicas.values()].filter((r) => r.url !== undefined).map((r) => ({ id: r.nodeId, url: r.url! }));
+    return [{ id: formatNodeId(this.#nodeId), url: this.#selfUrl }, ...replicas];
   }
 
   /** Records what a replica reports about itself (POST /replica-status). */
@@ -140,13 +156,24 @@ export class StreamServer {
     this.#control.set(replica, control);
     this.#logger.info({ replica: body.nodeId, databases: positions.size }, 'replica connected');
 
-    const dirty = new Set<string>([...positions.keys(), ...this.#store.captures.keys()]);
+    const dirty = new Set<string>([...positions.keys(), ...this.#store.dbs.keys()]);
+    const tails = new Map<string, Tail>();
     let wake: (() => void) | undefined;
     const onDrop = (name: string) => {
       dirty.add(name);
       wake?.();
     };
-    const onCommit = (ev: CommitEvent) => onDrop(ev.name);
+    const onCommit = (ev: CommitEvent) => {
+      if (ev.ltx) {
+        let t = tails.get(ev.name);
+        if (!t) tails.set(ev.name, (t = { events: [], bytes: 0 }));
+        if (t.bytes < TAIL_BYTES) {
+          t.events.push(ev);
+          t.bytes += ev.ltx.length;
+        }
+      }
+      onDrop(ev.name);
+    };
     this.#store.on('commit', onCommit);
     this.#store.on('drop', onDrop);
     let closed = false;
@@ -155,7 +182,7 @@ export class StreamServer {
       wake?.();
     });
     // Several frames given at once go out in one write.
-    const send: Send = (...frames) => write(res, frames.length === 1 ? encodeFrame(frames[0]!) : Buffer.concat(frames.map(encodeFrame)));
+    const send: Send = (...frames) => write(res, frames);
     try {
       let ready = false;
       let lastBeat = 0;
@@ -165,7 +192,7 @@ export class StreamServer {
         dirty.clear();
         for (const name of names) {
           if (closed) break;
-          await this.#catchUp(name, positions, send);
+          await this.#catchUp(name, positions, send, tails);
         }
         if (!ready) {
           ready = true;
@@ -182,8 +209,8 @@ export class StreamServer {
         }
         if (Date.now() - lastBeat >= HEARTBEAT_INTERVAL_MS || names.length === 0) {
           lastBeat = Date.now();
-          const txids = Object.fromEntries([...this.#store.captures.values()].map((c) => [c.name, c.pos.txid]));
-          await send({ type: FrameType.Heartbeat, heartbeat: { time: Date.now(), txids } });
+          const txids = Object.fromEntries([...this.#store.dbs.values()].map((d) => [d.name, d.pos.txid]));
+          await send({ type: FrameType.Heartbeat, heartbeat: { time: Date.now(), txids, nodes: this.#nodes() } });
         }
         if (dirty.size === 0 && !closed && !control.handoff) {
           await new Promise<void>((resolve) => {
@@ -209,10 +236,15 @@ export class StreamServer {
     }
   }
 
-  /** Sends whatever takes the replica's copy of `name` to the primary's position. */
-  async #catchUp(name: string, positions: Map<string, Pos>, send: Send): Promise<void> {
-    const cap = this.#store.captures.get(name);
-    if (!cap) {
+  /**
+   * Sends whatever takes the replica's copy of `name` to the primary's position: the transactions
+   * capture just made (from memory) when the replica is at the tail, else ranges of the log, else
+   * a snapshot of the database.
+   */
+  async #catchUp(name: string, positions: Map<string, Pos>, send: Send, tails: Map<string, Tail>): Promise<void> {
+    const db = this.#store.dbs.get(name);
+    if (!db?.capture) {
+      tails.delete(name);
       if (positions.has(name)) {
         positions.delete(name);
         await send({ type: FrameType.DropDb, name });
@@ -220,55 +252,78 @@ export class StreamServer {
       return;
     }
     let pos = positions.get(name) ?? ZERO_POS;
-    const primary = cap.pos;
+    const tail = tails.get(name);
     // Ahead of the primary, or the same TXID with other contents: this replica's history is not ours.
-    let diverged = pos.txid > primary.txid || (pos.txid === primary.txid && pos.checksum !== primary.checksum);
-    while (diverged || pos.txid < cap.pos.txid) {
-      const next = pos.txid === 0 || diverged ? undefined : this.#readNext(cap, pos);
+    let diverged = pos.txid > db.pos.txid || (pos.txid === db.pos.txid && pos.checksum !== db.pos.checksum);
+    while (diverged || pos.txid < db.pos.txid) {
+      const next = pos.txid === 0 || diverged ? undefined : this.#next(db, pos, tail);
       if (next === 'diverged') {
         diverged = true;
         continue;
       }
       if (next) {
-        await sendLtx(name, next.bytes, send);
+        await send(...next.files.flatMap((data) => ltxFrames(name, data)));
         pos = next.pos;
       } else {
         if (diverged && pos.txid > 0) {
           // Tell the replica where our history has been, so it can keep what it must discard.
-          const points = [cap.pos, ...cap.log.historyPoints()].map(formatPos);
-          this.#logger.warn({ db: name, replica: formatPos(pos) }, 'replica history diverged from the primary\'s; resetting it with a snapshot');
+          const points = [db.pos, ...db.log.historyPoints()].map(formatPos);
+          this.#logger.warn({ db: name, replica: formatPos(pos) }, "replica history diverged from the primary's; resetting it with a snapshot");
           await send({ type: FrameType.Diverged, diverged: { name, points } });
         }
-        pos = await this.#sendSnapshot(cap, send);
+        pos = await this.#sendSnapshot(db, send);
         diverged = false;
       }
       positions.set(name, pos);
     }
-  }
-
-  /** The log's file after `pos`, verified, if it is there and continues `pos`. */
-  #readNext(cap: DatabaseCapture, pos: Pos): { bytes: Buffer; pos: Pos } | 'diverged' | undefined {
-    const entry = cap.log.find(pos.txid + 1);
-    if (!entry || entry.minTxid === 1) return undefined;
-    try {
-      const bytes = cap.log.read(entry);
-      const file = decodeLtx(bytes);
-      // The next transaction of our history starts from another state than the replica's.
-      if (file.header.preApplyChecksum !== pos.checksum) return file.header.minTxid === pos.txid + 1 ? 'diverged' : undefined;
-      return { bytes, pos: { txid: file.header.maxTxid, checksum: file.trailer.postApplyChecksum } };
-    } catch (err) {
-      // Pruned meanwhile, or damaged on disk: a snapshot serves instead.
-      this.#logger.warn({ db: cap.name, file: entry.name, err }, 'cannot send LTX file from the log; sending a snapshot');
-      return undefined;
+    if (tail) {
+      tail.events.length = 0;
+      tail.bytes = 0;
     }
   }
 
+  /**
+   * The transactions after `pos`: from the connection's in-memory tail when it continues `pos`,
+   * else read from the log; 'diverged' when the next transaction of our history starts from
+   * another state than the replica's; undefined when neither has it (a snapshot serves).
+   */
+  #next(db: DB, pos: Pos, tail: Tail | undefined): { files: Buffer[]; pos: Pos } | 'diverged' | undefined {
+    if (tail) {
+      const at = tail.events.findIndex((e) => e.pre.txid === pos.txid);
+      if (at >= 0 && tail.events[at]!.pre.checksum === pos.checksum) {
+        const taken = tail.events.splice(0, tail.events.length).slice(at);
+        tail.bytes = 0;
+        const files: Buffer[] = [];
+        let p = pos;
+        for (const e of taken) {
+          if (e.pre.txid !== p.txid || e.pre.checksum !== p.checksum) break;
+          files.push(e.ltx!);
+          p = { txid: e.txid, checksum: e.checksum };
+        }
+        return { files, pos: p };
+      }
+      tail.events.length = 0;
+      tail.bytes = 0;
+    }
+    let read;
+    try {
+      read = db.log.read(pos.txid + 1, READ_BYTES);
+    } catch (err) {
+      // Pruned meanwhile, or damaged on disk: a snapshot serves instead.
+      this.#logger.warn({ db: db.name, txid: pos.txid + 1, err }, 'cannot read the log; sending a snapshot');
+      return undefined;
+    }
+    if (!read) return undefined;
+    if (headerFields(read.files[0]!).pre !== pos.checksum) return 'diverged';
+    return read;
+  }
+
   /** Streams the database as it is now as snapshot LTX 1-N; resolves with its position. */
-  async #sendSnapshot(cap: DatabaseCapture, send: Send): Promise<Pos> {
-    const snap = cap.openSnapshotRead();
+  async #sendSnapshot(db: DB, send: Send): Promise<Pos> {
+    const snap = db.capture!.openSnapshotRead();
     try {
       const { pos, pageCount } = snap;
-      await send({ type: FrameType.LtxBegin, name: cap.name });
+      await send({ type: FrameType.LtxBegin, name: db.name });
       let chunks: Uint8Array[] = [];
       let size = 0;
       const flush = async () => {
@@ -285,7 +340,7 @@ export class StreamServer {
       }
       await flush();
       await send({ type: FrameType.LtxEnd });
-      this.#logger.info({ db: cap.name, txid: pos.txid, pages: pageCount }, 'sent snapshot to replica');
+      this.#logger.info({ db: db.name, txid: pos.txid, pages: pageCount }, 'sent snapshot to replica');
       return pos;
     } finally {
       snap.close();
@@ -300,21 +355,30 @@ interface Control {
 }
 
 
-async function sendLtx(name: string, bytes: Buffer, send: Send): Promise<void> {
-  if (bytes.length <= CHUNK_BYTES) {
-    // One write for the usual small file: catching up is thousands of them, and each write is a syscall.
-    await send({ type: FrameType.LtxBegin, name }, { type: FrameType.LtxData, data: bytes }, { type: FrameType.LtxEnd });
-    return;
-  }
-  await send({ type: FrameType.LtxBegin, name });
-  for (let off = 0; off < bytes.length; off += CHUNK_BYTES) await send({ type: FrameType.LtxData, data: bytes.subarray(off, off + CHUNK_BYTES) });
-  await send({ type: FrameType.LtxEnd });
+/** The frames of one LTX file: its bytes in pieces a frame may hold (views, not copies). */
+function ltxFrames(name: string, data: Buffer): Frame[] {
+  const frames: Frame[] = [{ type: FrameType.LtxBegin, name }];
+  for (let off = 0; off < data.length; off += CHUNK_BYTES) frames.push({ type: FrameType.LtxData, data: data.subarray(off, off + CHUNK_BYTES) });
+  frames.push({ type: FrameType.LtxEnd });
+  return frames;
 }
 
-/** Writes to the response, waiting for the socket to drain when its buffer is full. */
-function write(res: http.ServerResponse, buf: Buffer): Promise<void> {
+/** New transactions for one connection, in order, as capture produced them. */
+interface Tail {
+  events: CommitEvent[];
+  bytes: number;
+}
+
+/** Writes frames to the response in one go (header and payload buffers, not copied), waiting for the socket to drain when its buffer is full. */
+function write(res: http.ServerResponse, frames: Frame[]): Promise<void> {
   if (res.destroyed) return Promise.reject(new Error('replica went away'));
-  if (res.write(buf)) return Promise.resolve();
+  let ok = true;
+  res.cork();
+  for (const f of frames) {
+    for (const chunk of frameChunks(f)) if (chunk) ok = res.write(chunk);
+  }
+  res.uncork();
+  if (ok) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const done = () => {
       res.off('drain', done);

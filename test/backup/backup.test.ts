@@ -10,6 +10,7 @@ import { restoreDatabase } from '../../src/backup/restore.ts';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { formatHex64 } from '../../src/ltx/checksum.ts';
 import { decodeHeader } from '../../src/ltx/header.ts';
+import { ltxFilesAt } from '../../src/log/segment-files.ts';
 import { NodeProcess, runCli, sleep } from '../helpers/node-process.ts';
 import { s3BackupConfig, startS3 } from '../helpers/s3.ts';
 import { databaseChecksum, runSqliteCli } from '../helpers/sqlite.ts';
@@ -19,10 +20,8 @@ const DB = 'app.db';
 
 /** Every transaction the node logged: TXID → its checksum after and its timestamp (the reference states). */
 function loggedStates(node: NodeProcess): Map<number, { checksum: bigint; timestamp: number }> {
-  const dir = path.join(node.dataDir, 'dbs', DB, 'ltx');
   const out = new Map<number, { checksum: bigint; timestamp: number }>();
-  for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.ltx'))) {
-    const buf = fs.readFileSync(path.join(dir, name));
+  for (const { bytes: buf } of ltxFilesAt(path.join(node.dataDir, 'dbs', DB))) {
     const h = decodeHeader(buf);
     out.set(h.maxTxid, { checksum: buf.readBigUInt64BE(buf.length - 16), timestamp: h.timestamp });
   }

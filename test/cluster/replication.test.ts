@@ -8,6 +8,8 @@ import { startCluster, type Cluster } from '../helpers/cluster.ts';
 import { freePort, NodeProcess, runCli, sleep } from '../helpers/node-process.ts';
 import { createAppDatabase, databaseChecksum, dumpRows, integrityCheck, runSqliteCli, runWriter, startReader } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
+import { FrameParser, FrameType } from '../../src/stream/frames.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const DB = 'sqlite.db';
 
@@ -65,10 +67,12 @@ test('three nodes: writers on the primary, readers on every replica never see a 
   await sleep(1200); // replicas report their position every second
   const again = JSON.parse((await runCli(['status', '-c', c.replicas[1]!.configPath, '--json'])).stdout) as typeof out;
   for (const n of again.nodes) assert.deepEqual(n.databases.map((d) => [d.txid, d.lagTxids]), [[txid, 0]], JSON.stringify(n));
-  // Replicas keep what they applied as range files continuing their snapshot, for catching up others later.
-  const verify = await runCli(['ltx', 'verify', path.join(c.replicas[0]!.dataDir, 'dbs', DB, 'ltx')]);
-  assert.equal(verify.code, 0, verify.stdout);
-  assert.match(verify.stdout, /[1-9]\d* passed, 0 failed/);
+  // Replicas log every transaction they applied, as the primary does, unmerged: the same chain.
+  for (const n of c.nodes) {
+    const verify = await runCli(['ltx', 'verify', path.join(n.dataDir, 'dbs', DB)]);
+    assert.equal(verify.code, 0, verify.stdout);
+    assert.match(verify.stdout, new RegExp(`^${txid - 1} passed, 0 failed`, 'm'), `${n.root}: one file per transaction after the first snapshot`);
+  }
   const table = await runCli(['status', '-c', c.primary.configPath]);
   assert.match(table.stdout, /REPLICA\s+sqlite\.db\s+\d+\s+0\s+0ms/);
 });
@@ -82,7 +86,7 @@ test('a database created on the primary appears on the replicas; a deleted one i
   for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${other}${suffix}`, { force: true });
   const deadline = Date.now() + 10_000;
   while (fs.existsSync(dbOf(c.replicas[0]!, 'other.db')) && Date.now() < deadline) await sleep(100);
-  assert.ok(!fs.existsSync(dbOf(c.replicas[0]!, 'other.db')), 'dropped on the replica');
+  assert.ok(!fs.existsSync(dbOf(c.replicas[0]!, 'other.db')), `dropped on the replica\n${c.replicas[0]!.output}\n${c.primary.output}`);
   assert.match(c.replicas[0]!.output, /deleted on the primary; dropped it here/);
   await assertConverged(c, 1);
 });
@@ -122,18 +126,27 @@ test('a replica file changed behind the node is reset from the primary', async (
   assert.match(replica.output, /cannot be opened; moved it aside and resetting from primary/);
   assert.equal(fs.readdirSync(replica.dir).filter((f) => /^sqlite\.db\.broken-\d+$/.test(f)).length, 1);
 
-  // A replica claiming to be ahead of the primary gets a snapshot too.
-  await replica.stop();
-  for (const file of ['applied', 'pos']) {
-    const pos = path.join(replica.dataDir, 'dbs', DB, file);
-    fs.writeFileSync(pos, fs.readFileSync(pos, 'utf8').replace(/^[0-9a-f]{16}/, '00000000000f4240'));
-  }
+  // A replica claiming to be ahead of the primary is told where the primary's history has been,
+  // then gets a snapshot.
   const snapshotsBefore = c.primary.output.match(/sent snapshot to replica/g)?.length ?? 0;
-  await replica.restart();
-  await runWriter(dbOf(c.primary), 'transfers', 10, 10);
-  for (let i = 0; i < 200 && (await replica.info()).databases[0]!.txid !== 141; i++) await sleep(50);
-  await assertConverged(c, 141);
-  assert.equal(c.primary.output.match(/sent snapshot to replica/g)?.length, snapshotsBefore + 1);
+  const ahead = new AbortController();
+  const res = await fetch(`${c.primary.url}/stream`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${c.primary.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ nodeId: 'ABCDEF0123456789', positions: { [DB]: '00000000000f4240/8000000000000001' } }),
+    signal: ahead.signal,
+  });
+  const parser = new FrameParser();
+  const types: number[] = [];
+  const reader = res.body!.getReader();
+  while (!types.includes(FrameType.LtxEnd)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    for (const f of parser.push(Buffer.from(value))) types.push(f.type);
+  }
+  ahead.abort();
+  assert.deepEqual(types.filter((t) => t !== FrameType.LtxData), [FrameType.Diverged, FrameType.LtxBegin, FrameType.LtxEnd]);
+  await waitFor(() => c.primary.output.match(/sent snapshot to replica/g)?.length === snapshotsBefore + 1, 5_000, 'the primary to log the snapshot it sent');
 });
 
 test('a foreign write on a running replica is detected and undone', async () => {
@@ -229,9 +242,9 @@ test('files over 8 MB are spooled to disk on the replica: a big transaction, a r
   await runSqliteCli(dbOf(c.primary), `.timeout 5000\nBEGIN; ${blobs} COMMIT;\n`);
   await assertConverged(c, 2);
   const replica = c.replicas[0]!;
-  const ltxDir = path.join(replica.dataDir, 'dbs', DB, 'ltx');
-  assert.ok(fs.readdirSync(ltxDir).includes('0000000000000002-0000000000000002.ltx'), 'the spooled file joined the replica log');
-  assert.ok(fs.statSync(path.join(ltxDir, '0000000000000002-0000000000000002.ltx')).size > 12 * 1024 * 1024);
+  const segments = path.join(replica.dataDir, 'dbs', DB, 'segments');
+  assert.ok(fs.readdirSync(segments).includes('0000000000000002.seg'), 'the spooled file joined the replica log as a segment');
+  assert.ok(fs.statSync(path.join(segments, '0000000000000002.seg')).size > 12 * 1024 * 1024);
 
   await replica.stop();
   await runSqliteCli(dbOf(replica), 'UPDATE accounts SET balance = 0 WHERE id = 2;\n');
@@ -245,7 +258,7 @@ test('files over 8 MB are spooled to disk on the replica: a big transaction, a r
     await fresh.waitForTxid(DB, 7);
     assert.equal(databaseChecksum(dbOf(fresh)).checksum, databaseChecksum(dbOf(c.primary)).checksum);
     assert.equal(integrityCheck(dbOf(fresh)), 'ok');
-    assert.deepEqual(fs.readdirSync(path.join(fresh.dataDir, 'dbs', DB, 'ltx')).filter((f) => f.endsWith('.tmp')), [], 'no spool file left');
+    assert.deepEqual(fs.readdirSync(path.join(fresh.dataDir, 'dbs', DB, 'segments')).filter((f) => f.endsWith('.tmp')), [], 'no spool file left');
   } finally {
     await fresh.stop();
   }

@@ -35,15 +35,17 @@ export interface LeaseCluster {
 
 /** The `lease:` section body for node `i`. */
 export function leaseLines(o: LeaseClusterOptions, i: number, port: number, key: string): string[] {
+  const extra = o.leaseExtra?.(i) ?? [];
+  // A key in `leaseExtra` replaces the default below.
+  const keyOf = (line: string) => line.trim().split(':')[0];
+  const defaults = ['  reconnect-delay: 100ms', '  catch-up-timeout: 1s', '  demote-delay: 3s'].filter((d) => !extra.some((e) => keyOf(e) === keyOf(d)));
   return [
     `  type: ${o.backend.type}`,
     `  candidate: ${o.candidates?.[i] ?? true}`,
     `  hostname: node${i + 1}`,
     `  advertise-url: "http://127.0.0.1:${port}"`,
-    '  reconnect-delay: 100ms',
-    '  catch-up-timeout: 1s',
-    '  demote-delay: 3s',
-    ...(o.leaseExtra?.(i) ?? []),
+    ...defaults,
+    ...extra,
     o.backend.type === 'etcd' ? '  etcd:' : '  consul:',
     ...(o.backend.type === 'etcd' ? [`    endpoints: ["${o.backend.url}"]`] : [`    url: "${o.backend.url}"`]),
     `    key: "${key}"`,

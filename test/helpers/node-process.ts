@@ -111,6 +111,8 @@ export class NodeProcess {
     this.#proc = proc;
     proc.stdout!.on('data', (d: Buffer) => (this.#output += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (this.#output += d.toString()));
+    // Recorded in the log, so a node that ended on its own (a crash) is plain to see there.
+    proc.on('exit', (code, signal) => (this.#output += `[litefleet process ${proc.pid} exited: code ${code} signal ${signal}]\n`));
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`node exited with ${proc.exitCode}:\n${this.#output}`);

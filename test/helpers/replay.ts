@@ -1,48 +1,42 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import { applyLtx, prepareEmptyReplica, readDatabaseState, type DatabaseState } from '../../src/apply/apply-ltx.ts';
+import { applyLtx, readDatabaseState } from '../../src/apply/apply-ltx.ts';
+import { readSegmentFile, segmentFilesIn } from '../../src/log/segment-files.ts';
 import { decodeLtx } from '../../src/ltx/decoder.ts';
-import { LtxLog } from '../../src/log/ltx-log.ts';
 
 /** What replaying a log found. */
 export interface ReplayResult {
   checksum: bigint;
   files: number;
-  snapshots: number;
   /** TXIDs of single-transaction files, in order. */
   txids: number[];
 }
 
 /**
- * Applies every LTX file of `<stateDir>/ltx` in TXID order to a new database at `out` through
- * sqlite_dbpage, checking each file's pre- and post-apply checksums, as a replica would.
+ * Copies `base` (the database as it was at the log's start) to `out` and applies every LTX file
+ * of the log in `<stateDir>` in order through sqlite_dbpage, checking each file's pre- and
+ * post-apply checksums, as a replica would. Reads the segment files as any LTX reader would,
+ * without the node's index.
  */
-export function replayLog(stateDir: string, out: string): ReplayResult {
-  const log = new LtxLog(stateDir);
-  log.recover();
-  let db = new Database(out);
-  let state: DatabaseState | undefined;
-  const result: ReplayResult = { checksum: 0n, files: 0, snapshots: 0, txids: [] };
+export function replayLog(stateDir: string, base: string, out: string): ReplayResult {
+  fs.copyFileSync(base, out);
+  const db = new Database(out);
+  db.unsafeMode(true);
+  db.pragma('journal_mode = WAL');
+  const result: ReplayResult = { checksum: 0n, files: 0, txids: [] };
   try {
-    for (const e of log.entries) {
-      const f = decodeLtx(fs.readFileSync(e.path));
-      if (state && f.header.minTxid === 1 && f.header.pageSize !== state.pageSize) {
-        // A snapshot with a new page size cannot be written over the old pages: start a new file.
-        db.close();
-        for (const suffix of ['', '-wal', '-shm']) fs.rmSync(out + suffix, { force: true });
-        db = new Database(out);
-        state = undefined;
+    const state = readDatabaseState(db);
+    for (const seg of segmentFilesIn(stateDir)) {
+      const { files, torn } = readSegmentFile(seg);
+      if (torn) throw new Error(`${seg} ends with ${torn} bytes that are no whole LTX file`);
+      for (const bytes of files) {
+        const f = decodeLtx(bytes);
+        applyLtx(db, f, state);
+        result.files++;
+        result.txids.push(f.header.minTxid);
       }
-      if (!state) {
-        prepareEmptyReplica(db, f.header.pageSize);
-        state = readDatabaseState(db);
-      }
-      applyLtx(db, f, state);
-      result.files++;
-      if (f.header.minTxid === 1) result.snapshots++;
-      else result.txids.push(f.header.minTxid);
     }
-    result.checksum = state?.checksum.value ?? 0n;
+    result.checksum = state.checksum.value;
   } finally {
     db.close();
   }

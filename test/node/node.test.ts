@@ -5,8 +5,12 @@ import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { makeTempDir } from '../helpers/temp-dir.ts';
 import { NodeProcess, runCli, sleep } from '../helpers/node-process.ts';
+import { ltxFilesAt } from '../../src/log/segment-files.ts';
+import { decodeHeader } from '../../src/ltx/header.ts';
+import { decodeTrailer } from '../../src/ltx/decoder.ts';
 import { replayLog } from '../helpers/replay.ts';
 import { createAppDatabase, databaseChecksum, dumpRows, runSqliteCli, runWriter } from '../helpers/sqlite.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const nodes: NodeProcess[] = [];
 after(async () => {
@@ -20,6 +24,8 @@ async function setup(extraConfig = ''): Promise<{ node: NodeProcess; db: string 
   fs.mkdirSync(path.join(root, 'live'));
   const db = path.join(root, 'live', 'sqlite.db');
   createAppDatabase(db);
+  // The database as the node's first snapshot (TXID 1) records it: the log starts after it.
+  fs.copyFileSync(db, path.join(root, 'base.db'));
   const node = await NodeProcess.start({ root, extraConfig });
   started.node = node;
   nodes.push(node);
@@ -27,12 +33,29 @@ async function setup(extraConfig = ''): Promise<{ node: NodeProcess; db: string 
   return { node, db };
 }
 
-/** The log replays to the live database, and every TXID after the first snapshot appears once, in order. */
-function assertChain(node: NodeProcess, db: string): { txids: number[]; snapshots: number } {
-  const r = replayLog(path.join(node.dataDir, 'dbs', 'sqlite.db'), path.join(node.root, `replayed-${Date.now()}.db`));
-  assert.equal(r.checksum, databaseChecksum(db).checksum, 'replayed log hashes to the live database');
-  for (let i = 1; i < r.txids.length; i++) assert.ok(r.txids[i]! > r.txids[i - 1]!, `TXID ${r.txids[i]} repeats or goes back`);
-  return r;
+/**
+ * The log is one chain (each file continues the one before) ending at the live database's
+ * checksum; with `fromBase` (no snapshot since the node's first), replaying it onto the database
+ * as first captured gives the live database, every TXID once, in order.
+ */
+function assertChain(node: NodeProcess, db: string, fromBase: boolean): { txids: number[]; replayed?: string } {
+  const stateDir = path.join(node.dataDir, 'dbs', 'sqlite.db');
+  const txids: number[] = [];
+  let post: bigint | undefined;
+  for (const { label, bytes } of ltxFilesAt(stateDir)) {
+    const h = decodeHeader(bytes);
+    if (post !== undefined) assert.equal(h.preApplyChecksum, post, `${label} continues the file before it`);
+    if (txids.length > 0) assert.equal(h.minTxid, txids[txids.length - 1]! + 1, `${label}: TXID ${h.minTxid} follows ${txids[txids.length - 1]}`);
+    txids.push(h.maxTxid);
+    post = decodeTrailer(bytes).postApplyChecksum;
+  }
+  const live = databaseChecksum(db).checksum;
+  if (post !== undefined) assert.equal(post, live, 'the log ends at the live database');
+  if (!fromBase) return { txids };
+  const replayed = path.join(node.root, `replayed-${Date.now()}.db`);
+  const r = replayLog(stateDir, path.join(node.root, 'base.db'), replayed);
+  assert.equal(r.checksum, live, 'replayed log hashes to the live database');
+  return { txids, replayed };
 }
 
 test('the API needs the token for everything but /health and /metrics', async () => {
@@ -86,33 +109,43 @@ test('a malformed config is refused with its file, line and key', async () => {
   assert.match(r.stderr, /litefleet\.yml:4: http\.adress: unknown key "adress"/);
 });
 
-test('litefleet ltx ls, verify and dump; a bit flip or a truncation is named', async () => {
+test('litefleet ltx ls, verify, dump and export work on the log; a bit flip or a truncation is named', async () => {
   const { node, db } = await setup();
   const { commits } = await runWriter(db, 'transfers', 30);
   await node.waitForTxid('sqlite.db', 1 + commits);
   await node.stop();
-  const ltxDir = path.join(node.dataDir, 'dbs', 'sqlite.db', 'ltx');
-  const ls = await runCli(['ltx', 'ls', ltxDir]);
+  const logDir = path.join(node.dataDir, 'dbs', 'sqlite.db');
+  const ls = await runCli(['ltx', 'ls', logDir]);
   assert.equal(ls.code, 0, ls.stderr);
-  assert.equal(ls.stdout.trim().split('\n').length, 1 + 1 + commits);
-  const ok = await runCli(['ltx', 'verify', ltxDir]);
+  assert.equal(ls.stdout.trim().split('\n').length, 1 + commits, ls.stdout);
+  const ok = await runCli(['ltx', 'verify', logDir]);
   assert.equal(ok.code, 0, ok.stdout);
-  assert.match(ok.stdout, new RegExp(`${1 + commits} passed, 0 failed`));
-  const files = fs.readdirSync(ltxDir).sort();
-  const dump = await runCli(['ltx', 'dump', path.join(ltxDir, files[5]!)]);
+  assert.match(ok.stdout, new RegExp(`${commits} passed, 0 failed`));
+  const dump = await runCli(['ltx', 'dump', logDir, '--txid', '6']);
   assert.equal(dump.code, 0, dump.stderr);
   assert.match(dump.stdout, /txids:\s+6-6/);
 
-  const victim = path.join(ltxDir, files[10]!);
-  const bytes = fs.readFileSync(victim);
-  bytes.writeUInt8(bytes.readUInt8(200) ^ 0x10, 200);
-  fs.writeFileSync(victim, bytes);
-  fs.truncateSync(path.join(ltxDir, files[20]!), 150);
-  const bad = await runCli(['ltx', 'verify', ltxDir]);
+  // Plain files for other tools, each a complete LTX file that verifies as a chain on its own.
+  const out = path.join(node.root, 'exported');
+  const exp = await runCli(['ltx', 'export', '-c', node.configPath, '--db', 'sqlite.db', '--from', '5', '--to', '12', '-o', out]);
+  assert.equal(exp.code, 0, exp.stderr);
+  assert.deepEqual(fs.readdirSync(out).sort(), Array.from({ length: 8 }, (_, i) => { const t = (i + 5).toString(16).padStart(16, '0'); return `${t}-${t}.ltx`; }));
+  const verified = await runCli(['ltx', 'verify', out]);
+  assert.match(verified.stdout, /8 passed, 0 failed/);
+
+  const [segment] = fs.readdirSync(path.join(logDir, 'segments')).filter((f) => f.endsWith('.seg'));
+  const segPath = path.join(logDir, 'segments', segment!);
+  const files = ltxFilesAt(segPath);
+  const bytes = fs.readFileSync(segPath);
+  const offsetOf = (i: number) => files.slice(0, i).reduce((n, f) => n + f.bytes.length, 0);
+  // A bit flipped inside the 11th file, and the segment cut in the middle of the 21st.
+  bytes.writeUInt8(bytes.readUInt8(offsetOf(10) + 200) ^ 0x10, offsetOf(10) + 200);
+  fs.writeFileSync(segPath, bytes.subarray(0, offsetOf(20) + 150));
+  const bad = await runCli(['ltx', 'verify', logDir]);
   assert.equal(bad.code, 1);
-  assert.match(bad.stdout, new RegExp(`FAIL  ${files[10]}: .*checksum`));
-  assert.match(bad.stdout, new RegExp(`FAIL  ${files[20]}: .*(truncated|short|too small)`, 'i'));
-  assert.match(bad.stdout, /2 failed/);
+  assert.match(bad.stdout, new RegExp(`FAIL  ${segment}#11: .*checksum`));
+  assert.match(bad.stdout, new RegExp(`FAIL  ${segment}#21: .*truncated`, 'i'));
+  assert.match(bad.stdout, /19 passed, 2 failed/);
 });
 
 test('a node killed with SIGKILL mid-workload resumes without a gap or a repeat', async () => {
@@ -130,10 +163,10 @@ test('a node killed with SIGKILL mid-workload resumes without a gap or a repeat'
   // A resume continues exactly; a snapshot (the app restarted the WAL while no node held it) folds
   // the commits made while the node was down into one TXID.
   if (changed === 0) await node.waitForTxid('sqlite.db', 1 + commits);
-  else await sleep(2000);
-  const r = assertChain(node, db);
-  assert.equal(r.snapshots, 1 + changed);
-  assert.deepEqual(dumpRows(path.join(node.root, fs.readdirSync(node.root).find((f) => f.startsWith('replayed-'))!)), dumpRows(db));
+  else await waitFor(async () => (await node.info()).databases[0]!.checksum === databaseChecksum(db).checksum.toString(16).padStart(16, '0'), 10_000, 'capture to log the last commits');
+  assert.equal(node.output.match(/snapshot taken/g)?.length, 1 + changed);
+  const r = assertChain(node, db, changed === 0);
+  if (r.replayed) assert.deepEqual(dumpRows(r.replayed), dumpRows(db));
 });
 
 test('a node killed while the app keeps writing resumes from the WAL exactly where its log ends', async () => {
@@ -149,8 +182,8 @@ test('a node killed while the app keeps writing resumes from the WAL exactly whe
   await node.waitForTxid('sqlite.db', 31);
   app.close();
   assert.match(node.output, /resuming capture from the WAL/);
-  const r = assertChain(node, db);
-  assert.equal(r.snapshots, 1);
+  assert.equal(node.output.match(/snapshot taken/g)?.length, 1);
+  const r = assertChain(node, db, true);
   assert.deepEqual(r.txids, Array.from({ length: 30 }, (_, i) => i + 2), 'each commit made while the node was down has its own TXID');
 });
 
@@ -163,8 +196,7 @@ test('a database changed while the node was down gets a new snapshot', async () 
   await node.restart();
   await node.waitForTxid('sqlite.db', 22);
   assert.match(node.output, /snapshot taken: database changed while the node was down/);
-  assertChain(node, db);
-
+  assertChain(node, db, false);
 });
 
 test('leaving WAL mode, a page-size change and EXCLUSIVE locking are refused or repaired, never followed silently', async () => {
@@ -189,21 +221,22 @@ test('leaving WAL mode, a page-size change and EXCLUSIVE locking are refused or 
   assert.equal(info.pageSize, 8192);
   await runWriter(db, 'inserts', 10);
   await node.waitForTxid('sqlite.db', 14);
-  assertChain(node, db);
+  assertChain(node, db, false);
 });
 
-test('LTX files older than the retention window are deleted, the newest is kept', async () => {
+test('log segments older than the retention window are deleted, the newest is kept', async () => {
   const { node, db } = await setup('ltx:\n  retention: 1s\n  retention-interval: 200ms\n');
   await runWriter(db, 'inserts', 30);
   await node.waitForTxid('sqlite.db', 31);
-  const ltxDir = path.join(node.dataDir, 'dbs', 'sqlite.db', 'ltx');
-  assert.equal(fs.readdirSync(ltxDir).length, 31);
-  const deadline = Date.now() + 10_000;
-  while (fs.readdirSync(ltxDir).length > 1 && Date.now() < deadline) await sleep(100);
-  assert.deepEqual(fs.readdirSync(ltxDir), ['000000000000001f-000000000000001f.ltx']);
+  const segDir = path.join(node.dataDir, 'dbs', 'sqlite.db', 'segments');
+  const txidsKept = () => ltxFilesAt(segDir).map((f) => decodeHeader(f.bytes).minTxid);
+  const newest = () => Math.max(...fs.readdirSync(segDir).filter((f) => f.endsWith('.seg')).map((f) => fs.statSync(path.join(segDir, f)).mtimeMs));
+  // The newest segment stays however old it is; once newer ones follow, the old ones go.
+  await waitFor(() => newest() < Date.now() - 1_500, 10_000, 'the segments to age past retention');
+  await waitFor(() => txidsKept().length < 30 || txidsKept().includes(31), 5_000, 'retention to run');
+  assert.ok(txidsKept().includes(31), 'the newest segment is kept');
   await runWriter(db, 'inserts', 5);
   await node.waitForTxid('sqlite.db', 36);
-  // The new files are there (TXID 31 may already be gone: it is past retention and no longer the newest).
-  const names = fs.readdirSync(ltxDir);
-  for (let t = 32; t <= 36; t++) assert.ok(names.includes(`${t.toString(16).padStart(16, '0')}-${t.toString(16).padStart(16, '0')}.ltx`), `TXID ${t} kept`);
+  await waitFor(() => txidsKept()[0] === 32, 10_000, 'the old segments to be deleted');
+  assert.deepEqual(txidsKept(), [32, 33, 34, 35, 36], 'the new transactions are kept');
 });

@@ -1,0 +1,393 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { ChecksumMismatchError } from '../errors.ts';
+import type { LockedDatabase } from '../capture/database-capture.ts';
+import { databasePages, retryBusy } from '../capture/capture-connections.ts';
+import { fsyncDir } from '../log/fsync.ts';
+import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
+import { mergeLtxFiles } from '../ltx/compactor.ts';
+import type { LtxFile } from '../ltx/decoder.ts';
+import { readLtxFile, type LtxSource } from '../ltx/file-reader.ts';
+import { formatPos, samePos, ZERO_POS, type Pos } from '../ltx/position.ts';
+import type { CommitEvent, DB } from '../store/db.ts';
+import { commitLtxPages, prepareEmptyReplica, readDatabaseState, writePagesToFile, type DatabaseState } from './apply-ltx.ts';
+
+/** A verified file from the primary, decoded, with its bytes as received (they go into the log as they are). */
+export interface ReceivedLtx {
+  file: LtxFile;
+  bytes: Buffer;
+}
+
+// How long to wait for the write lock when a reader's checkpoint or a foreign writer holds it.
+const LOCK_TIMEOUT_MS = 10_000;
+const CHECKPOINT_PAGES = 1000;
+
+/**
+ * A replica's side of one database: logs every transaction from the primary as it arrives (in the
+ * same segment log the primary keeps), then applies it through sqlite_dbpage in one write
+ * transaction, several at a time when behind. Between applies it holds SQLite's write lock (an
+ * open BEGIN IMMEDIATE), so other writers wait and fail; one that slips in while the lock is
+ * re-taken changes PRAGMA data_version, and the database is then reported and reset from the primary.
+ */
+export class DatabaseApplier extends EventEmitter {
+  readonly name: string;
+  readonly #db: DB;
+  readonly #logger: Logger;
+  #conn: Database.Database | undefined;
+  #state: DatabaseState | undefined;
+  #pos: Pos = ZERO_POS;
+  #dataVersion = -1;
+  #foreignWrite = false;
+  #walPages = 0;
+  /** The content is not a state of the primary's history: save a copy before a snapshot replaces it. */
+  #diverged = false;
+
+  constructor(db: DB, logger: Logger) {
+    super();
+    this.#db = db;
+    this.name = db.name;
+    this.#logger = logger;
+  }
+
+  /** The last applied TXID and the checksum after it (zero until the first snapshot). */
+  get pos(): Pos {
+    return this.#pos;
+  }
+
+  /** Page size and page count after the last apply. */
+  get geometry(): { pageSize: number; pageCount: number } {
+    return { pageSize: this.#state?.pageSize ?? 0, pageCount: this.#state?.pageCount ?? 0 };
+  }
+
+  /** True once a foreign write was found; the database then needs a snapshot. */
+  get foreignWrite(): boolean {
+    return this.#foreignWrite;
+  }
+
+  /**
+   * Opens the database. `locked` is a demoted primary's write-locked connection with its
+   * position. Otherwise the database's own checksum says where it stands: at the newest position
+   * of the log with that checksum (the log may hold transactions received but not yet applied
+   * when the node died: they are dropped, the primary sends them again); a database that is no
+   * state of the log is set aside and reset from the primary.
+   */
+  open(locked?: LockedDatabase): void {
+    const log = this.#db.log;
+    if (locked) {
+      this.#adopt(locked);
+      return;
+    }
+    if (!fs.existsSync(this.#db.path)) {
+      this.#pos = ZERO_POS;
+      return;
+    }
+    this.#connect();
+    const actual = this.#state!.checksum.value;
+    const at = log.findChecksum(actual);
+    if (at) {
+      log.truncateAfter(at);
+      this.#pos = at;
+      return;
+    }
+    // Changed behind the node's back: the log is still the primary's history, the database is
+    // not; a snapshot replaces it (after saving a copy) and the log starts over from there.
+    this.#logger.warn(
+      { db: this.name, log: formatPos(log.pos), checksum: formatHex64(actual) },
+      `replica database ${this.name} does not match its recorded position; resetting from primary`,
+    );
+    this.#pos = ZERO_POS;
+    this.#diverged = true;
+  }
+
+  /**
+   * Keeps the log's transactions after `txid` under `discarded/<time>/`, out of the chain: history
+   * the primary does not share, never merged, kept for the operator.
+   */
+  setAside(txid: number, why: string): void {
+    const target = path.join(this.#db.log.dir, 'discarded', new Date().toISOString().replace(/[:.]/g, '-'));
+    const moved = this.#db.log.setAside(txid, target);
+    if (!moved) return;
+    this.#logger.warn(
+      { db: this.name, from: moved.from, to: moved.to, files: moved.files, dir: target },
+      `discarded transactions ${moved.from}-${moved.to} of ${this.name} (${why}); their LTX files are kept in ${target}`,
+    );
+  }
+
+  /**
+   * The primary's history disagrees with this database's: finds the newest of the primary's
+   * `points` this history passed through too, sets aside everything after it, and saves the
+   * content before the snapshot that follows replaces it.
+   */
+  diverged(points: Pos[]): void {
+    const log = this.#db.log;
+    const fork = points.find((p) => (p.txid === this.#pos.txid ? this.#pos.checksum : log.checksumAt(p.txid)) === p.checksum);
+    this.#diverged = true;
+    this.setAside(fork?.txid ?? log.base.txid, fork ? `history forked from the primary's after TXID ${fork.txid}` : "history differs from the primary's; fork point not found");
+  }
+
+  /**
+   * Logs contiguous transactions, then applies them as one write transaction, committing only if
+   * the result hashes to the last one's post-apply checksum. Throws without changing the database
+   * (or keeping them in the log) when they do not continue the position or do not verify.
+   */
+  apply(batch: ReceivedLtx[]): void {
+    const first = batch[0]!.file.header;
+    if (first.minTxid !== this.#pos.txid + 1 || first.preApplyChecksum !== this.#pos.checksum) {
+      throw new Error(`TXID ${first.minTxid}-${batch[batch.length - 1]!.file.header.maxTxid} does not continue position ${formatPos(this.#pos)} of ${this.name}`);
+    }
+    const log = this.#db.log;
+    if (!samePos(log.pos, this.#pos)) log.truncateAfter(this.#pos);
+    // Logged first: a crash after the apply still finds the transaction in the log.
+    log.append(batch.map((r) => r.bytes));
+    const file = batch.length === 1 ? batch[0]!.file : mergeLtxFiles(batch.map((r) => r.file));
+    try {
+      if (!this.#conn) this.#create(first.pageSize);
+      this.#applyInTransaction(file);
+    } catch (err) {
+      log.truncateAfter(this.#pos);
+      throw err;
+    }
+    this.#advance(file.header.maxTxid, false, file.header.timestamp);
+  }
+
+  /**
+   * A transaction too large to hold in memory, received into `spooled`: it joins the log as a
+   * segment of its own (no copy), then is applied from there block by block.
+   */
+  applyLarge(spooled: string): void {
+    const log = this.#db.log;
+    if (!samePos(log.pos, this.#pos)) log.truncateAfter(this.#pos);
+    const segment = log.adopt(spooled);
+    let txid = 0;
+    let timestamp = 0;
+    try {
+      const file = readLtxFile(segment);
+      txid = file.header.maxTxid;
+      timestamp = file.header.timestamp;
+      if (!this.#conn) this.#create(file.header.pageSize);
+      this.#applyInTransaction(file);
+    } catch (err) {
+      log.truncateAfter(this.#pos);
+      throw err;
+    }
+    this.#advance(txid, false, timestamp);
+  }
+
+  /**
+   * Applies a snapshot (the primary's database as it is): straight into a new file when this node
+   * has none, else in one write transaction (a copy of a diverged database is saved first). The
+   * log starts over from it.
+   */
+  applySnapshot(file: LtxSource): void {
+    const h = file.header;
+    if (this.#diverged && this.#conn) this.#saveCopy();
+    if (!this.#conn && !fs.existsSync(this.#db.path)) {
+      this.#writeNewDatabase(file);
+    } else {
+      if (!this.#conn || this.#state!.pageSize !== h.pageSize) this.#create(h.pageSize);
+      this.#applyInTransaction(file);
+    }
+    this.#diverged = false;
+    this.#db.log.reset({ txid: h.maxTxid, checksum: this.#state!.checksum.value });
+    this.#advance(h.maxTxid, true, h.timestamp);
+  }
+
+  #advance(txid: number, snapshot: boolean, timestamp: number): void {
+    const pre = this.#pos;
+    this.#pos = { txid, checksum: this.#state!.checksum.value };
+    this.emit('commit', { name: this.name, txid, checksum: this.#pos.checksum, pre, pageSize: this.#state!.pageSize, timestamp, snapshot } satisfies CommitEvent);
+  }
+
+  #applyInTransaction(file: LtxSource): void {
+    const db = this.#conn!;
+    const shrinks = file.header.commit < this.#state!.pageCount;
+    const schema = Number(db.pragma('schema_version', { simple: true }));
+    try {
+      commitLtxPages(db, file, this.#state!);
+    } catch (err) {
+      this.#relock();
+      throw err;
+    }
+    let stale = shrinks;
+    try {
+      stale ||= Number(db.pragma('schema_version', { simple: true })) !== schema;
+    } catch {
+      stale = true;
+    }
+    if (stale) {
+      // A connection that rewrote the schema (page 1) or truncated the file through sqlite_dbpage
+      // keeps its old view of the schema: its next statement fails as "malformed" when a table
+      // went away, while other connections see the database whole. A new connection replaces it.
+      // The old one closes only after the new one holds its locks, so the process never lets go.
+      this.#connect(this.#state);
+      db.close();
+      return;
+    }
+    // Copied back between applies (not inside COMMIT, where the lock is free), once enough has
+    // piled up: each checkpoint fsyncs the database, and readers keep the WAL from restarting anyway.
+    this.#walPages += Array.isArray(file.pages) ? file.pages.length : CHECKPOINT_PAGES;
+    if (this.#walPages >= CHECKPOINT_PAGES) {
+      try {
+        db.pragma('wal_checkpoint(PASSIVE)');
+        this.#walPages = 0;
+      } catch {
+        // busy: the next apply tries again
+      }
+    }
+    this.#relock();
+  }
+
+  /**
+   * A database this node does not have yet is written straight from the snapshot's pages into a
+   * new file, fsynced and renamed into place: no reader can have it open, so nothing needs
+   * SQLite's atomicity, and the pages are written once instead of to the WAL and again back.
+   */
+  #writeNewDatabase(file: LtxSource): void {
+    const h = file.header;
+    const target = this.#db.path;
+    const tmp = `${target}.litefleet-new`;
+    const sum = new DatabaseChecksum(h.pageSize);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      writePagesToFile(fd, file.pages, h.pageSize, sum);
+      sum.setPageCount(h.commit);
+      if (sum.value !== file.trailer.postApplyChecksum) {
+        throw new ChecksumMismatchError(`snapshot of ${this.name} hashes to ${formatHex64(sum.value)}, but the file says ${formatHex64(file.trailer.postApplyChecksum)}`);
+      }
+      fs.ftruncateSync(fd, h.commit * h.pageSize);
+      fs.fdatasyncSync(fd);
+    } catch (err) {
+      fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+    fs.closeSync(fd);
+    // Leftovers of an earlier database of this name would be read as this one's WAL.
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(`${target}${suffix}`, { force: true });
+    fs.renameSync(tmp, target);
+    fsyncDir(path.dirname(target));
+    this.#connect({ pageSize: h.pageSize, pageCount: h.commit, checksum: sum });
+  }
+
+  /**
+   * Copies the database as it is, page by page, next to the discarded LTX files before a snapshot
+   * overwrites it: never a database replaced without a way back. Read inside the write
+   * transaction the replica holds, so the copy is consistent and no app write slips in meanwhile.
+   */
+  #saveCopy(): void {
+    const dir = path.join(this.#db.log.dir, 'discarded');
+    fs.mkdirSync(dir, { recursive: true });
+    const copy = path.join(dir, `${this.name}.${new Date().toISOString().replace(/[:.]/g, '-')}.db`);
+    const { pageSize, pageCount } = this.#state!;
+    const fd = fs.openSync(`${copy}.tmp`, 'w');
+    try {
+      for (const { pgno, data } of databasePages(this.#conn!)) {
+        if (pgno > pageCount) break;
+        if (pgno === 1) {
+          // A plain rollback-journal database: the copy opens on its own, without a WAL.
+          data[18] = 1;
+          data[19] = 1;
+        }
+        fs.writeSync(fd, data, 0, data.length, (pgno - 1) * pageSize);
+      }
+      fs.ftruncateSync(fd, pageCount * pageSize);
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(`${copy}.tmp`, copy);
+    fsyncDir(dir);
+    this.#logger.warn({ db: this.name, copy }, `saved the replaced content of ${this.name} to ${copy}`);
+  }
+
+  /**
+   * Hands over the write-locked connection and the position (the replica is being promoted); the
+   * applier is done after this.
+   */
+  detach(): LockedDatabase | undefined {
+    const conn = this.#conn;
+    this.#conn = undefined;
+    if (!conn || !this.#state || this.#pos.txid === 0) {
+      conn?.close();
+      return undefined;
+    }
+    return { db: conn, pos: this.#pos, state: this.#state };
+  }
+
+  /** Closes the connection (releasing the write lock). */
+  close(): void {
+    const conn = this.#conn;
+    this.#conn = undefined;
+    if (!conn) return;
+    try {
+      if (conn.inTransaction) conn.exec('ROLLBACK');
+    } catch {
+      // closing anyway
+    }
+    conn.close();
+  }
+
+  /** Forgets the position so the next stream brings a snapshot (after a foreign write, whose result is saved first). */
+  resetPosition(): void {
+    this.#foreignWrite = false;
+    this.#diverged = true;
+    this.#pos = ZERO_POS;
+  }
+
+  /** Opens the database; its checksum state is read from its pages unless the caller knows it. */
+  #connect(known?: DatabaseState): void {
+    const db = new Database(this.#db.path, { timeout: 0 });
+    db.unsafeMode(true);
+    retryBusy(LOCK_TIMEOUT_MS, () => db.pragma('journal_mode = WAL'));
+    db.pragma('wal_autocheckpoint = 0');
+    this.#conn = db;
+    this.#state = known ?? readDatabaseState(db);
+    this.#dataVersion = -1;
+    this.#relock();
+  }
+
+  /** Takes over a demoted primary's connection, already inside BEGIN IMMEDIATE. */
+  #adopt(locked: LockedDatabase): void {
+    const db = locked.db;
+    db.unsafeMode(true);
+    db.pragma('wal_autocheckpoint = 0');
+    db.pragma('busy_timeout = 0');
+    this.#conn = db;
+    this.#state = locked.state;
+    this.#pos = locked.pos;
+    this.#dataVersion = Number(db.pragma('data_version', { simple: true }));
+  }
+
+  /**
+   * Creates the database with the primary's page size (a new database, or one whose page size
+   * changed: the old pages cannot be overwritten with pages of another size).
+   */
+  #create(pageSize: number): void {
+    if (this.#conn) {
+      this.#logger.warn({ db: this.name, pageSize }, `page size of ${this.name} changed on the primary; recreating the replica database`);
+      this.close();
+      this.#db.releaseFilesAfterClose();
+      for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${this.#db.path}${suffix}`, { force: true });
+    }
+    const db = new Database(this.#db.path, { timeout: 0 });
+    prepareEmptyReplica(db, pageSize);
+    db.close();
+    this.#connect();
+  }
+
+  /** Takes the write lock again and checks whether anyone else committed while it was free. */
+  #relock(): void {
+    const db = this.#conn!;
+    retryBusy(LOCK_TIMEOUT_MS, () => db.exec('BEGIN IMMEDIATE'));
+    const version = Number(db.pragma('data_version', { simple: true }));
+    if (this.#dataVersion !== -1 && version !== this.#dataVersion && !this.#foreignWrite) {
+      this.#foreignWrite = true;
+      this.#logger.error({ db: this.name }, `foreign write on replica database ${this.name}; resetting from primary`);
+    }
+    this.#dataVersion = version;
+  }
+}
+

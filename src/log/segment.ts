@@ -1,0 +1,220 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** Bytes of one index record: max TXID (u64), post-apply checksum (u64), offset (u64) and length (u32), big-endian, 4 spare. */
+export const INDEX_RECORD_SIZE = 32;
+
+const NAME = /^([0-9a-f]{16})\.seg$/;
+
+/** `<first txid as 16 hex>.seg`. */
+export function segmentName(firstTxid: number): string {
+  return `${firstTxid.toString(16).padStart(16, '0')}.seg`;
+}
+
+/** The first TXID a segment's name stands for, or undefined for other names. */
+export function parseSegmentName(name: string): number | undefined {
+  const m = NAME.exec(name);
+  return m ? Number.parseInt(m[1]!, 16) : undefined;
+}
+
+/**
+ * One segment file of a log: LTX files back to back, the first starting at `firstTxid`, with its
+ * index in a sidecar `.idx` file (one record per file: where it is and where it ends). The index
+ * is kept in memory in typed arrays (a few bytes per transaction) and appended to disk with every
+ * write, so a log of hundreds of thousands of transactions opens without reading them.
+ */
+export class Segment {
+  readonly firstTxid: number;
+  readonly path: string;
+  readonly indexPath: string;
+  #max = new Float64Array(64);
+  #sum = new BigUint64Array(64);
+  #off = new Float64Array(64);
+  #len = new Float64Array(64);
+  #count = 0;
+  /** Bytes of the segment file that belong to its entries. */
+  size = 0;
+  /** Timestamp (ms) in the header of its newest file, for retention. */
+  lastTimestamp = 0;
+  /** When this process started writing it (for rolling by age); 0 for segments found at start. */
+  createdAt = 0;
+  #fd: number | undefined;
+  #indexFd: number | undefined;
+
+  constructor(dir: string, firstTxid: number) {
+    this.firstTxid = firstTxid;
+    this.path = path.join(dir, segmentName(firstTxid));
+    this.indexPath = this.path.replace(/\.seg$/, '.idx');
+  }
+
+  /** How many files the segment holds. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** The TXID after the segment's last file (firstTxid - 1 when empty). */
+  get maxTxid(): number {
+    return this.#count === 0 ? this.firstTxid - 1 : this.#max[this.#count - 1]!;
+  }
+
+  /** Max TXID of entry `i`. */
+  maxAt(i: number): number {
+    return this.#max[i]!;
+  }
+
+  /** Min TXID of entry `i`. */
+  minAt(i: number): number {
+    return i === 0 ? this.firstTxid : this.#max[i - 1]! + 1;
+  }
+
+  /** Post-apply checksum of entry `i`. */
+  checksumAt(i: number): bigint {
+    return this.#sum[i]!;
+  }
+
+  offsetAt(i: number): number {
+    return this.#off[i]!;
+  }
+
+  lengthAt(i: number): number {
+    return this.#len[i]!;
+  }
+
+  /** The entry holding `txid` as its first transaction, or -1. */
+  indexOfMin(txid: number): number {
+    const i = this.#search(txid);
+    return i < this.#count && this.minAt(i) === txid ? i : -1;
+  }
+
+  /** The entry ending exactly at `txid`, or -1. */
+  indexOfMax(txid: number): number {
+    const i = this.#search(txid);
+    return i < this.#count && this.#max[i] === txid ? i : -1;
+  }
+
+  /** The first entry whose max TXID is at least `txid`. */
+  #search(txid: number): number {
+    let lo = 0;
+    let hi = this.#count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#max[mid]! < txid) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Records an entry in memory (the caller writes the bytes and the index record). */
+  push(maxTxid: number, checksum: bigint, offset: number, length: number): void {
+    if (this.#count === this.#max.length) {
+      const grow = <T extends Float64Array | BigUint64Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a as never);
+        return b;
+      };
+      this.#max = grow(this.#max);
+      this.#sum = grow(this.#sum);
+      this.#off = grow(this.#off);
+      this.#len = grow(this.#len);
+    }
+    const i = this.#count++;
+    this.#max[i] = maxTxid;
+    this.#sum[i] = checksum;
+    this.#off[i] = offset;
+    this.#len[i] = length;
+    this.size = offset + length;
+  }
+
+  /** Keeps the first `count` entries in memory. */
+  truncate(count: number): void {
+    this.#count = count;
+    this.size = count === 0 ? 0 : this.#off[count - 1]! + this.#len[count - 1]!;
+  }
+
+  /** The index records of entries `from` to `to` (exclusive). */
+  indexRecords(from: number, to: number): Buffer {
+    const buf = Buffer.alloc((to - from) * INDEX_RECORD_SIZE);
+    for (let i = from; i < to; i++) {
+      const o = (i - from) * INDEX_RECORD_SIZE;
+      buf.writeBigUInt64BE(BigInt(this.#max[i]!), o);
+      buf.writeBigUInt64BE(this.#sum[i]!, o + 8);
+      buf.writeBigUInt64BE(BigInt(this.#off[i]!), o + 16);
+      buf.writeUInt32BE(this.#len[i]!, o + 24);
+    }
+    return buf;
+  }
+
+  /**
+   * Loads the index file, keeping the records that are consistent (each file right after the one
+   * before, within the segment file's size); returns how many it kept.
+   */
+  loadIndex(): number {
+    let fileSize: number;
+    let idx: Buffer;
+    try {
+      fileSize = fs.statSync(this.path).size;
+      idx = fs.readFileSync(this.indexPath);
+    } catch {
+      return 0;
+    }
+    let end = 0;
+    let max = this.firstTxid - 1;
+    for (let o = 0; o + INDEX_RECORD_SIZE <= idx.length; o += INDEX_RECORD_SIZE) {
+      const m = Number(idx.readBigUInt64BE(o));
+      const off = Number(idx.readBigUInt64BE(o + 16));
+      const len = idx.readUInt32BE(o + 24);
+      if (m <= max || off !== end || len === 0 || off + len > fileSize) break;
+      this.push(m, idx.readBigUInt64BE(o + 8), off, len);
+      max = m;
+      end = off + len;
+    }
+    return this.#count;
+  }
+
+  /** The descriptor the segment is written through (opened on first use). */
+  get fd(): number {
+    this.#fd ??= fs.openSync(this.path, fs.existsSync(this.path) ? 'r+' : 'w+');
+    return this.#fd;
+  }
+
+  get indexFd(): number {
+    this.#indexFd ??= fs.openSync(this.indexPath, fs.existsSync(this.indexPath) ? 'r+' : 'w+');
+    return this.#indexFd;
+  }
+
+  /** Reads `length` bytes at `offset` (through the open descriptor, or opening the file for it). */
+  read(offset: number, length: number): Buffer {
+    const buf = Buffer.allocUnsafe(length);
+    const fd = this.#fd ?? fs.openSync(this.path, 'r');
+    try {
+      let done = 0;
+      while (done < length) {
+        const n = fs.readSync(fd, buf, done, length - done, offset + done);
+        if (n === 0) throw new Error(`${this.path} ends at byte ${offset + done}, before the ${length} bytes wanted at ${offset}`);
+        done += n;
+      }
+    } finally {
+      if (fd !== this.#fd) fs.closeSync(fd);
+    }
+    return buf;
+  }
+
+  /** Cuts the files on disk to the entries kept in memory. */
+  truncateFiles(): void {
+    fs.truncateSync(this.path, this.size);
+    if (fs.existsSync(this.indexPath)) fs.truncateSync(this.indexPath, this.#count * INDEX_RECORD_SIZE);
+  }
+
+  /** Closes the descriptors (the segment can still be read, opening it per read). */
+  close(): void {
+    if (this.#fd !== undefined) fs.closeSync(this.#fd);
+    if (this.#indexFd !== undefined) fs.closeSync(this.#indexFd);
+    this.#fd = undefined;
+    this.#indexFd = undefined;
+  }
+
+  /** True while descriptors are open. */
+  get open(): boolean {
+    return this.#fd !== undefined || this.#indexFd !== undefined;
+  }
+}

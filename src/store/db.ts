@@ -1,0 +1,194 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { DatabaseApplier } from '../apply/database-applier.ts';
+import { DatabaseCapture } from '../capture/database-capture.ts';
+import { SegmentLog } from '../log/segment-log.ts';
+import type { Pos } from '../ltx/position.ts';
+
+/** Settings every database of a node shares. */
+export interface DbOptions {
+  dir: string;
+  dataDir: string;
+  nodeId: bigint;
+  logger: Logger;
+  resetFrames: number;
+  compress: boolean;
+  /** A log segment is closed at this age, so retention (which deletes whole segments) keeps close to its window. */
+  segmentAgeMs?: number;
+}
+
+/** Emitted as 'commit' when a database moves to a new position (captured, or applied on a replica). */
+export interface CommitEvent {
+  name: string;
+  txid: number;
+  checksum: bigint;
+  /** The position before it: a replica there can be sent `ltx` as it is. */
+  pre: Pos;
+  pageSize: number;
+  timestamp: number;
+  /** The database was snapshotted (capture) or replaced by a snapshot (apply). */
+  snapshot: boolean;
+  /** The transaction's LTX file as logged (capture only): streamed and shipped without reading it back. */
+  ltx?: Buffer;
+}
+
+/**
+ * Descriptors of the database file and its `-shm`, opened once and closed only when no SQLite
+ * connection of this process has the database open any more: closing any descriptor of a file
+ * releases every POSIX lock the process holds on it, SQLite's included (a replica's write lock, the
+ * SHARED lock that keeps the last connection from deleting the WAL).
+ */
+export interface DbFiles {
+  db: number;
+  shm: number;
+}
+
+/**
+ * One database on a node (LiteFS's noun): its live file, its log and its position, on either
+ * role. On the primary a DatabaseCapture follows the app's commits into the log; on a replica a
+ * DatabaseApplier applies the primary's transactions and logs them the same way. A role change
+ * hands SQLite's write lock and the checksum state from one to the other, so the app is never let
+ * in between and nothing is hashed again.
+ */
+export class DB extends EventEmitter {
+  readonly name: string;
+  readonly path: string;
+  readonly log: SegmentLog;
+  readonly #o: DbOptions;
+  #capture: DatabaseCapture | undefined;
+  #applier: DatabaseApplier | undefined;
+  #files: DbFiles | undefined;
+  #opened = false;
+
+  constructor(name: string, options: DbOptions) {
+    super();
+    this.name = name;
+    this.#o = options;
+    this.path = path.join(options.dir, name);
+    this.log = new SegmentLog(path.join(options.dataDir, 'dbs', name), { maxSegmentAgeMs: options.segmentAgeMs });
+  }
+
+  /** The last captured or applied transaction and the database checksum after it. */
+  get pos(): Pos {
+    return this.#capture?.pos ?? this.#applier?.pos ?? this.log.pos;
+  }
+
+  /** Page size and page count at that position. */
+  get geometry(): { pageSize: number; pageCount: number } {
+    return this.#capture?.geometry ?? this.#applier?.geometry ?? { pageSize: 0, pageCount: 0 };
+  }
+
+  /** The capture, while this database is followed as the primary's. */
+  get capture(): DatabaseCapture | undefined {
+    return this.#capture;
+  }
+
+  /** The applier, while this database is a replica's. */
+  get applier(): DatabaseApplier | undefined {
+    return this.#applier;
+  }
+
+  /** The kept descriptors (see DbFiles); capture opens them when it starts. */
+  get files(): DbFiles {
+    if (!this.#files) throw new Error(`database ${this.name}: its files are not open`);
+    return this.#files;
+  }
+
+  /** Opens the kept descriptors (with a connection open and the database in WAL mode, so -shm exists). */
+  openFiles(): void {
+    this.#files ??= { db: fs.openSync(this.path, 'r'), shm: fs.openSync(`${this.path}-shm`, 'r') };
+  }
+
+  /** Loads the log once (its torn tail, if any, is cut and reported). */
+  #openLog(): void {
+    if (this.#opened) return;
+    const rec = this.log.recover();
+    for (const r of rec.removed) this.#o.logger.warn({ db: this.name }, `log: removed ${r}`);
+    this.#opened = true;
+  }
+
+  /**
+   * Starts capturing (this node is the primary): from where the applier left the database, with
+   * its write lock and checksum state, or after checking the database against the log.
+   */
+  startCapture(): void {
+    if (this.#capture) return;
+    this.#openLog();
+    const locked = this.#applier?.detach();
+    this.#applier = undefined;
+    const cap = new DatabaseCapture(this, {
+      nodeId: this.#o.nodeId,
+      logger: this.#o.logger,
+      resetFrames: this.#o.resetFrames,
+      compress: this.#o.compress,
+    });
+    cap.on('commit', (ev: CommitEvent) => this.emit('commit', ev));
+    try {
+      cap.start(locked);
+    } catch (err) {
+      cap.close();
+      this.#releaseFiles();
+      throw err;
+    }
+    this.#capture = cap;
+  }
+
+  /**
+   * Starts applying (this node is a replica): taking over capture's write lock when it was the
+   * primary (writes must be paused first), else opening the database and reconciling it with the log.
+   */
+  startApply(): void {
+    if (this.#applier) return;
+    this.#openLog();
+    const locked = this.#capture?.detach();
+    this.#capture = undefined;
+    const applier = new DatabaseApplier(this, this.#o.logger);
+    applier.on('commit', (ev: CommitEvent) => this.emit('commit', ev));
+    applier.open(locked);
+    this.#applier = applier;
+  }
+
+  /** Ends capture or apply, makes the log durable and closes every connection and descriptor. */
+  close(): void {
+    try {
+      this.#capture?.close();
+      this.#applier?.close();
+    } finally {
+      this.#capture = undefined;
+      this.#applier = undefined;
+      this.#releaseFiles();
+      if (this.#opened) {
+        try {
+          this.log.sync();
+        } finally {
+          this.log.close();
+        }
+      }
+    }
+  }
+
+  /** Closes and deletes the database with its WAL, index and state (it was deleted on the primary). */
+  drop(): void {
+    this.close();
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${this.path}${suffix}`, { force: true });
+    fs.rmSync(this.log.dir, { recursive: true, force: true });
+  }
+
+  /** Closes the kept descriptors; only ever with no SQLite connection of this process open on the database. */
+  #releaseFiles(): void {
+    if (!this.#files) return;
+    fs.closeSync(this.#files.db);
+    fs.closeSync(this.#files.shm);
+    this.#files = undefined;
+  }
+
+  /**
+   * Called by an engine that closed every connection it had (the applier re-creating a database):
+   * the descriptors go too, as nothing holds a lock that closing them could release.
+   */
+  releaseFilesAfterClose(): void {
+    this.#releaseFiles();
+  }
+}

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { startEtcd } from '../helpers/etcd.ts';
+import { startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
+import { runCli, type NodeProcess } from '../helpers/node-process.ts';
+import { heldLocks } from '../helpers/locks.ts';
+import { runSqliteCli } from '../helpers/sqlite.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const DB = 'app.db';
+
+async function txidOf(n: NodeProcess): Promise<number> {
+  return (await n.info()).databases.find((d) => d.name === DB)?.txid ?? 0;
+}
+
+function count(n: NodeProcess): number {
+  const db = new Database(path.join(n.dir, DB), { readonly: true, timeout: 5000 });
+  try {
+    return db.prepare('SELECT count(*) FROM t').pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
+
+async function insert(n: NodeProcess, rows: number): Promise<void> {
+  const db = new Database(path.join(n.dir, DB), { timeout: 5000 });
+  try {
+    const ins = db.prepare('INSERT INTO t(v) VALUES (?)');
+    for (let i = 0; i < rows; i++) ins.run(`row ${i}`);
+  } finally {
+    db.close();
+  }
+}
+
+const etcd = await startEtcd();
+
+describe('failover invariants (real etcd)', { timeout: 120_000 }, () => {
+  test('A: replicas that joined by snapshot and got nothing since continue the TXID sequence after the primary dies', async () => {
+    const c = await startLeaseCluster({ size: 3, startNow: 1, backend: { type: 'etcd', url: etcd.url } });
+    const [a, b, cc] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
+    await waitForPrimary([a]);
+    await runSqliteCli(path.join(a.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    await insert(a, 20);
+    const before = await waitFor(async () => {
+      const t = await txidOf(a);
+      return t >= 21 ? t : undefined;
+    }, 10_000, 'the primary to log the inserts');
+    await c.start(1);
+    await c.start(2);
+    for (const n of [b, cc]) await n.waitForTxid(DB, before);
+    await a.kill();
+    const next = await waitForPrimary([b, cc], 15_000);
+    assert.equal(await txidOf(next), before, 'the new primary starts where the old one ended');
+    await insert(next, 1);
+    const other = next === b ? cc : b;
+    await other.waitForTxid(DB, before + 1);
+    assert.equal(await txidOf(next), before + 1);
+    assert.doesNotMatch(next.output, /snapshot taken/, 'promotion takes no snapshot');
+    assert.doesNotMatch(other.output, /discarded transactions|fork point/);
+    assert.doesNotMatch(next.output, /sent snapshot to replica/, 'the other replica follows without a snapshot');
+  });
+
+  test('B: a restarted candidate gets every transaction a reachable replica has before it leads', async () => {
+    // b looks at the lease once a second, the restarted c (up well before the 4 s lease runs
+    // out) ten times a second: without knowing about b, c would mostly take the free lease first.
+    const c = await startLeaseCluster({
+      size: 3,
+      ttl: '4s',
+      backend: { type: 'etcd', url: etcd.url },
+      leaseExtra: (i) => (i === 1 ? ['  reconnect-delay: 1s'] : []),
+    });
+    const [a, b, cc] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
+    assert.equal(await waitForPrimary(c.nodes), a);
+    await runSqliteCli(path.join(a.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    await insert(a, 100);
+    const early = await txidOf(a);
+    for (const n of [b, cc]) await n.waitForTxid(DB, early);
+    await cc.stop();
+    await insert(a, 400);
+    await b.waitForTxid(DB, early + 400);
+    const rows = count(b);
+    await a.kill();
+    await cc.restart();
+    const next = await waitForPrimary([b, cc], 15_000);
+    assert.equal(await txidOf(next), early + 400, 'the new primary has every transaction the replica had');
+    await insert(next, 1);
+    for (const n of [b, cc]) await n.waitForTxid(DB, early + 401);
+    assert.equal(count(b), rows + 1);
+    assert.equal(count(cc), rows + 1);
+    for (const n of [b, cc]) assert.doesNotMatch(n.output, /discarded transactions/);
+  });
+
+  test('B: a candidate behind a non-candidate replica fetches what it lacks from it before it leads', async () => {
+    const c = await startLeaseCluster({ size: 3, candidates: [true, false, true], backend: { type: 'etcd', url: etcd.url } });
+    const [a, b, cc] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
+    assert.equal(await waitForPrimary(c.nodes), a);
+    await runSqliteCli(path.join(a.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    await insert(a, 50);
+    const early = await txidOf(a);
+    for (const n of [b, cc]) await n.waitForTxid(DB, early);
+    await cc.stop();
+    await insert(a, 300);
+    await b.waitForTxid(DB, early + 300);
+    const rows = count(b);
+    await a.kill();
+    await cc.restart();
+    assert.equal(await waitForPrimary([b, cc], 15_000), cc);
+    assert.equal(await txidOf(cc), early + 300, 'it leads with every transaction the replica had');
+    assert.equal(count(cc), rows);
+    await insert(cc, 1);
+    await b.waitForTxid(DB, early + 301);
+    assert.doesNotMatch(b.output, /discarded transactions/);
+  });
+
+  test('C: a node keeps its SQLite locks across every role change, so an app closing its connection cannot delete the WAL under it', async () => {
+    const c = await startLeaseCluster({ size: 2, backend: { type: 'etcd', url: etcd.url } });
+    const [a, b] = c.nodes as [NodeProcess, NodeProcess];
+    assert.equal(await waitForPrimary(c.nodes), a);
+    await runSqliteCli(path.join(a.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    await insert(a, 10);
+    await b.waitForTxid(DB, await txidOf(a));
+    const check = (n: NodeProcess, when: string) => {
+      const held = heldLocks(n.pid!, path.join(n.dir, DB));
+      assert.ok(held.db > 0 && held.shm > 0, `${when}: ${path.basename(n.root)} holds ${held.db} locks on the database and ${held.shm} on -shm`);
+    };
+    check(a, 'primary');
+    check(b, 'replica');
+    for (let round = 0; round < 2; round++) {
+      const [from, to] = round === 0 ? [a, b] : [b, a];
+      const out = await runCli(['handoff', '-c', from.configPath]);
+      assert.match(out.stdout, /primary is now/, out.stderr);
+      await waitFor(async () => (await to.role()) === 'primary' && (await from.role()) === 'replica', 10_000, 'the handoff');
+      check(from, `demoted after handoff ${round + 1}`);
+      check(to, `promoted by handoff ${round + 1}`);
+      // An app on the demoted node opens and closes its connection: SQLite must see the node's
+      // locks and leave -wal and -shm alone, and a write there must still be refused.
+      const reader = new Database(path.join(from.dir, DB), { readonly: true, timeout: 5000 });
+      reader.prepare('SELECT count(*) FROM t').get();
+      reader.close();
+      assert.ok(fs.existsSync(path.join(from.dir, `${DB}-shm`)), 'the -shm file is still there');
+      check(from, `demoted, after an app closed its connection (round ${round + 1})`);
+      await assert.rejects(runSqliteCli(path.join(from.dir, DB), '.timeout 200\nINSERT INTO t(v) VALUES (\'on a replica\');'), /locked|readonly/);
+      await insert(to, 5);
+      const want = await txidOf(to);
+      await from.waitForTxid(DB, want);
+      assert.equal(count(from), count(to), 'an app reading the demoted node sees what its node reports');
+    }
+  });
+});
