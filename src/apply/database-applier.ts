@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { ChecksumMismatchError } from '../errors.ts';
-import type { LockedDatabase } from '../capture/database-capture.ts';
+import { ChecksumMismatchError, UnsupportedDatabaseStateError } from '../errors.ts';
+import type { LockedDatabase, SnapshotRead } from '../capture/database-capture.ts';
 import { databasePages, retryBusy } from '../capture/capture-connections.ts';
 import { fsyncDir } from '../log/fsync.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
@@ -44,6 +44,8 @@ export class DatabaseApplier extends EventEmitter {
   #walPages = 0;
   /** The content is not a state of the primary's history: save a copy before a snapshot replaces it. */
   #diverged = false;
+  /** The primary's terms do not show this position in its history: a snapshot must not overwrite it without a copy. */
+  #unproven = false;
 
   constructor(db: DB, logger: Logger) {
     super();
@@ -60,6 +62,11 @@ export class DatabaseApplier extends EventEmitter {
   /** Page size and page count after the last apply. */
   get geometry(): { pageSize: number; pageCount: number } {
     return { pageSize: this.#state?.pageSize ?? 0, pageCount: this.#state?.pageCount ?? 0 };
+  }
+
+  /** True while the database waits for a snapshot to replace what is no state of the cluster's history. */
+  get resetting(): boolean {
+    return this.#diverged && this.#pos.txid === 0;
   }
 
   /** True once a foreign write was found; the database then needs a snapshot. */
@@ -129,6 +136,19 @@ export class DatabaseApplier extends EventEmitter {
   }
 
   /**
+   * Takes the primary's (or the peer's about to send a snapshot) record of terms. Before merging
+   * it into the log, checks whether this database's position is in that history — written under a
+   * term whose transactions there reach at least as far (one node writes a term, in one line):
+   * when it is not, or that cannot be told, the content is copied aside before a snapshot
+   * replaces it.
+   */
+  takeTerms(terms: ReadonlyArray<readonly [number, number]>): void {
+    const log = this.#db.log;
+    if (this.#pos.txid > 0 && !coveredBy(terms, log.termAt(this.#pos.txid), this.#pos.txid)) this.#unproven = true;
+    log.mergeTerms(terms);
+  }
+
+  /**
    * Logs contiguous transactions, then applies them as one write transaction, committing only if
    * the result hashes to the last one's post-apply checksum. Throws without changing the database
    * (or keeping them in the log) when they do not continue the position or do not verify.
@@ -150,6 +170,8 @@ export class DatabaseApplier extends EventEmitter {
       log.truncateAfter(this.#pos);
       throw err;
     }
+    // It continued this position: the position is in the primary's history after all.
+    this.#unproven = false;
     this.#advance(file.header.maxTxid, false, file.header.timestamp);
   }
 
@@ -183,7 +205,8 @@ export class DatabaseApplier extends EventEmitter {
    */
   applySnapshot(file: LtxSource): void {
     const h = file.header;
-    if (this.#diverged && this.#conn) this.#saveCopy();
+    if (this.#unproven && !this.#diverged && this.#conn) this.setAside(this.#db.log.base.txid, "this node's position is not in the primary's history, as far as its terms tell");
+    if ((this.#diverged || this.#unproven) && this.#conn) this.#saveCopy();
     if (!this.#conn && !fs.existsSync(this.#db.path)) {
       this.#writeNewDatabase(file);
     } else {
@@ -191,6 +214,7 @@ export class DatabaseApplier extends EventEmitter {
       this.#applyInTransaction(file);
     }
     this.#diverged = false;
+    this.#unproven = false;
     this.#db.log.reset({ txid: h.maxTxid, checksum: this.#state!.checksum.value });
     this.#advance(h.maxTxid, true, h.timestamp);
   }
@@ -304,6 +328,35 @@ export class DatabaseApplier extends EventEmitter {
   }
 
   /**
+   * A read transaction on a connection of its own that sees the database exactly at the applied
+   * position (applies are synchronous, so none can land between reading the position and
+   * beginning the read): another node fetching a snapshot from this one.
+   */
+  openSnapshotRead(): SnapshotRead {
+    if (!this.#conn || this.#pos.txid === 0) throw new UnsupportedDatabaseStateError(`database ${this.name} has nothing applied yet`);
+    const pos = this.#pos;
+    const { pageSize, pageCount } = this.#state!;
+    const db = new Database(this.#db.path, { readonly: true, timeout: 5000 });
+    try {
+      db.exec('BEGIN');
+      db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return {
+      pos,
+      pageSize,
+      pageCount,
+      pages: () => databasePages(db),
+      close: () => {
+        if (db.inTransaction) db.exec('COMMIT');
+        db.close();
+      },
+    };
+  }
+
+  /**
    * Hands over the write-locked connection and the position (the replica is being promoted); the
    * applier is done after this.
    */
@@ -391,3 +444,11 @@ export class DatabaseApplier extends EventEmitter {
   }
 }
 
+
+/** True when `terms` show term `term` reaching over `txid`: that transaction is in the history they describe. */
+function coveredBy(terms: ReadonlyArray<readonly [number, number]>, term: number, txid: number): boolean {
+  const i = terms.findIndex(([, t]) => t === term);
+  if (term === 0 || i < 0) return false;
+  const end = i + 1 < terms.length ? terms[i + 1]![0] - 1 : Infinity;
+  return terms[i]![0] <= txid && txid <= end;
+}

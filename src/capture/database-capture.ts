@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { UnsupportedDatabaseStateError } from '../errors.ts';
@@ -7,6 +8,7 @@ import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
 import { encodeLtx } from '../ltx/encoder.ts';
 import { FLAG_COMPRESS_LZ4, type LtxHeader } from '../ltx/header.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
+import type { SegmentLog } from '../log/segment-log.ts';
 import type { CommitEvent, DB } from '../store/db.ts';
 import { readWalIndex } from '../wal/wal-index.ts';
 import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalReader, type WalTransaction } from '../wal/wal-reader.ts';
@@ -15,6 +17,8 @@ import { CaptureConnections, databasePages } from './capture-connections.ts';
 /** Settings of one database's capture. */
 export interface CaptureOptions {
   nodeId: bigint;
+  /** The lease term this node captures under (see Lease.term). */
+  term: number;
   logger: Logger;
   /** Reset the WAL after this many frames (keep it below the app's wal_autocheckpoint, 1000 by default). */
   resetFrames: number;
@@ -99,11 +103,12 @@ export class DatabaseCapture extends EventEmitter {
    * replica being promoted, its write lock held) exactly where the replica's applies left it;
    * otherwise right after the last logged transaction if the WAL still holds it unchanged, else at
    * a new snapshot (which continues the TXIDs, or is dropped when the database has not changed).
+   * With `resumeOnly` it takes no snapshot: false when it cannot resume (the caller closes it).
    */
-  start(locked?: LockedDatabase): void {
+  start(locked?: LockedDatabase, options: { resumeOnly?: boolean } = {}): boolean {
     if (locked) {
       this.#takeOver(locked);
-      return;
+      return true;
     }
     const log = this.#log;
     this.#pos = log.pos;
@@ -120,7 +125,7 @@ export class DatabaseCapture extends EventEmitter {
       this.#db.openFiles();
       this.#reader.seek(undefined);
       const all = this.#reader.poll().transactions;
-      resumed = this.#resumeFromWal(log.headerAt(log.pos.txid), all);
+      resumed = this.#resumeFromWal(walReference(this.#log, this.#pos, this.#o.nodeId), all);
       this.#conns.repin();
     } finally {
       this.#conns.unlockWrite();
@@ -129,10 +134,13 @@ export class DatabaseCapture extends EventEmitter {
       this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos), pending: resumed.length }, 'resuming capture from the WAL');
       this.#logBatch(resumed);
       log.sync();
+    } else if (options.resumeOnly) {
+      return false;
     } else {
       this.#snapshotPinned(log.pos.txid === 0 ? 'new database' : 'database changed while the node was down');
     }
     this.#started = true;
+    return true;
   }
 
   /**
@@ -148,6 +156,7 @@ export class DatabaseCapture extends EventEmitter {
       this.#db.openFiles();
       this.#reader.seek(undefined);
       this.#reader.poll();
+      this.#writeWalMark();
       this.#conns.repin();
     } finally {
       this.#conns.unlockWrite();
@@ -388,6 +397,7 @@ export class DatabaseCapture extends EventEmitter {
   #logBatch(txs: WalTransaction[]): void {
     if (txs.length === 0) return;
     const sum = this.#checksum!;
+    this.#log.noteTerm(this.#pos.txid + 1, this.#o.term);
     sum.begin();
     const files: Buffer[] = [];
     const events: CommitEvent[] = [];
@@ -495,12 +505,15 @@ export class DatabaseCapture extends EventEmitter {
     this.#checksum = sum;
     if (sum.value === this.#pos.checksum) {
       this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos) }, 'database unchanged since the last logged transaction');
+      this.#writeWalMark();
       return;
     }
     const pre = this.#pos;
     const txid = pre.txid + 1;
     this.#log.reset({ txid, checksum: sum.value });
+    this.#log.noteTerm(txid, this.#o.term);
     this.#pos = { txid, checksum: sum.value };
+    this.#writeWalMark();
     this.stats.commits++;
     this.stats.snapshots++;
     this.stats.lastCommitAt = Date.now();
@@ -509,24 +522,46 @@ export class DatabaseCapture extends EventEmitter {
   }
 
   /**
-   * Called at start with the write lock held and every WAL transaction read. If the WAL still holds
-   * the last logged transaction, unchanged, and nothing after it was copied back into the database
-   * file, the state at that point is rebuilt from the file plus the frames before it; when its
-   * checksum matches the log, capture resumes there and returns the transactions after it.
+   * Records where in the WAL the current position ends (`<log dir>/wal-mark`), for a restart to
+   * resume from when the log's newest transaction was not captured here (a replica promoted, or a
+   * snapshot, since): the WAL then still tells what the app committed after it.
    */
-  #resumeFromWal(last: LtxHeader | undefined, txs: WalTransaction[]): WalTransaction[] | undefined {
-    if (!last || this.#pos.txid === 0 || last.walSize === 0) return undefined;
-    const end = last.walOffset + last.walSize;
-    const idx = txs.findIndex((t) => t.salt1 === last.walSalt1 && t.salt2 === last.walSalt2 && t.offset + t.size === end);
-    if (idx < 0) return undefined;
-    const pageSize = last.pageSize;
-    const backfill = readWalIndex(this.#db.files.shm)?.backfill;
-    if (backfill === undefined || backfill * (WAL_FRAME_HEADER_SIZE + pageSize) > end - WAL_HEADER_SIZE) return undefined;
+  #writeWalMark(): void {
+    const c = this.#reader.cursor;
+    const sum = this.#checksum!;
+    if (!c) return;
+    const mark: WalMark = { txid: this.#pos.txid, checksum: formatHex64(this.#pos.checksum), salt1: c.salt1, salt2: c.salt2, end: c.offset, pageSize: sum.pageSize, pageCount: sum.pageCount };
+    const file = path.join(this.#log.dir, 'wal-mark');
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(mark));
+    fs.renameSync(`${file}.tmp`, file);
+  }
 
-    const upto = txs.slice(0, idx + 1);
-    const commit = upto[upto.length - 1]!.commit;
-    const overlay = new Map<number, Uint8Array>();
-    for (const t of upto) for (const [p, d] of t.pages) overlay.set(p, d);
+  /**
+   * Called at start with the write lock held and every WAL transaction read. If the WAL still holds
+   * the position's end unchanged (see walReference), and nothing after it was copied back into
+   * the database file, the state at that point is rebuilt from the file plus the frames before it;
+   * when its checksum matches the log, capture resumes there and returns the transactions after it.
+   */
+  #resumeFromWal(ref: WalMark | undefined, txs: WalTransaction[]): WalTransaction[] | undefined {
+    if (!ref || this.#pos.txid === 0) return undefined;
+    const backfill = readWalIndex(this.#db.files.shm)?.backfill;
+    if (backfill === undefined) return undefined;
+    const idx = txs.findIndex((t) => t.salt1 === ref.salt1 && t.salt2 === ref.salt2 && t.offset + t.size === ref.end);
+    if (idx >= 0 && backfill * (WAL_FRAME_HEADER_SIZE + ref.pageSize) <= ref.end - WAL_HEADER_SIZE) {
+      const upto = txs.slice(0, idx + 1);
+      const overlay = new Map<number, Uint8Array>();
+      for (const t of upto) for (const [p, d] of t.pages) overlay.set(p, d);
+      if (this.#adoptIfAtPosition(ref.pageSize, upto[upto.length - 1]!.commit, overlay)) return txs.slice(idx + 1);
+    }
+    // The WAL started over after the position (capture's own reset checkpointed everything first,
+    // or nothing had been written since): then the file alone is the position, untouched since,
+    // and every transaction in the WAL came after it.
+    if (backfill === 0 && this.#adoptIfAtPosition(ref.pageSize, Math.floor(fs.fstatSync(this.#db.files.db).size / ref.pageSize), new Map())) return txs;
+    return undefined;
+  }
+
+  /** Hashes the database file with `overlay` on top; adopts that checksum state when it is the position's. */
+  #adoptIfAtPosition(pageSize: number, commit: number, overlay: Map<number, Uint8Array>): boolean {
     const sum = new DatabaseChecksum(pageSize);
     const page = Buffer.alloc(pageSize);
     for (let p = 1; p <= commit; p++) {
@@ -540,8 +575,38 @@ export class DatabaseCapture extends EventEmitter {
       }
     }
     sum.setPageCount(commit);
-    if (sum.value !== this.#pos.checksum) return undefined;
+    if (sum.value !== this.#pos.checksum) return false;
     this.#checksum = sum;
-    return txs.slice(idx + 1);
+    return true;
   }
+}
+
+/**
+ * Where in the WAL the log's position `pos` ends, if this node captured it: the newest
+ * transaction's header, or the mark capture leaves when it starts from a replica's position or a
+ * snapshot. A node that has one may have commits in its WAL it never logged before it died.
+ */
+export function walReference(log: SegmentLog, pos: Pos, nodeId: bigint): WalMark | undefined {
+  const last = log.headerAt(pos.txid);
+  if (last && last.walSize > 0 && last.nodeId === nodeId) {
+    return { txid: pos.txid, checksum: formatHex64(pos.checksum), salt1: last.walSalt1, salt2: last.walSalt2, end: last.walOffset + last.walSize, pageSize: last.pageSize, pageCount: last.commit };
+  }
+  try {
+    const mark = JSON.parse(fs.readFileSync(path.join(log.dir, 'wal-mark'), 'utf8')) as WalMark;
+    return mark.txid === pos.txid && mark.checksum === formatHex64(pos.checksum) ? mark : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where in the WAL a logged position ends (see walReference). */
+interface WalMark {
+  txid: number;
+  checksum: string;
+  salt1: number;
+  salt2: number;
+  /** Byte offset just past the position's last commit frame. */
+  end: number;
+  pageSize: number;
+  pageCount: number;
 }

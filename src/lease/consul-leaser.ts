@@ -65,6 +65,13 @@ export class ConsulLeaser implements Leaser {
       await lease.destroy();
       throw new PrimaryExistsError('another node took the primary lease first');
     }
+    // The key's modify index after the lock: Consul's Raft index, which only grows.
+    const held = await this.#read();
+    if (held?.Session !== created.ID) {
+      await lease.destroy();
+      throw new PrimaryExistsError('the primary lease was lost as soon as it was taken');
+    }
+    lease.term = held.ModifyIndex;
     return lease;
   }
 
@@ -106,6 +113,7 @@ export class ConsulLeaser implements Leaser {
 class ConsulLease implements Lease {
   renewedAt: number;
   readonly ttl: number;
+  term = 0;
   readonly #leaser: ConsulLeaser;
   readonly #session: string;
   readonly #self: PrimaryInfo;

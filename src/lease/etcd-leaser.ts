@@ -55,7 +55,7 @@ export class EtcdLeaser implements Leaser {
       await handle.revoke().catch(() => {});
       throw new PrimaryExistsError('another node took the primary lease first');
     }
-    return new EtcdLease(c, handle, key, this.#o.self, this.#o.ttlMs, sentAt);
+    return new EtcdLease(c, handle, key, this.#o.self, this.#o.ttlMs, sentAt, Number(res.header.revision));
   }
 
   async primaryInfo(): Promise<PrimaryInfo | undefined> {
@@ -70,13 +70,15 @@ export class EtcdLeaser implements Leaser {
 class EtcdLease implements Lease {
   renewedAt: number;
   readonly ttl: number;
+  readonly term: number;
   readonly #client: Etcd3;
   readonly #handle: EtcdLeaseHandle;
   readonly #key: string;
   readonly #self: PrimaryInfo;
   #value: string;
 
-  constructor(client: Etcd3, handle: EtcdLeaseHandle, key: string, self: PrimaryInfo, ttl: number, renewedAt: number) {
+  constructor(client: Etcd3, handle: EtcdLeaseHandle, key: string, self: PrimaryInfo, ttl: number, renewedAt: number, term: number) {
+    this.term = term;
     this.#client = client;
     this.#handle = handle;
     this.#key = key;

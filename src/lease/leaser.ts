@@ -16,6 +16,12 @@ export interface Lease {
   readonly renewedAt: number;
   /** How long a renewal keeps the lease, in ms (Infinity for a static lease). */
   readonly ttl: number;
+  /**
+   * Grows with every acquisition of the lease across the cluster (etcd's revision, Consul's
+   * modify index; 1 for the static lease): of two histories that differ, the one written under the
+   * higher term is the newer.
+   */
+  readonly term: number;
   /** Extends the lease; throws LeaseExpiredError if it was lost. */
   renew(): Promise<void>;
   /**

@@ -18,7 +18,7 @@ export class StaticLeaser implements Leaser {
 
   async acquire(): Promise<Lease> {
     if (!this.candidate) throw new PrimaryExistsError(`the static primary is ${this.#primary.hostname}`);
-    return { renewedAt: Date.now(), ttl: Infinity, renew: async () => {}, handoff: async () => {}, close: async () => {} };
+    return { renewedAt: Date.now(), ttl: Infinity, term: 1, renew: async () => {}, handoff: async () => {}, close: async () => {} };
   }
 
   async primaryInfo(): Promise<PrimaryInfo | undefined> {

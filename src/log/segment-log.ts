@@ -50,6 +50,7 @@ export class SegmentLog {
   readonly dir: string;
   readonly segmentsDir: string;
   readonly posPath: string;
+  readonly termsPath: string;
   readonly #maxBytes: number;
   readonly #maxAgeMs: number;
   #segments: Segment[] = [];
@@ -63,11 +64,14 @@ export class SegmentLog {
   #epoch = 0;
   /** A segment was created since the folder was last synced. */
   #dirDirty = false;
+  /** [first TXID, term] for every primary term the history passed through, oldest first. */
+  #terms: Array<[number, number]> = [];
 
   constructor(dbDir: string, options: SegmentLogOptions = {}) {
     this.dir = dbDir;
     this.segmentsDir = path.join(dbDir, 'segments');
     this.posPath = path.join(dbDir, 'pos');
+    this.termsPath = path.join(dbDir, 'terms');
     this.#maxBytes = options.maxSegmentBytes ?? 64 * 1024 * 1024;
     this.#maxAgeMs = options.maxSegmentAgeMs ?? 60_000;
     fs.mkdirSync(this.segmentsDir, { recursive: true });
@@ -138,6 +142,11 @@ export class SegmentLog {
     this.#pos = this.#verifyFrom(start, pos, removed);
     if (this.#segments.length > 0 && this.#segments[0]!.count > 0) this.#base = this.#baseOf(this.#segments[0]!) ?? this.#base;
     else this.#base = this.#pos;
+    try {
+      this.#terms = parseTerms(JSON.parse(fs.readFileSync(this.termsPath, 'utf8')));
+    } catch {
+      this.#terms = [];
+    }
     const lastHeader = this.#lastHeader();
     for (const s of this.#segments) {
       if (s.count > 0) s.lastTimestamp = this.#headerAt(s, s.count - 1).timestamp;
@@ -291,6 +300,51 @@ export class SegmentLog {
   #lastHeader(): LtxHeader | undefined {
     const seg = this.#segments[this.#segments.length - 1];
     return seg && seg.count > 0 ? this.#headerAt(seg, seg.count - 1) : undefined;
+  }
+
+  /**
+   * The primary terms the history passed through: [first TXID, term], oldest first. A term is
+   * the lease's number when a primary took it (it grows with every election and handoff), so of
+   * two histories that differ, the one written under the higher term is the newer.
+   */
+  get terms(): ReadonlyArray<readonly [number, number]> {
+    return this.#terms;
+  }
+
+  /** The term the transaction `txid` was written under (0 when unknown: older than any record). */
+  termAt(txid: number): number {
+    let term = 0;
+    for (const [first, t] of this.#terms) {
+      if (first > txid) break;
+      term = t;
+    }
+    return term;
+  }
+
+  /** Records that transactions from `firstTxid` on are written under `term` (durably, before they are). */
+  noteTerm(firstTxid: number, term: number): void {
+    if (this.termAt(firstTxid) === term) return;
+    this.#setTerms([...this.#terms.filter(([first]) => first < firstTxid), [firstTxid, term]]);
+  }
+
+  /**
+   * Takes the primary's record of terms (authoritative for the history both share), keeping this
+   * log's older records from before it.
+   */
+  mergeTerms(theirs: ReadonlyArray<readonly [number, number]>): void {
+    if (theirs.length === 0) return;
+    const merged: Array<[number, number]> = [...this.#terms.filter(([first]) => first < theirs[0]![0]), ...theirs.map(([f, t]): [number, number] => [f, t])];
+    if (JSON.stringify(merged) !== JSON.stringify(this.#terms)) this.#setTerms(merged);
+  }
+
+  #setTerms(terms: Array<[number, number]>): void {
+    this.#terms = terms;
+    writeFileDurable(this.termsPath, `${JSON.stringify(terms)}\n`);
+  }
+
+  /** Forgets the terms of transactions after `txid` (they left the log). */
+  #dropTermsAfter(txid: number): void {
+    if (this.#terms.some(([first]) => first > txid)) this.#setTerms(this.#terms.filter(([first]) => first <= txid));
   }
 
   /**
@@ -458,6 +512,7 @@ export class SegmentLog {
     this.#segments[at.seg]!.truncate(at.entry + 1);
     this.#cutAt(at.seg);
     this.#pos = pos;
+    this.#dropTermsAfter(pos.txid);
   }
 
   /**
@@ -478,6 +533,7 @@ export class SegmentLog {
     } else {
       this.reset(this.#base);
     }
+    this.#dropTermsAfter(this.#pos.txid);
     return moved;
   }
 
@@ -521,6 +577,7 @@ export class SegmentLog {
     this.#pos = { ...base };
     writeFileDurable(this.posPath, `${formatPos(base)}\n`);
     this.#durable = { ...base };
+    this.#dropTermsAfter(base.txid);
   }
 
   /** Makes every appended file durable, then records the position as durable (blocking). */
@@ -611,6 +668,19 @@ export class SegmentLog {
   close(): void {
     for (const s of this.#segments) s.close();
   }
+}
+
+/** A terms record read from disk or the wire: [[first TXID, term], …], ascending; anything else is refused. */
+export function parseTerms(v: unknown): Array<[number, number]> {
+  if (!Array.isArray(v)) throw new LtxFormatError('terms must be a list');
+  let last = 0;
+  return v.map((e) => {
+    if (!Array.isArray(e) || e.length !== 2 || !Number.isSafeInteger(e[0]) || !Number.isSafeInteger(e[1]) || e[0] < 1 || e[1] < 0 || e[0] <= last) {
+      throw new LtxFormatError(`malformed terms entry ${JSON.stringify(e)}`);
+    }
+    last = e[0] as number;
+    return [e[0] as number, e[1] as number];
+  });
 }
 
 /** Throws unless the file `h` continues `pos` (a log's first file may start anywhere). */

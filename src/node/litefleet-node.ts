@@ -19,13 +19,14 @@ import { BackupShipper } from '../backup/backup-shipper.ts';
 import { createBackupTarget } from '../backup/create-target.ts';
 import { ProxyServer, type ProxyHost } from '../proxy/proxy-server.ts';
 import { execScript } from '../sql/exec-sql.ts';
-import { filePages, importIntoDatabase, importNewDatabase, readLocalCopy, type DatabaseRead } from '../sql/import-export.ts';
-import type { CommitEvent } from '../store/db.ts';
+import { filePages, importIntoDatabase, importNewDatabase, type DatabaseRead } from '../sql/import-export.ts';
+import type { CommitEvent, DB } from '../store/db.ts';
+import { snapshotLtx } from '../capture/snapshot-ltx.ts';
 import { Store } from '../store/store.ts';
 import { ReplicaStream, type HandoffEvent } from '../stream/replica-stream.ts';
 import { StreamServer, type ConnectedReplica } from '../stream/stream-server.ts';
 import { formatNodeId, loadNodeId, newClusterId, readClusterId, writeClusterId } from './identity.ts';
-import { catchUpFromPeers, type PositionsAnswer } from './peer-catch-up.ts';
+import { catchUpFromPeers, positionsOf } from './peer-catch-up.ts';
 import { PeerBook } from './peers.ts';
 
 /** The role a node plays. */
@@ -390,7 +391,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
       writeClusterId(this.config['data-dir'], clusterId);
     }
     fs.rmSync(path.join(this.config.dir, '.primary'), { force: true });
-    this.store.startCapture();
+    this.store.startCapture(lease.term);
     if (this.config.backup) {
       const b = this.config.backup;
       this.#backup = new BackupShipper({
@@ -402,7 +403,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
       });
       this.#backup.start();
     }
-    this.#streamServer = new StreamServer({ store: this.store, clusterId, nodeId: this.nodeId, selfUrl: this.#leaser.advertiseUrl, logger: this.logger, leaseValid: () => this.#leaseValid() });
+    this.#streamServer = new StreamServer({ store: this.store, clusterId, nodeId: this.nodeId, selfUrl: this.#leaser.advertiseUrl, logger: this.logger, leaseValid: () => this.#leaseValid(), onReplica: (p) => this.#peers.note([p]) });
     this.#knownPrimary = this.#leaser.advertiseUrl;
     if (lease.ttl !== Infinity) this.#leaseTimer = setInterval(() => void this.#keepLease(), LEASE_CHECK_MS);
     this.#event({ type: 'role', role: 'primary', primary: this.config.lease.hostname ?? null });
@@ -611,16 +612,10 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
 
   /** GET /db/<name>/export: a consistent copy of this node's database, as a file's bytes. */
   async #export(name: string, res: http.ServerResponse): Promise<void> {
-    let read: DatabaseRead;
-    const db = this.store.dbs.get(name);
-    if (db?.capture) {
-      const snap = db.capture.openSnapshotRead();
-      read = { pageSize: snap.pageSize, pageCount: snap.pageCount, txid: snap.pos.txid, pages: () => filePages(snap.pages(), snap.pageSize, snap.pageCount), close: () => snap.close() };
-    } else if (db?.pos.txid) {
-      read = readLocalCopy(path.join(this.config.dir, name), this.txid(name));
-    } else {
-      throw new RequestError(404, `unknown database ${name}; the databases are: ${this.databases().map((d) => d.name).join(', ') || 'none'}`);
-    }
+    const db = this.#dbOf(name);
+    if (db.pos.txid === 0) throw new RequestError(404, `database ${db.name} has no content on this node yet`);
+    const snap = db.openSnapshotRead();
+    const read: DatabaseRead = { pageSize: snap.pageSize, pageCount: snap.pageCount, txid: snap.pos.txid, pages: () => filePages(snap.pages(), snap.pageSize, snap.pageCount), close: () => snap.close() };
     try {
       res.writeHead(200, { 'content-type': 'application/vnd.sqlite3', 'content-length': read.pageSize * read.pageCount, 'litefleet-txid': String(read.txid) });
       for (const page of read.pages()) {
@@ -639,14 +634,20 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
    * the log cannot continue `pos`.
    */
   #ltxAfter(rawName: string, after: string | null, res: http.ServerResponse): ApiResponse | void {
-    const name = validateDatabaseName(rawName);
-    const db = this.store.dbs.get(name);
-    if (!db) throw new RequestError(404, `unknown database ${name}`);
+    const db = this.#dbOf(rawName);
     let pos: Pos;
     try {
       pos = parsePos(after ?? '');
     } catch {
       throw new RequestError(400, 'expected ?after=<txid>/<checksum>');
+    }
+    const at = db.log.checksumAt(pos.txid) ?? (db.pos.txid === pos.txid ? db.pos.checksum : undefined);
+    // 'gone': the log no longer reaches back there (ask for a snapshot); 'fork': our histories differ there.
+    if (pos.txid >= db.pos.txid || at === undefined || at !== pos.checksum) {
+      const reason = pos.txid >= db.pos.txid ? 'not-behind' : at === undefined ? 'gone' : 'fork';
+      // With a fork, where this history has been, so the asking node can tell where it forked off.
+      const points = reason === 'fork' ? [db.pos, ...db.log.historyPoints()].map(formatPos) : undefined;
+      return { status: 409, body: { error: `the log of ${db.name} cannot continue ${formatPos(pos)} (${reason})`, reason, points } };
     }
     const files: Buffer[] = [];
     while (pos.txid < db.pos.txid) {
@@ -655,10 +656,41 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
       files.push(...read.files);
       pos = read.pos;
     }
-    if (files.length === 0) return { status: 409, body: { error: `the log of ${name} cannot continue that position` } };
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
     for (const f of files) res.write(f);
     res.end();
+  }
+
+  /** GET /db/<name>/snapshot: this node's database as a snapshot LTX at its position (another node fetching what it lacks). */
+  async #snapshot(rawName: string, res: http.ServerResponse): Promise<void> {
+    const db = this.#dbOf(rawName);
+    const snap = db.openSnapshotRead();
+    try {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'litefleet-position': formatPos(snap.pos) });
+      let pieces: Uint8Array[] = [];
+      let size = 0;
+      for (const piece of snapshotLtx(snap, this.nodeId)) {
+        pieces.push(piece);
+        size += piece.length;
+        if (size < 256 * 1024) continue;
+        const ok = res.write(Buffer.concat(pieces));
+        pieces = [];
+        size = 0;
+        if (!ok) await new Promise((r) => res.once('drain', r));
+        if (res.destroyed) return;
+      }
+      res.end(Buffer.concat(pieces));
+    } finally {
+      snap.close();
+    }
+  }
+
+  /** The database a request names (400 for a malformed name, 404 for one this node does not have). */
+  #dbOf(rawName: string): DB {
+    const name = validateDatabaseName(rawName);
+    const db = this.store.dbs.get(name);
+    if (!db) throw new RequestError(404, `unknown database ${name}; the databases are: ${this.databases().map((d) => d.name).join(', ') || 'none'}`);
+    return db;
   }
 
   /** POST /db/<name>/import (on the primary): replaces or creates the database from the uploaded file, as one transaction. */
@@ -720,9 +752,10 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
         method: 'GET',
         path: '/positions',
         auth: true,
-        handle: () => ({ status: 200, body: { id: formatNodeId(this.nodeId), role: this.role, databases: Object.fromEntries(this.store.databases().map((d) => [d.name, formatPos(d)])) } satisfies PositionsAnswer }),
+        handle: () => ({ status: 200, body: positionsOf(formatNodeId(this.nodeId), this.role, this.store) }),
       },
       { method: 'GET', path: '/db/*/ltx', auth: true, handle: (_req, url, res) => this.#ltxAfter(decodeURIComponent(url.pathname.split('/')[2]!), url.searchParams.get('after'), res) },
+      { method: 'GET', path: '/db/*/snapshot', auth: true, handle: (_req, url, res) => this.#snapshot(decodeURIComponent(url.pathname.split('/')[2]!), res) },
       { method: 'GET', path: '/db/*/export', auth: true, handle: (_req, url, res) => this.#export(decodeURIComponent(url.pathname.split('/')[2]!), res) },
       { method: 'POST', path: '/db/*/import', auth: true, handle: (req, url) => this.#import(decodeURIComponent(url.pathname.split('/')[2]!), req) },
       {

@@ -1,16 +1,47 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
+import { parseTerms } from '../log/segment-log.ts';
 import { decodeLtx } from '../ltx/decoder.ts';
+import { readLtxFile } from '../ltx/file-reader.ts';
 import { ltxFileLength } from '../ltx/file-length.ts';
 import { formatPos, parsePos, type Pos } from '../ltx/position.ts';
+import type { DB } from '../store/db.ts';
 import { validateDatabaseName } from '../store/names.ts';
 import type { Store } from '../store/store.ts';
 import type { PeerNode } from '../stream/frames.ts';
 
-/** What GET /positions answers: a node's role and where each of its databases stands. */
+/** What GET /positions answers: a node's role and, per database, its position and terms record. */
 export interface PositionsAnswer {
   id: string;
   role: 'primary' | 'replica';
   databases: Record<string, string>;
+  /** The newest [first TXID, term] records of each database's history (see SegmentLog.terms). */
+  terms?: Record<string, Array<[number, number]>>;
+}
+
+/** What GET /positions answers for this node's store. */
+export function positionsOf(id: string, role: 'primary' | 'replica', store: Store): PositionsAnswer {
+  const dbs = [...store.dbs.values()];
+  return {
+    id,
+    role,
+    databases: Object.fromEntries(dbs.map((d) => [d.name, formatPos(d.pos)])),
+    terms: Object.fromEntries(dbs.map((d) => [d.name, d.log.terms.slice(-64).map(([f, t]): [number, number] => [f, t])])),
+  };
+}
+
+/** A history's freshness, Raft's way: the term of its newest transaction first, then its length. */
+interface Tip {
+  term: number;
+  txid: number;
+}
+
+function newer(a: Tip, b: Tip): boolean {
+  return a.term > b.term || (a.term === b.term && a.txid > b.txid);
 }
 
 const ASK_TIMEOUT_MS = 1_000;
@@ -18,11 +49,13 @@ const FETCH_TIMEOUT_MS = 30_000;
 
 /**
  * Before a candidate takes a free lease: asks every node it knows of (see PeerBook) where its
- * databases stand, and fetches from the one furthest ahead whatever transactions of the last
- * primary it lacks, so no transaction a reachable replica applied is lost by the election.
- * Resolves 'lead' when this node now holds everything the reachable nodes hold (or what they
- * hold cannot be fetched from their logs: that is logged, and they will set it aside), 'wait'
- * when a primary answered or a fetch failed (try again next round).
+ * databases stand, and takes from the one with the newest history (the highest term of its
+ * newest transaction, then the longest) whatever it lacks: the transactions after its own
+ * position, or — when its own history forked off into an older term's — that node's database,
+ * setting its own transactions after the fork aside. So no transaction a reachable replica
+ * applied from the last primary is lost by the election. Resolves 'lead' when this node now has
+ * the newest history the reachable nodes have, 'wait' when a primary answered or a fetch failed
+ * (the next round tries again).
  */
 export async function catchUpFromPeers(o: { store: Store; peers: PeerNode[]; token: string; logger: Logger }): Promise<'lead' | 'wait'> {
   const answers = (await Promise.all(o.peers.map((p) => askPositions(p, o.token)))).filter((a): a is PositionsAnswer & { url: string } => a !== undefined);
@@ -35,37 +68,72 @@ export async function catchUpFromPeers(o: { store: Store; peers: PeerNode[]; tok
     } catch {
       continue;
     }
-    const mine = o.store.dbs.get(name)?.pos ?? { txid: 0, checksum: 0n };
-    let best: { url: string; id: string; pos: Pos } | undefined;
+    const db = o.store.dbs.get(name);
+    const mine: Pos = db?.pos ?? { txid: 0, checksum: 0n };
+    let tip: Tip = { term: db?.log.termAt(mine.txid) ?? 0, txid: mine.txid };
+    let best: { url: string; id: string; pos: Pos; terms: Array<[number, number]> } | undefined;
     for (const a of answers) {
-      const text = a.databases[rawName];
       let pos: Pos;
+      let terms: Array<[number, number]>;
       try {
-        pos = parsePos(String(text));
+        pos = parsePos(String(a.databases[rawName]));
+        terms = parseTerms(a.terms?.[rawName] ?? []);
       } catch {
         continue;
       }
-      if (pos.txid > mine.txid && pos.txid > (best?.pos.txid ?? 0)) best = { url: a.url, id: a.id, pos };
+      const theirs = { term: termAt(terms, pos.txid), txid: pos.txid };
+      if (newer(theirs, tip)) {
+        best = { url: a.url, id: a.id, pos, terms };
+        tip = theirs;
+      }
     }
     if (!best) continue;
-    if (mine.txid === 0) {
-      o.logger.warn({ db: name, peer: best.id }, `node ${best.id} has ${name} at TXID ${best.pos.txid} and this node has none of it; leading without it (it will be set aside there)`);
-      continue;
-    }
-    let got: Pos | undefined;
+    let got: Pos;
     try {
-      got = await fetchFrom(o.store, name, mine, best.url, o.token);
+      got = await fetchFrom(o.store, name, mine, best);
     } catch (err) {
       o.logger.warn({ db: name, peer: best.id, err: (err as Error).message }, 'could not fetch the transactions a peer has; not taking the lease this round');
       return 'wait';
     }
-    if (got) {
-      o.logger.info({ db: name, peer: best.id, from: mine.txid + 1, to: got.txid }, `fetched TXID ${mine.txid + 1}-${got.txid} of ${name} from node ${best.id} before taking the lease`);
-    } else {
-      o.logger.warn({ db: name, peer: best.id, mine: formatPos(mine), theirs: formatPos(best.pos) }, `node ${best.id} cannot send what follows TXID ${mine.txid} of ${name} from its log; leading without TXID ${mine.txid + 1}-${best.pos.txid} (they will be set aside there)`);
-    }
+    if (got.txid === mine.txid && got.checksum === mine.checksum) continue;
+    o.store.applying(name).log.mergeTerms(best.terms);
+    o.logger.info({ db: name, peer: best.id, from: mine.txid + 1, to: got.txid }, `fetched TXID ${mine.txid + 1}-${got.txid} of ${name} from node ${best.id} before taking the lease`);
   }
   return 'lead';
+
+  /**
+   * The peer's transactions after `from`; when its log no longer reaches back that far, this node
+   * has nothing, or our histories forked (its being the newer), its database as a snapshot.
+   */
+  async function fetchFrom(store: Store, name: string, from: Pos, peer: { url: string; id: string; terms: Array<[number, number]> }): Promise<Pos> {
+    const base = `${peer.url.replace(/\/$/, '')}/db/${encodeURIComponent(name)}`;
+    const get = (pathname: string) => fetch(`${base}${pathname}`, { headers: { authorization: `Bearer ${o.token}` }, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    if (from.txid > 0) {
+      const res = await get(`/ltx?after=${formatPos(from)}`);
+      if (res.ok) return applyFiles(store.applying(name), Buffer.from(await res.arrayBuffer()), peer.url);
+      const answer = res.status === 409 ? ((await res.json()) as { reason?: string; points?: string[] }) : undefined;
+      if (answer?.reason === 'fork') {
+        // Our history forked off into an older term's: what this node has past the fork is set
+        // aside (kept for the operator), and the peer's newer history replaces it.
+        const points = (answer.points ?? []).flatMap((p) => {
+          try {
+            return [parsePos(p)];
+          } catch {
+            return [];
+          }
+        });
+        store.applying(name).applier!.diverged(points);
+        o.logger.warn({ db: name, peer: peer.id }, `node ${peer.id} has a newer history of ${name}; taking its database`);
+      } else if (answer?.reason === 'not-behind') {
+        // Its terms record made it look newer, but it is not ahead: nothing to take.
+        return from;
+      } else if (answer?.reason !== 'gone') {
+        throw new Error(`${peer.url} answered ${res.status}`);
+      }
+    }
+    store.applying(name).applier!.takeTerms(peer.terms);
+    return fetchSnapshot(store.applying(name), peer.url, get);
+  }
 }
 
 async function askPositions(peer: PeerNode, token: string): Promise<(PositionsAnswer & { url: string }) | undefined> {
@@ -81,15 +149,14 @@ async function askPositions(peer: PeerNode, token: string): Promise<(PositionsAn
   }
 }
 
-/** Fetches and applies the peer's transactions after `from`; undefined when its log cannot continue `from`. */
-async function fetchFrom(store: Store, name: string, from: Pos, url: string, token: string): Promise<Pos | undefined> {
-  const res = await fetch(`${url.replace(/\/$/, '')}/db/${encodeURIComponent(name)}/ltx?after=${formatPos(from)}`, {
-    headers: { authorization: `Bearer ${token}` },
-    signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-  });
-  if (res.status === 409) return undefined;
-  if (!res.ok) throw new Error(`${url} answered ${res.status}: ${(await res.text()).trim()}`);
-  const body = Buffer.from(await res.arrayBuffer());
+function termAt(terms: Array<[number, number]>, txid: number): number {
+  let term = 0;
+  for (const [first, t] of terms) if (first <= txid) term = t;
+  return term;
+}
+
+/** Applies LTX files sent back to back. */
+function applyFiles(db: DB, body: Buffer, url: string): Pos {
   const received = [];
   for (let off = 0; off < body.length; ) {
     const len = ltxFileLength(body, off);
@@ -98,8 +165,20 @@ async function fetchFrom(store: Store, name: string, from: Pos, url: string, tok
     received.push({ file: decodeLtx(bytes), bytes });
     off += len;
   }
-  if (received.length === 0) return undefined;
-  const applier = store.applying(name).applier!;
-  applier.apply(received);
-  return applier.pos;
+  db.applier!.apply(received);
+  return db.applier!.pos;
+}
+
+/** Fetches the peer's database as a snapshot LTX (spooled: it is as large as the database) and applies it. */
+async function fetchSnapshot(db: DB, url: string, get: (pathname: string) => Promise<Response>): Promise<Pos> {
+  const res = await get('/snapshot');
+  if (!res.ok || !res.body) throw new Error(`${url} answered ${res.status} for a snapshot`);
+  const spool = path.join(db.log.segmentsDir, `peer-snapshot-${process.pid}.ltx.tmp`);
+  try {
+    await pipeline(Readable.fromWeb(res.body as ReadableStream), fs.createWriteStream(spool));
+    db.applier!.applySnapshot(readLtxFile(spool));
+  } finally {
+    fs.rmSync(spool, { force: true });
+  }
+  return db.applier!.pos;
 }

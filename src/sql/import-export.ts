@@ -30,24 +30,6 @@ export function* filePages(pages: Iterable<{ pgno: number; data: Uint8Array }>, 
   }
 }
 
-/** A read transaction on a replica's copy (it sees the last applied state, whole). */
-export function readLocalCopy(file: string, txid: number): DatabaseRead {
-  const db = new Database(file, { readonly: true, timeout: 5000 });
-  db.exec('BEGIN');
-  const pageSize = Number(db.pragma('page_size', { simple: true }));
-  const pageCount = Number(db.pragma('page_count', { simple: true }));
-  return {
-    pageSize,
-    pageCount,
-    txid,
-    pages: () => filePages(databasePages(db), pageSize, pageCount),
-    close: () => {
-      db.exec('COMMIT');
-      db.close();
-    },
-  };
-}
-
 /** Checks that `file` is a sound SQLite database (magic, then integrity_check); its page size and count. */
 export function checkDatabaseFile(file: string): { pageSize: number; pageCount: number } {
   const head = Buffer.alloc(16);

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { DatabaseApplier } from '../apply/database-applier.ts';
-import { DatabaseCapture } from '../capture/database-capture.ts';
+import { DatabaseCapture, walReference, type LockedDatabase, type SnapshotRead } from '../capture/database-capture.ts';
+import { UnsupportedDatabaseStateError } from '../errors.ts';
 import { SegmentLog } from '../log/segment-log.ts';
 import type { Pos } from '../ltx/position.ts';
 
@@ -101,6 +102,13 @@ export class DB extends EventEmitter {
     this.#files ??= { db: fs.openSync(this.path, 'r'), shm: fs.openSync(`${this.path}-shm`, 'r') };
   }
 
+  /** A consistent read of the database at its position, on either role (for a snapshot, an export). */
+  openSnapshotRead(): SnapshotRead {
+    const engine = this.#capture ?? this.#applier;
+    if (!engine) throw new UnsupportedDatabaseStateError(`database ${this.name} is not open`);
+    return engine.openSnapshotRead();
+  }
+
   /** Loads the log once (its torn tail, if any, is cut and reported). */
   #openLog(): void {
     if (this.#opened) return;
@@ -113,13 +121,14 @@ export class DB extends EventEmitter {
    * Starts capturing (this node is the primary): from where the applier left the database, with
    * its write lock and checksum state, or after checking the database against the log.
    */
-  startCapture(): void {
+  startCapture(term: number): void {
     if (this.#capture) return;
     this.#openLog();
     const locked = this.#applier?.detach();
     this.#applier = undefined;
     const cap = new DatabaseCapture(this, {
       nodeId: this.#o.nodeId,
+      term,
       logger: this.#o.logger,
       resetFrames: this.#o.resetFrames,
       compress: this.#o.compress,
@@ -142,12 +151,38 @@ export class DB extends EventEmitter {
   startApply(): void {
     if (this.#applier) return;
     this.#openLog();
-    const locked = this.#capture?.detach();
+    const locked = this.#capture?.detach() ?? this.#logWalTail();
     this.#capture = undefined;
     const applier = new DatabaseApplier(this, this.#o.logger);
     applier.on('commit', (ev: CommitEvent) => this.emit('commit', ev));
     applier.open(locked);
     this.#applier = applier;
+  }
+
+  /**
+   * A node that was the primary when it died may have commits in the WAL it never logged (the
+   * app's last writes). Before the database is opened as a replica's, they are logged as the next
+   * TXIDs, exactly as capture would have: the database is then a state of its own log again, and
+   * whatever the next primary does not share is set aside as history, not lost in a reset.
+   * Returns the write-locked connection for the applier, or undefined when there is nothing to
+   * resume (no WAL, or one that does not continue the log).
+   */
+  #logWalTail(): LockedDatabase | undefined {
+    if (!fs.existsSync(`${this.path}-wal`) || !walReference(this.log, this.log.pos, this.#o.nodeId)) return undefined;
+    // Under the term it was primary in: what it logs now is the tail of that term's history.
+    const term = this.log.termAt(this.log.pos.txid);
+    const cap = new DatabaseCapture(this, { nodeId: this.#o.nodeId, term, logger: this.#o.logger, resetFrames: this.#o.resetFrames, compress: this.#o.compress });
+    try {
+      if (cap.start(undefined, { resumeOnly: true })) {
+        cap.pauseWrites(10_000);
+        return cap.detach();
+      }
+    } catch (err) {
+      this.#o.logger.warn({ db: this.name, err: (err as Error).message }, 'could not log the commits the WAL holds past the log');
+    }
+    cap.close();
+    this.#releaseFiles();
+    return undefined;
   }
 
   /** Ends capture or apply, makes the log durable and closes every connection and descriptor. */

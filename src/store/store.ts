@@ -63,6 +63,8 @@ export class Store extends EventEmitter {
   readonly #dbs = new Map<string, DB>();
   readonly #failed = new Map<string, string>();
   #capturing = false;
+  /** The lease term capture runs under. */
+  #term = 0;
   #watcher: fs.FSWatcher | undefined;
   #timers: NodeJS.Timeout[] = [];
   #ticks = 0;
@@ -94,12 +96,14 @@ export class Store extends EventEmitter {
   }
 
   /**
-   * The node becomes (or starts as) the primary: every database is captured from where it is —
-   * a replica's from its position with its write lock — and `dir` is watched for new ones.
+   * The node becomes (or starts as) the primary under lease `term`: every database is captured
+   * from where it is — a replica's from its position with its write lock — and `dir` is watched
+   * for new ones.
    */
-  startCapture(): void {
+  startCapture(term: number): void {
     this.#stopTimers();
     this.#capturing = true;
+    this.#term = term;
     for (const db of [...this.#dbs.values()]) this.#capture(db);
     this.scan();
     // One watch on the directory covers every -wal file by name, so a WAL deleted and created
@@ -248,7 +252,7 @@ export class Store extends EventEmitter {
 
   #capture(db: DB): void {
     try {
-      db.startCapture();
+      db.startCapture(this.#term);
     } catch (err) {
       const message = (err as Error).message;
       // Log once per distinct failure; the scan retries every second.

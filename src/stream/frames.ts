@@ -23,6 +23,8 @@ export const FrameType = {
   Diverged: 7,
   /** Sent to a handoff's target once it has everything: the final positions; take the lease now. */
   Handoff: 8,
+  /** A database's primary terms ([first TXID, term], oldest first), before the transactions they cover. */
+  Terms: 9,
 } as const;
 
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
@@ -54,6 +56,12 @@ export interface HandoffPayload {
   positions: Record<string, string>;
 }
 
+/** What a Terms frame says (see SegmentLog.terms). */
+export interface TermsPayload {
+  name: string;
+  terms: Array<[number, number]>;
+}
+
 /** A decoded frame. */
 export type Frame =
   | { type: typeof FrameType.LtxBegin; name: string }
@@ -63,7 +71,8 @@ export type Frame =
   | { type: typeof FrameType.Heartbeat; heartbeat: HeartbeatPayload }
   | { type: typeof FrameType.DropDb; name: string }
   | { type: typeof FrameType.Diverged; diverged: DivergedPayload }
-  | { type: typeof FrameType.Handoff; handoff: HandoffPayload };
+  | { type: typeof FrameType.Handoff; handoff: HandoffPayload }
+  | { type: typeof FrameType.Terms; terms: TermsPayload };
 
 const FRAME_HEADER_SIZE = 5;
 /** No frame is larger: LTX data is chunked well below it, so a corrupt length is caught at once. */
@@ -101,6 +110,9 @@ export function frameChunks(frame: Frame): [Buffer, Buffer | undefined] {
       break;
     case FrameType.Handoff:
       payload = Buffer.from(JSON.stringify(frame.handoff), 'utf8');
+      break;
+    case FrameType.Terms:
+      payload = Buffer.from(JSON.stringify(frame.terms), 'utf8');
       break;
     default:
       payload = Buffer.alloc(0);
@@ -157,6 +169,8 @@ function decodePayload(type: number, payload: Buffer): Frame {
       return { type, diverged: parseJson<DivergedPayload>(payload, 'diverged') };
     case FrameType.Handoff:
       return { type, handoff: parseJson<HandoffPayload>(payload, 'handoff') };
+    case FrameType.Terms:
+      return { type, terms: parseJson<TermsPayload>(payload, 'terms') };
     default:
       throw new StreamProtocolError(`unknown frame type ${type}`);
   }

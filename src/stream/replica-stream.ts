@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { parseTerms } from '../log/segment-log.ts';
 import { decodeLtx, type LtxFile } from '../ltx/decoder.ts';
 import { decodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, isSnapshot, type LtxHeader } from '../ltx/header.ts';
 import { readLtxFile, type LtxSource } from '../ltx/file-reader.ts';
@@ -144,9 +145,9 @@ export class ReplicaStream extends EventEmitter {
     this.#wake?.();
   }
 
-  /** True when every database has applied everything the primary was last known to have. */
+  /** True when every database has applied everything the primary was last known to have (and none waits to be reset). */
   caughtUp(): boolean {
-    return [...this.#o.store.dbs.values()].every((d) => d.pos.txid >= (this.#primaryTxids[d.name] ?? 0)) && this.#queuedBytes === 0;
+    return [...this.#o.store.dbs.values()].every((d) => d.pos.txid >= (this.#primaryTxids[d.name] ?? 0) && !d.applier?.resetting) && this.#queuedBytes === 0;
   }
 
   /** How far behind the primary each database is, in transactions and milliseconds. */
@@ -327,6 +328,17 @@ export class ReplicaStream extends EventEmitter {
         const caughtUp = Object.entries(positions).every(([name, text]) => samePos(this.#o.store.dbs.get(name)?.pos, checkedPos(text)));
         this.#o.logger.info({ caughtUp }, 'the primary is handing the lease to this node');
         this.emit('handoff', { caughtUp } satisfies HandoffEvent);
+        return current;
+      }
+      case FrameType.Terms: {
+        const name = checkedName(frame.terms.name);
+        let terms;
+        try {
+          terms = parseTerms(frame.terms.terms);
+        } catch (err) {
+          throw new StreamProtocolError(`the primary sent ${(err as Error).message}`);
+        }
+        this.#o.store.applying(name).applier!.takeTerms(terms);
         return current;
       }
       case FrameType.DropDb: {

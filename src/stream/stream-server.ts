@@ -17,6 +17,8 @@ const CHUNK_BYTES = 256 * 1024;
 const READ_BYTES = 4 * 1024 * 1024;
 // New transactions waiting in memory for one connection; past this it reads them from the log.
 const TAIL_BYTES = 16 * 1024 * 1024;
+// A replica gets the newest terms records: enough to compare histories, however many failovers there were.
+const MAX_TERMS = 64;
 
 /** Writes frames to one replica's stream, waiting while its socket buffer is full. */
 type Send = (...frames: Frame[]) => Promise<void>;
@@ -59,14 +61,17 @@ export class StreamServer {
   readonly #control = new Map<ConnectedReplica, Control>();
   readonly #leaseValid: () => boolean;
   readonly #selfUrl: string;
+  readonly #onReplica: ((peer: PeerNode) => void) | undefined;
 
   /**
    * `leaseValid` is asked before every send: a primary whose lease may have run out sends nothing.
-   * `selfUrl` is where the other nodes reach this one.
+   * `selfUrl` is where the other nodes reach this one; `onReplica` hears of every replica that
+   * connects (the primary remembers its peers too, for when it is a candidate again).
    */
-  constructor(o: { store: Store; clusterId: string; nodeId: bigint; selfUrl: string; logger: Logger; leaseValid: () => boolean }) {
+  constructor(o: { store: Store; clusterId: string; nodeId: bigint; selfUrl: string; logger: Logger; leaseValid: () => boolean; onReplica?: (peer: PeerNode) => void }) {
     this.#store = o.store;
     this.#selfUrl = o.selfUrl;
+    this.#onReplica = o.onReplica;
     this.#clusterId = o.clusterId;
     this.#nodeId = o.nodeId;
     this.#logger = o.logger;
@@ -152,12 +157,15 @@ export class StreamServer {
     req.socket.setNoDelay(true);
     const replica: ConnectedReplica = { nodeId: body.nodeId, url: body.url, candidate: body.candidate === true, connectedAt: Date.now(), databases: {} };
     this.#replicas.set(res, replica);
+    if (replica.url) this.#onReplica?.({ id: replica.nodeId, url: replica.url });
     const control: Control = { wake: () => wake?.() };
     this.#control.set(replica, control);
     this.#logger.info({ replica: body.nodeId, databases: positions.size }, 'replica connected');
 
     const dirty = new Set<string>([...positions.keys(), ...this.#store.dbs.keys()]);
     const tails = new Map<string, Tail>();
+    /** The terms record last sent for each database, as JSON. */
+    const sentTerms = new Map<string, string>();
     let wake: (() => void) | undefined;
     const onDrop = (name: string) => {
       dirty.add(name);
@@ -192,7 +200,7 @@ export class StreamServer {
         dirty.clear();
         for (const name of names) {
           if (closed) break;
-          await this.#catchUp(name, positions, send, tails);
+          await this.#catchUp(name, positions, send, tails, sentTerms);
         }
         if (!ready) {
           ready = true;
@@ -241,7 +249,7 @@ export class StreamServer {
    * capture just made (from memory) when the replica is at the tail, else ranges of the log, else
    * a snapshot of the database.
    */
-  async #catchUp(name: string, positions: Map<string, Pos>, send: Send, tails: Map<string, Tail>): Promise<void> {
+  async #catchUp(name: string, positions: Map<string, Pos>, send: Send, tails: Map<string, Tail>, sentTerms: Map<string, string>): Promise<void> {
     const db = this.#store.dbs.get(name);
     if (!db?.capture) {
       tails.delete(name);
@@ -251,6 +259,15 @@ export class StreamServer {
       }
       return;
     }
+    // The replica learns which term wrote what before the transactions arrive (see Lease.term).
+    const sendTerms = async () => {
+      const terms = db.log.terms.slice(-MAX_TERMS).map(([f, t]): [number, number] => [f, t]);
+      const json = JSON.stringify(terms);
+      if (terms.length === 0 || sentTerms.get(name) === json) return;
+      await send({ type: FrameType.Terms, terms: { name, terms } });
+      sentTerms.set(name, json);
+    };
+    await sendTerms();
     let pos = positions.get(name) ?? ZERO_POS;
     const tail = tails.get(name);
     // Ahead of the primary, or the same TXID with other contents: this replica's history is not ours.
@@ -273,6 +290,10 @@ export class StreamServer {
         }
         pos = await this.#sendSnapshot(db, send);
         diverged = false;
+        // A replica that set history aside or started over from the snapshot forgot the terms
+        // past it: it gets them again.
+        sentTerms.delete(name);
+        await sendTerms();
       }
       positions.set(name, pos);
     }

@@ -7,7 +7,7 @@ import { startEtcd } from '../helpers/etcd.ts';
 import { startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
 import { runCli, type NodeProcess } from '../helpers/node-process.ts';
 import { heldLocks } from '../helpers/locks.ts';
-import { runSqliteCli } from '../helpers/sqlite.ts';
+import { runSqliteCli, runWriter } from '../helpers/sqlite.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const DB = 'app.db';
@@ -43,11 +43,9 @@ describe('failover invariants (real etcd)', { timeout: 120_000 }, () => {
     const [a, b, cc] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
     await waitForPrimary([a]);
     await runSqliteCli(path.join(a.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    const created = await a.waitForTxid(DB, 1);
     await insert(a, 20);
-    const before = await waitFor(async () => {
-      const t = await txidOf(a);
-      return t >= 21 ? t : undefined;
-    }, 10_000, 'the primary to log the inserts');
+    const before = await a.waitForTxid(DB, created + 20);
     await c.start(1);
     await c.start(2);
     for (const n of [b, cc]) await n.waitForTxid(DB, before);
@@ -75,8 +73,9 @@ describe('failover invariants (real etcd)', { timeout: 120_000 }, () => {
     const [a, b, cc] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
     assert.equal(await waitForPrimary(c.nodes), a);
     await runSqliteCli(path.join(a.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    const created = await a.waitForTxid(DB, 1);
     await insert(a, 100);
-    const early = await txidOf(a);
+    const early = await a.waitForTxid(DB, created + 100);
     for (const n of [b, cc]) await n.waitForTxid(DB, early);
     await cc.stop();
     await insert(a, 400);
@@ -98,8 +97,9 @@ describe('failover invariants (real etcd)', { timeout: 120_000 }, () => {
     const [a, b, cc] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
     assert.equal(await waitForPrimary(c.nodes), a);
     await runSqliteCli(path.join(a.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    const created = await a.waitForTxid(DB, 1);
     await insert(a, 50);
-    const early = await txidOf(a);
+    const early = await a.waitForTxid(DB, created + 50);
     for (const n of [b, cc]) await n.waitForTxid(DB, early);
     await cc.stop();
     await insert(a, 300);
@@ -148,5 +148,29 @@ describe('failover invariants (real etcd)', { timeout: 120_000 }, () => {
       await from.waitForTxid(DB, want);
       assert.equal(count(from), count(to), 'an app reading the demoted node sees what its node reports');
     }
+  });
+
+  test('E: a replica killed at any moment while it applies resumes from where its database is, without a snapshot', async () => {
+    const c = await startLeaseCluster({ size: 2, candidates: [true, false], backend: { type: 'etcd', url: etcd.url } });
+    const [a, b] = c.nodes as [NodeProcess, NodeProcess];
+    assert.equal(await waitForPrimary(c.nodes), a);
+    await runSqliteCli(path.join(a.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    await b.waitForTxid(DB, await txidOf(a));
+    const writer = runWriter(path.join(a.dir, DB), 'inserts', 4000, 3, 800);
+    // Killed five times while transactions arrive: each time at some point between receiving,
+    // logging and applying one.
+    for (let k = 0; k < 5; k++) {
+      await waitFor(async () => (await txidOf(b)) > (k + 1) * 400, 20_000, `replica progress before kill ${k + 1}`);
+      await b.kill();
+      await b.restart();
+    }
+    const { commits } = await writer;
+    await b.waitForTxid(DB, await waitFor(async () => {
+      const t = await txidOf(a);
+      return t >= 1 + commits ? t : undefined;
+    }, 20_000, 'the primary to log every write'));
+    assert.equal(count(b), count(a));
+    assert.doesNotMatch(a.output, /sent snapshot to replica db=app\.db txid=(?!1 )/, 'no snapshot after the first');
+    assert.doesNotMatch(b.output, /does not match its recorded position|discarded transactions/);
   });
 });

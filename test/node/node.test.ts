@@ -240,3 +240,22 @@ test('log segments older than the retention window are deleted, the newest is ke
   await waitFor(() => txidsKept()[0] === 32, 10_000, 'the old segments to be deleted');
   assert.deepEqual(txidsKept(), [32, 33, 34, 35, 36], 'the new transactions are kept');
 });
+
+test('pruning a long log never holds up the node: its event loop keeps turning and /health answers', async () => {
+  const { node, db } = await setup('ltx:\n  retention: 1s\n  retention-interval: 100ms\n');
+  const lagMax = async () => Number(/^litefleet_process_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(await (await fetch(`${node.url}/metrics`)).text())?.[1]);
+  // About 20,000 transactions in a few seconds: the log rolls many segments, and retention then
+  // deletes them while the node goes on. The node's own event-loop monitor reports the longest
+  // stall since the last scrape; a synchronous prune of this log stalled it for seconds.
+  const writer = runWriter(db, 'inserts', 20_000, 5);
+  let worst = 0;
+  const watch = setInterval(() => void lagMax().then((s) => (worst = Math.max(worst, s))), 200);
+  const { commits } = await writer;
+  await node.waitForTxid('sqlite.db', 1 + commits);
+  const segDir = path.join(node.dataDir, 'dbs', 'sqlite.db', 'segments');
+  await waitFor(() => ltxFilesAt(segDir).every((f) => decodeHeader(f.bytes).minTxid > 2), 20_000, 'retention to remove the first segments');
+  clearInterval(watch);
+  worst = Math.max(worst, await lagMax());
+  // Generous against noise (a GC pause, a loaded CI box): this catches a stall, not a slowdown.
+  assert.ok(worst < 0.25, `the event loop stalled for ${Math.round(worst * 1000)} ms`);
+});
