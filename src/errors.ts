@@ -42,3 +42,17 @@ export class UnsupportedDatabaseStateError extends LitefleetError {
     super('EDBSTATE', message);
   }
 }
+
+/** A migrations folder cannot be read as Prisma, Drizzle or plain SQL, or one of its migrations does not apply. */
+export class MigrationsError extends LitefleetError {
+  constructor(message: string) {
+    super('EMIGRATIONS', message);
+  }
+}
+
+/** A LiteFS config cannot be read for conversion. */
+export class LitefsConfigError extends LitefleetError {
+  constructor(message: string) {
+    super('ELITEFSCONFIG', message);
+  }
+}

@@ -9,6 +9,7 @@ import { registerQuery } from './commands/query.ts';
 import { registerShell } from './commands/shell.ts';
 import { registerHandoff } from './commands/handoff.ts';
 import { registerLtx } from './commands/ltx.ts';
+import { registerMigrations } from './commands/migrations.ts';
 import { registerRun } from './commands/run.ts';
 import { registerStatus } from './commands/status.ts';
 
@@ -28,6 +29,7 @@ registerBackup(program);
 registerRestore(program);
 registerExportImport(program);
 registerLtx(program);
+registerMigrations(program);
 registerDemo(program);
 
 try {
