@@ -8,6 +8,7 @@ import { registerExec } from './commands/exec.ts';
 import { registerQuery } from './commands/query.ts';
 import { registerShell } from './commands/shell.ts';
 import { registerHandoff } from './commands/handoff.ts';
+import { registerInit } from './commands/init.ts';
 import { registerLtx } from './commands/ltx.ts';
 import { registerMigrations } from './commands/migrations.ts';
 import { registerRun } from './commands/run.ts';
@@ -18,6 +19,7 @@ const program = new Command('litefleet')
   .version('0.1.0')
   .showHelpAfterError();
 
+registerInit(program);
 registerRun(program);
 registerStatus(program);
 registerHandoff(program);
