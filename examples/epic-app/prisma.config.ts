@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
 import { defineConfig } from 'prisma/config';
+import { migrateAdapter } from './prisma/migrate-adapter.ts';
 
 // Prisma 6 still reads `url = env("DATABASE_URL")` in the schema, even for `prisma generate`; without
 // a schema it can read, the CLI falls back to downloading a native engine.
@@ -16,6 +16,6 @@ export default defineConfig({
   engine: 'js',
   schema: path.join(import.meta.dirname, 'prisma', 'schema.prisma'),
   async adapter() {
-    return new PrismaBetterSQLite3({ url: process.env.DATABASE_URL! });
+    return migrateAdapter(process.env.DATABASE_URL!);
   },
 });

@@ -46,7 +46,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse): Prom
   const url = new URL(req.url ?? '/', 'http://app');
   const userId = sessions.userId(req.headers.cookie);
   if (req.method === 'GET' && url.pathname === '/') return page(req, res);
-  if (req.method === 'GET' && url.pathname === '/healthcheck') {
+  if (req.method === 'GET' && url.pathname === '/resources/healthcheck') {
     await prisma.user.count();
     res.writeHead(200, { 'content-type': 'text/plain' });
     return void res.end('OK\n');

@@ -103,7 +103,7 @@ export function registerDemo(program: Command): void {
         for (const n of nodes) {
           const proc = spawn(process.execPath, [CLI, 'run', '-c', n.config], { stdio: ['ignore', 'inherit', 'inherit'], cwd: APP, env: n.env });
           procs.push(proc);
-          await waitOk(`${n.url}/healthcheck`, proc, `${n.name} (node or app)`, 180_000);
+          await waitOk(`${n.url}/resources/healthcheck`, proc, `${n.name} (node or app)`, 180_000);
         }
       } catch (err) {
         await stopAll();
