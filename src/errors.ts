@@ -49,3 +49,17 @@ export class InvalidNameError extends LitefleetError {
     super('EINVALIDNAME', `invalid database name: ${what}`);
   }
 }
+
+/** A migrations folder cannot be read as Prisma, Drizzle or plain SQL, or one of its migrations does not apply. */
+export class MigrationsError extends LitefleetError {
+  constructor(message: string) {
+    super('EMIGRATIONS', message);
+  }
+}
+
+/** A LiteFS config cannot be read for conversion. */
+export class LitefsConfigError extends LitefleetError {
+  constructor(message: string) {
+    super('ELITEFSCONFIG', message);
+  }
+}

@@ -8,7 +8,9 @@ import { registerExec } from './commands/exec.ts';
 import { registerQuery } from './commands/query.ts';
 import { registerShell } from './commands/shell.ts';
 import { registerHandoff } from './commands/handoff.ts';
+import { registerInit } from './commands/init.ts';
 import { registerLtx } from './commands/ltx.ts';
+import { registerMigrations } from './commands/migrations.ts';
 import { registerRun } from './commands/run.ts';
 import { registerStatus } from './commands/status.ts';
 
@@ -17,6 +19,7 @@ const program = new Command('litefleet')
   .version('0.1.0')
   .showHelpAfterError();
 
+registerInit(program);
 registerRun(program);
 registerStatus(program);
 registerHandoff(program);
@@ -28,6 +31,7 @@ registerBackup(program);
 registerRestore(program);
 registerExportImport(program);
 registerLtx(program);
+registerMigrations(program);
 registerDemo(program);
 
 try {

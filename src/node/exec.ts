@@ -58,8 +58,17 @@ export async function runExec(node: LitefleetNode, commands: ExecCommand[], logg
 
 function run(argv: string[], env: NodeJS.ProcessEnv, forwardSignals: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env });
-    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    // The app gets a process group of its own and signals go to all of it, as a terminal's Ctrl-C
+    // does: `npm start` runs the app under `sh -c`, which passes no signal on, so the app never
+    // heard a stop sent to npm alone.
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env, detached: forwardSignals });
+    const forward = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch {
+        // the group is gone: the app has exited
+      }
+    };
     if (forwardSignals) {
       process.on('SIGINT', forward);
       process.on('SIGTERM', forward);

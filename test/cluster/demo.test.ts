@@ -1,38 +1,30 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { test } from 'node:test';
-import { CLI, runCli, sleep } from '../helpers/node-process.ts';
-import { runSqliteCli } from '../helpers/sqlite.ts';
+import { CookieSession } from '../helpers/browser-session.ts';
+import { startDemo } from '../helpers/demo-process.ts';
+import { runCli } from '../helpers/node-process.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
 
-test('litefleet demo starts three nodes, replicates a write from the sqlite3 CLI, and stops on Ctrl-C', async () => {
-  const root = makeTempDir();
-  const proc = spawn(process.execPath, [CLI, 'demo', '--dir', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 60_000;
-  while (!out.includes('Ctrl-C stops everything') && Date.now() < deadline && proc.exitCode === null) await sleep(100);
-  assert.match(out, /node1\s+primary\s+API http:\/\/127\.0\.0\.1:\d+/, out);
-  assert.match(out, /node3\s+replica/);
-  const primaryDb = path.join(root, 'node1', 'live', 'sqlite.db');
-  const replicaDb = path.join(root, 'node3', 'live', 'sqlite.db');
-  await runSqliteCli(primaryDb, ".timeout 2000\nINSERT INTO notes(body) VALUES ('from the test');\n");
-  let seen = '';
-  for (let i = 0; i < 100 && !seen.includes('from the test'); i++) {
-    await sleep(50);
-    seen = await runSqliteCli(replicaDb, 'SELECT body FROM notes;\n', ['-readonly']).catch(() => '');
+test('litefleet demo runs the notes app on three nodes: a write through a replica is seen there at once, Ctrl-C stops it', async () => {
+  const demo = await startDemo(makeTempDir());
+  const [, node2, node3] = demo.instances;
+  assert.deepEqual(demo.instances.map((u) => `${u.name} ${u.role}`), ['node1 primary', 'node2 replica', 'node3 replica'], demo.output());
+  for (const u of demo.instances) {
+    const page = await new CookieSession().request(u.url);
+    assert.equal(page.status, 200);
+    assert.match(page.text, new RegExp(`Answered by <b data-testid="instance">${u.name}</b> \\(${u.role}\\) · primary: <b data-testid="primary">node1</b>`));
   }
-  assert.match(seen, /hello from the primary\nfrom the test/);
-  const status = await runCli(['status', '-c', path.join(root, 'node2', 'litefleet.yml')]);
+  const browser = new CookieSession();
+  assert.match((await browser.request(`${node3!.url}/login`, { username: 'alice', password: 'alice-password' })).text, /Signed in as <b data-testid="user">alice<\/b> \(user\)/);
+  const after = await browser.request(`${node2!.url}/notes`, { title: 'from the test', content: 'written through node2' });
+  assert.match(browser.cookies.get('__txid') ?? '', /^[0-9a-f]{16}$/);
+  assert.match(after.text, /Answered by <b data-testid="instance">node2<\/b>[\s\S]*<b>from the test<\/b> written through node2 <small>by alice/);
+
+  const status = await runCli(['status', '-c', node2!.config]);
   assert.equal(status.code, 0, status.stderr);
   assert.equal(status.stdout.match(/REPLICA/g)?.length, 2, status.stdout);
 
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  proc.kill('SIGINT');
-  assert.equal(await exited, 0);
-  assert.match(out, /stopping the demo cluster/);
-  const stopped = out.match(/litefleet node stopped/g)?.length ?? 0;
-  assert.equal(stopped, 3, out);
+  assert.equal(await demo.stop(), 0);
+  assert.match(demo.output(), /stopping the demo cluster/);
+  assert.equal(demo.output().match(/litefleet node stopped/g)?.length ?? 0, 3, demo.output());
 });

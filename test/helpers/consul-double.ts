@@ -40,7 +40,8 @@ function parseDuration(text: unknown, dflt: number): number {
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
 }
 
-export async function startConsulDouble(): Promise<ConsulDouble> {
+/** Starts the double on `host` (loopback unless a test's own network namespaces must reach it). */
+export async function startConsulDouble(host = '127.0.0.1'): Promise<ConsulDouble> {
   const sessions = new Map<string, Session>();
   const kv = new Map<string, Entry>();
   let index = 1;
@@ -163,10 +164,10 @@ export async function startConsulDouble(): Promise<ConsulDouble> {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, host, r));
   const port = (server.address() as net.AddressInfo).port;
   const double: ConsulDouble = {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     expireAll: () => {
       for (const id of [...sessions.keys()]) invalidate(id);
     },

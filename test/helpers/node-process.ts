@@ -37,6 +37,10 @@ export interface NodeProcessOptions {
   lease?: string[];
   /** Arguments after `run -c <config>` (e.g. `--`, an app command). */
   args?: string[];
+  /** The node's environment (its exec commands inherit it); default: the test's. */
+  env?: NodeJS.ProcessEnv;
+  /** Where the node runs (its exec commands too); default: root. */
+  cwd?: string;
 }
 
 /** A `litefleet run` child process on loopback. */
@@ -49,6 +53,8 @@ export class NodeProcess {
   readonly port: number;
   readonly url: string;
   readonly #args: string[];
+  readonly #env: NodeJS.ProcessEnv | undefined;
+  readonly #cwd: string;
   #proc: ChildProcess | undefined;
   #output = '';
 
@@ -61,6 +67,8 @@ export class NodeProcess {
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
     this.#args = o.args ?? [];
+    this.#env = o.env;
+    this.#cwd = o.cwd ?? o.root;
     fs.mkdirSync(this.dir, { recursive: true });
     fs.writeFileSync(
       this.configPath,
@@ -107,7 +115,7 @@ export class NodeProcess {
 
   /** Starts the process again (after stop or kill) with the same config and data. */
   async restart(): Promise<void> {
-    const proc = spawn(process.execPath, [CLI, 'run', '-c', this.configPath, ...this.#args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.root });
+    const proc = spawn(process.execPath, [CLI, 'run', '-c', this.configPath, ...this.#args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.#cwd, env: this.#env });
     this.#proc = proc;
     proc.stdout!.on('data', (d: Buffer) => (this.#output += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (this.#output += d.toString()));

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath } from '../../config/load-config.ts';
 import { createLogger } from '../../logger.ts';
@@ -20,6 +21,8 @@ export function registerRun(program: Command): void {
     .option('-c, --config <path>', 'config file (default: ./litefleet.yml, ~/litefleet.yml, /etc/litefleet.yml)')
     .option('--no-expand-env', 'do not expand ${VAR} in the config')
     .action(async (cmd: string[], opts: { config?: string; expandEnv: boolean }) => {
+      // As LiteFS does, so a config can say ${HOSTNAME} where no shell or container exported it.
+      process.env.HOSTNAME ??= os.hostname();
       const file = resolveConfigPath(opts.config);
       const config = loadConfig(file, { expandEnv: opts.expandEnv });
       const logger = createLogger(config.log);
