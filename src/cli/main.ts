@@ -11,6 +11,7 @@ import { registerHandoff } from './commands/handoff.ts';
 import { registerLtx } from './commands/ltx.ts';
 import { registerRun } from './commands/run.ts';
 import { registerStatus } from './commands/status.ts';
+import { registerStudio } from './commands/studio.ts';
 
 const program = new Command('litefleet')
   .description('Replicate SQLite databases across machines: one primary, many read-only replicas.')
@@ -29,6 +30,7 @@ registerRestore(program);
 registerExportImport(program);
 registerLtx(program);
 registerDemo(program);
+registerStudio(program);
 
 try {
   await program.parseAsync(process.argv);

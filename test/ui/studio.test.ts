@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot, signIn } from '../helpers/browser.ts';
 import { launchCluster, type Cluster } from '../helpers/cluster.ts';
-import type { NodeProcess } from '../helpers/node-process.ts';
+import { runCli, type NodeProcess } from '../helpers/node-process.ts';
 import { runSqliteCli } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
 
@@ -88,9 +88,14 @@ after(async () => {
 });
 
 test('sign-in: a wrong token is refused; the right one gives an HttpOnly, SameSite=Strict cookie, never the token in the page or a URL; POSTs need the CSRF token', async () => {
+  // litefleet studio prints the URL to open.
+  const cli = await runCli(['studio', '-c', replica.configPath]);
+  assert.equal(cli.code, 0, cli.stderr);
+  const url = cli.stdout.split('\n')[0]!;
+  assert.equal(url, `${replica.url}/ui/`);
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
-  await page.goto(`${replica.url}/ui/`);
+  await page.goto(url);
   await page.fill('input[name=token]', 'not-the-token-0123456789');
   await page.click('#sign-in button[type=submit]');
   await page.waitForSelector('#sign-in-error:has-text("that is not the cluster token")');
