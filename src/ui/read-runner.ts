@@ -48,6 +48,13 @@ export class ReadRunner {
     });
   }
 
+  /** Starts the reader process ahead of the first request (it takes a few hundred ms to load). */
+  warm(): void {
+    this.#start();
+    clearTimeout(this.#idle);
+    this.#idle = setTimeout(() => this.close(), IDLE_EXIT_MS).unref();
+  }
+
   /** Ends the reader process (the next request starts another). */
   close(): void {
     if (this.#child) this.#stop(this.#child, 'the studio is closing');

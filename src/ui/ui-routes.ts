@@ -137,6 +137,8 @@ class Studio {
       return sendJson(res, 401, { error: 'that is not the cluster token (http.token)' });
     }
     const session = this.#sessions.create();
+    // Signed in: data pages come next, so the reader loads now rather than on the first one.
+    this.#reader.warm();
     res.setHeader('set-cookie', sessionCookie(session, req.headers['x-forwarded-proto'] === 'https'));
     sendJson(res, 200, this.#sessionInfo(session));
   }

@@ -291,7 +291,8 @@ test('a value holding markup is shown as text and never runs', async () => {
   await page.selectOption('select[aria-label="filter operator"]', 'contains');
   await page.fill('input[aria-label="filter value"]', '<script>');
   await page.click('form.filter button');
-  await page.waitForSelector('.rows tbody tr >> nth=0');
+  // The first page does not hold that row; the filtered one holds it alone.
+  await page.locator('.rows td', { hasText: '<script>' }).waitFor();
   assert.equal(await page.locator('.rows tbody tr').count(), 1);
   assert.equal(await page.locator('.rows tbody tr td').nth(1).innerText(), EVIL);
   assert.equal(await page.locator('.rows script, .rows img').count(), 0);
