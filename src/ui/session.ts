@@ -8,8 +8,8 @@ export interface Session {
   expires: number;
 }
 
-/** The session cookie's name. */
-export const SESSION_COOKIE = 'litefleet_session';
+/** The session cookie's name starts so; the node's port follows, since browsers share cookies between the ports of a host (the demo's three nodes). */
+export const SESSION_COOKIE = 'litefleet_session_';
 /** A session ends after this long without a request. */
 export const SESSION_IDLE_MS = 12 * 60 * 60_000;
 const MAX_SESSIONS = 1_000;
@@ -21,6 +21,12 @@ const MAX_SESSIONS = 1_000;
  */
 export class SessionStore {
   readonly #sessions = new Map<string, Session>();
+  readonly #port: () => number;
+
+  /** `port`: the node API's port, which names the cookie (known once the API listens). */
+  constructor(port: () => number) {
+    this.#port = port;
+  }
 
   /** A new session (the oldest is dropped when there are too many). */
   create(): Session {
@@ -33,7 +39,7 @@ export class SessionStore {
 
   /** The live session the request's cookie names, its idle time restarted; undefined when there is none. */
   fromRequest(req: http.IncomingMessage): Session | undefined {
-    const id = readCookie(req, SESSION_COOKIE);
+    const id = readCookie(req, `${SESSION_COOKIE}${this.#port()}`);
     const s = id ? this.#sessions.get(id) : undefined;
     if (!s) return undefined;
     if (s.expires < Date.now()) {
@@ -49,6 +55,13 @@ export class SessionStore {
     this.#sessions.delete(s.id);
   }
 
+  /** The Set-Cookie value that starts (`s`) or ends (undefined) a session; Secure when the browser came over HTTPS. */
+  cookie(s: Session | undefined, secure: boolean): string {
+    const attrs = `Path=/ui; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+    const name = `${SESSION_COOKIE}${this.#port()}`;
+    return s ? `${name}=${s.id}; ${attrs}` : `${name}=; ${attrs}; Max-Age=0`;
+  }
+
   #sweep(): void {
     const now = Date.now();
     for (const [id, s] of this.#sessions) if (s.expires < now) this.#sessions.delete(id);
@@ -62,12 +75,6 @@ export function hasCsrfToken(req: http.IncomingMessage, s: Session): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(s.csrf);
   return a.length === b.length && crypto.timingSafeEqual(a, b);
-}
-
-/** The Set-Cookie value that starts (`s`) or ends (undefined) a session. */
-export function sessionCookie(s: Session | undefined, secure: boolean): string {
-  const attrs = `Path=/ui; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
-  return s ? `${SESSION_COOKIE}=${s.id}; ${attrs}` : `${SESSION_COOKIE}=; ${attrs}; Max-Age=0`;
 }
 
 function readCookie(req: http.IncomingMessage, name: string): string | undefined {

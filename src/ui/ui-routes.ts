@@ -10,7 +10,7 @@ import { SECURITY_HEADERS, StaticAssets } from './assets.ts';
 import { backupOverview, downloadRestore } from './backups.ts';
 import type { ConsoleOutcome } from './console-script.ts';
 import { ReadRunner } from './read-runner.ts';
-import { hasCsrfToken, sessionCookie, SessionStore, type Session } from './session.ts';
+import { hasCsrfToken, SessionStore, type Session } from './session.ts';
 import { deleteRowSql, insertRowSql, updateRowSql, type SqlValue } from './sql-text.ts';
 import type { Filter, RowCount, RowQuery, TableShape } from './table-queries.ts';
 import { NodeApi, type UiHost } from './ui-host.ts';
@@ -38,7 +38,7 @@ export function uiRoutes(host: UiHost): ApiRoute[] {
  */
 class Studio {
   readonly #host: UiHost;
-  readonly #sessions = new SessionStore();
+  readonly #sessions: SessionStore;
   readonly #assets = new StaticAssets();
   readonly #reader = new ReadRunner();
   readonly #api: NodeApi;
@@ -46,6 +46,7 @@ class Studio {
 
   constructor(host: UiHost) {
     this.#host = host;
+    this.#sessions = new SessionStore(() => host.port);
     this.#api = new NodeApi(host);
   }
 
@@ -69,7 +70,7 @@ class Studio {
       this.#route('GET', '/ui/api/session', async ({ session }) => this.#sessionInfo(session)),
       this.#route('POST', '/ui/api/sign-out', async ({ session, res }) => {
         this.#sessions.delete(session);
-        res.setHeader('set-cookie', sessionCookie(undefined, false));
+        res.setHeader('set-cookie', this.#sessions.cookie(undefined, false));
         return {};
       }),
       this.#route('GET', '/ui/api/info', async () => this.#host.info()),
@@ -139,7 +140,7 @@ class Studio {
     const session = this.#sessions.create();
     // Signed in: data pages come next, so the reader loads now rather than on the first one.
     this.#reader.warm();
-    res.setHeader('set-cookie', sessionCookie(session, req.headers['x-forwarded-proto'] === 'https'));
+    res.setHeader('set-cookie', this.#sessions.cookie(session, req.headers['x-forwarded-proto'] === 'https'));
     sendJson(res, 200, this.#sessionInfo(session));
   }
 

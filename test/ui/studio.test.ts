@@ -107,7 +107,7 @@ test('sign-in: a wrong token is refused; the right one gives an HttpOnly, SameSi
   await page.click('#sign-in button[type=submit]');
   await page.waitForSelector('#nav:not([hidden])');
   const [cookie] = await context.cookies();
-  assert.equal(cookie?.name, 'litefleet_session');
+  assert.equal(cookie?.name, `litefleet_session_${replica.port}`);
   assert.equal(cookie.httpOnly, true);
   assert.equal(cookie.sameSite, 'Strict');
   assert.equal(cookie.path, '/ui');
