@@ -7,6 +7,10 @@ let onSignedOut = () => {};
 /** Who is signed in (set by the session answer). */
 export const session = { readOnly: false, role: '', databases: [] };
 
+let sessionKnown;
+/** Resolves once `session` holds the node's answer: views start loading their data before it, and wait for it only to draw what depends on it. */
+export const ready = new Promise((resolve) => (sessionKnown = resolve));
+
 /** Registers what to do when the node says the session is gone. */
 export function whenSignedOut(fn) {
   onSignedOut = fn;
@@ -18,6 +22,7 @@ export function useSession(s) {
   session.readOnly = s.readOnly;
   session.role = s.node.role;
   session.databases = s.databases;
+  sessionKnown();
 }
 
 /** An error the node answered with; `message` is its text (SQLite's own for SQL errors). */

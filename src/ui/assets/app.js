@@ -28,7 +28,8 @@ function route() {
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.getAttribute('href') === `#/${name}`);
   const views = { cluster: clusterView, data: dataView, console: consoleView, backups: backupsView };
   replace(view);
-  leave = (views[name] ?? clusterView)(view, args) ?? (() => {});
+  const stop = (views[name] ?? clusterView)(view, args);
+  leave = typeof stop === 'function' ? stop : () => {};
 }
 
 function signedIn() {
@@ -36,7 +37,6 @@ function signedIn() {
   $('nav').hidden = false;
   $('sign-out').hidden = false;
   $('whoami').textContent = `this node: ${session.role}${session.readOnly ? ' · read-only' : ''}`;
-  route();
 }
 
 form.addEventListener('submit', async (e) => {
@@ -47,6 +47,7 @@ form.addEventListener('submit', async (e) => {
     await signIn(input.value);
     input.value = '';
     signedIn();
+    route();
   } catch (err) {
     input.value = '';
     $('sign-in-error').textContent = err.message;
@@ -63,8 +64,12 @@ window.addEventListener('hashchange', () => {
   if (form.hidden) route();
 });
 
+// The view asks for its data while the session is asked for, one round trip sooner; without a
+// session its requests are refused and the sign-in form replaces it.
+const answer = get('session');
+route();
 try {
-  useSession(await get('session'));
+  useSession(await answer);
   signedIn();
 } catch {
   showSignIn();

@@ -1,10 +1,12 @@
 // Backups: each generation with its first and last restore point, a timeline of restore points,
 // and a download of the database as it was at a TXID or a moment (restored on the node).
-import { get, session } from './api.js';
+import { get, ready, session } from './api.js';
 import { h, replace, svg } from './dom.js';
 
 /** Renders the backups of database `db` into `root`. */
-export function backupsView(root, [db = session.databases[0]]) {
+export async function backupsView(root, [name]) {
+  await ready;
+  const db = name ?? session.databases[0];
   if (!db) {
     replace(root, h('h1', {}, 'Backups'), h('p', {}, 'This node has no database yet.'));
     return;

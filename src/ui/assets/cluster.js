@@ -1,6 +1,6 @@
 // The cluster: every node with its role, position, lag and connected-since, live from the node's
 // event stream, and charts of replication lag and write rate over the last minutes.
-import { post, session } from './api.js';
+import { post, ready, session } from './api.js';
 import { h, replace, svg } from './dom.js';
 
 const WINDOW_MS = 5 * 60_000;
@@ -17,8 +17,9 @@ export function clusterView(root) {
   let last;
 
   const events = new EventSource('/ui/api/events');
-  events.addEventListener('info', (e) => {
+  events.addEventListener('info', async (e) => {
     const info = JSON.parse(e.data);
+    await ready;
     sample(info, last);
     last = info;
     replace(table, nodesTable(info, status));

@@ -1,11 +1,13 @@
 // The SQL console: reads run on this node's copy; a script with any write goes to the primary as
 // one transaction. Errors are shown as SQLite words them.
-import { get, post, session } from './api.js';
+import { get, post, ready, session } from './api.js';
 import { h, replace } from './dom.js';
 import { grid } from './values.js';
 
 /** Renders the console for database `db` into `root`. */
-export function consoleView(root, [db = session.databases[0]]) {
+export async function consoleView(root, [name]) {
+  await ready;
+  const db = name ?? session.databases[0];
   if (!db) {
     replace(root, h('h1', {}, 'SQL console'), h('p', {}, 'This node has no database yet.'));
     return;

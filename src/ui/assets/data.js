@@ -1,7 +1,7 @@
 // The data browser: databases and tables with row counts, a table's rows paged by key (so any page
 // opens as fast as the first), sorted and filtered by column, edits that go to the primary, and
 // each table's schema.
-import { get, post, session } from './api.js';
+import { get, post, ready, session } from './api.js';
 import { h, replace } from './dom.js';
 import { grid, valueText } from './values.js';
 
@@ -33,10 +33,12 @@ export function dataView(root, [db, table]) {
   const side = h('aside.tables', {}, 'Loading…');
   const body = h('section.table-view');
   replace(root, h('div.split', {}, side, body));
-  const dbs = session.databases;
   if (!db) {
-    replace(side, h('h2', {}, 'Databases'), h('ul', {}, dbs.map((d) => h('li', {}, h('a', { href: link('data', d) }, d)))));
-    replace(body, h('p', {}, dbs.length ? 'Choose a database.' : 'This node has no database yet.'));
+    ready.then(() => {
+      const dbs = session.databases;
+      replace(side, h('h2', {}, 'Databases'), h('ul', {}, dbs.map((d) => h('li', {}, h('a', { href: link('data', d) }, d)))));
+      replace(body, h('p', {}, dbs.length ? 'Choose a database.' : 'This node has no database yet.'));
+    });
     return;
   }
   if (table) tableView(body, db, table);
@@ -234,8 +236,8 @@ function tableView(root, db, table) {
   }
 
   load();
-  get('table', { db, table })
-    .then((t) => {
+  Promise.all([get('table', { db, table }), ready])
+    .then(([t]) => {
       shape = t.shape;
       count.textContent = formatCount(t.rows);
       drawToolbar();
