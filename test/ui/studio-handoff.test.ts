@@ -42,7 +42,7 @@ test('the cluster page hands the lease to a candidate replica (etcd), after conf
   await page.waitForSelector(`.status:has-text("${candidateId} is now the primary")`);
   assert.equal(await waitForPrimary(nodes), candidate);
   await page.waitForSelector(`#nodes tr.primary[data-node="${candidateId}"]`);
-  await screenshot(page, '13-handoff-done');
+  await screenshot(page, '14-handoff-done');
 
   // ui.enabled: false: no page, no API, and litefleet studio says so.
   assert.equal((await fetch(`${other!.url}/ui/`)).status, 404);

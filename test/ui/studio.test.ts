@@ -297,13 +297,14 @@ test('a value holding markup is shown as text and never runs', async () => {
   assert.equal(await page.locator('.rows tbody tr td').nth(1).innerText(), EVIL);
   assert.equal(await page.locator('.rows script, .rows img').count(), 0);
   assert.equal(await page.evaluate(() => (window as unknown as { __injected?: number }).__injected), undefined);
+  await screenshot(page, '11-markup-in-grid');
   await page.goto(`${replica.url}/ui/#/console/${DB}`);
   await page.fill('#sql', 'SELECT name FROM items WHERE id = 40000');
   await page.click('#run');
   await page.waitForSelector('#console-output table.grid');
   assert.equal(await page.locator('#console-output td').first().innerText(), EVIL);
   assert.equal(await page.evaluate(() => (window as unknown as { __injected?: number }).__injected), undefined);
-  await screenshot(page, '11-markup-as-text');
+  await screenshot(page, '12-markup-in-console');
   await page.context().close();
 });
 
@@ -319,7 +320,7 @@ test('backups: generations and restore points, and the database downloaded as it
     return text.includes(`TXID ${last} ·`) ? true : undefined;
   });
   await page.waitForSelector('svg[aria-label="restore point timeline"] rect.generation');
-  await screenshot(page, '12-backups');
+  await screenshot(page, '13-backups');
 
   await page.fill('input[aria-label="TXID"]', String(seeded));
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("Restore and download")')]);
