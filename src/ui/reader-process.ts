@@ -3,7 +3,7 @@
 import Database from 'better-sqlite3';
 import { RequestError } from '../api/api-server.ts';
 import { runConsoleScript } from './console-script.ts';
-import { countRows, describeTable, fetchRow, listTables, pageRows } from './table-queries.ts';
+import { describeTable, fetchRow, listTables, pageRows } from './table-queries.ts';
 import type { ReadReply, ReadRequest } from './read-runner.ts';
 import { fromWire } from './wire-value.ts';
 
@@ -14,10 +14,8 @@ function answer(req: ReadRequest): unknown {
     switch (req.op) {
       case 'tables':
         return listTables(db);
-      case 'table': {
-        const shape = describeTable(db, req.table);
-        return { shape, rows: shape.type === 'table' ? countRows(db, shape) : null };
-      }
+      case 'table':
+        return describeTable(db, req.table);
       case 'rows':
         return pageRows(db, describeTable(db, req.table), req.query);
       case 'row':

@@ -12,7 +12,7 @@ import type { ConsoleOutcome } from './console-script.ts';
 import { ReadRunner } from './read-runner.ts';
 import { hasCsrfToken, SessionStore, type Session } from './session.ts';
 import { deleteRowSql, insertRowSql, updateRowSql, type SqlValue } from './sql-text.ts';
-import type { Filter, RowCount, RowQuery, TableShape } from './table-queries.ts';
+import type { Filter, RowQuery, TableShape } from './table-queries.ts';
 import { NodeApi, type UiHost } from './ui-host.ts';
 import { fromWire } from './wire-value.ts';
 
@@ -57,13 +57,13 @@ class Studio {
   routes(): ApiRoute[] {
     return [
       { method: 'GET', path: '/ui', auth: false, handle: (_req, _url, res) => void redirect(res, '/ui/') },
-      { method: 'GET', path: '/ui/', auth: false, handle: (req, _url, res) => void this.#assets.serve('index.html', req, res) },
+      { method: 'GET', path: '/ui/', auth: false, handle: async (req, _url, res) => void (await this.#assets.serve('index.html', req, res)) },
       {
         method: 'GET',
         path: '/ui/assets/*',
         auth: false,
-        handle: (req, url, res) => {
-          if (!this.#assets.serve(decodeURIComponent(url.pathname.slice('/ui/assets/'.length)), req, res)) sendJson(res, 404, { error: 'no such file' });
+        handle: async (req, url, res) => {
+          if (!(await this.#assets.serve(decodeURIComponent(url.pathname.slice('/ui/assets/'.length)), req, res))) sendJson(res, 404, { error: 'no such file' });
         },
       },
       { method: 'POST', path: '/ui/session', auth: false, handle: (req, _url, res) => this.#signIn(req, res) },
@@ -172,7 +172,7 @@ class Studio {
     this.#refuseWrites();
     const db = str(body.db, 'db');
     const table = str(body.table, 'table');
-    const { shape } = await this.#reader.run<{ shape: TableShape; rows: RowCount | null }>({ op: 'table', file: this.#file(db), table });
+    const shape = await this.#reader.run<TableShape>({ op: 'table', file: this.#file(db), table });
     if (shape.type !== 'table' || shape.key.length === 0) throw new RequestError(400, `${table} cannot be edited here: it has no rowid or primary key`);
     const values: Record<string, SqlValue> = {};
     for (const [name, v] of Object.entries((body.values ?? {}) as Record<string, unknown>)) {

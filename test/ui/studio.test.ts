@@ -148,6 +148,7 @@ test('data browser: tables with counts, a table opened and paged through all its
   const page = await signIn(browser, replica.url, replica.token);
   await page.goto(`${replica.url}/ui/#/data/${DB}/items`);
   await page.waitForSelector('aside.tables li.active:has-text("10,001 rows")');
+  await page.waitForSelector('.title .count:has-text("10,001 rows")');
   await page.waitForSelector('.rows tbody tr >> nth=99');
   assert.equal(await page.textContent('.range'), 'rows 1–100');
   assert.match((await page.locator('.rows tbody tr').first().innerText()).replace(/\s+/g, ' '), /^1 item 1 NULL NULL$/);

@@ -41,10 +41,13 @@ export function dataView(root, [db, table]) {
     });
     return;
   }
-  if (table) tableView(body, db, table);
+  // The table's rows are asked for first: the counts of the list take longer.
+  let view;
+  if (table) view = tableView(body, db, table);
   else replace(body, h('p', {}, 'Choose a table.'));
   get('tables', { db })
-    .then((tables) =>
+    .then((tables) => {
+      view?.showCount(tables.find((t) => t.name === table)?.rows);
       replace(
         side,
         h('h2', {}, db),
@@ -54,11 +57,12 @@ export function dataView(root, [db, table]) {
           {},
           tables.map((t) => h(`li${t.name === table ? '.active' : ''}`, {}, h('a', { href: link('data', db, t.name) }, t.name), t.type === 'view' ? h('span.tag', {}, 'view') : '', h('span.count', {}, formatCount(t.rows)))),
         ),
-      ),
-    )
+      );
+    })
     .catch((err) => replace(side, h('p.error', {}, err.message)));
 }
 
+/** Renders one table's rows, filters, editor and schema; returns what sets its row count (from the table list). */
 function tableView(root, db, table) {
   const state = { sort: undefined, desc: false, filters: [], cursor: undefined, history: [], page: 1 };
   const title = h('h1', {}, table);
@@ -238,10 +242,10 @@ function tableView(root, db, table) {
   load();
   Promise.all([get('table', { db, table }), ready])
     .then(([t]) => {
-      shape = t.shape;
-      count.textContent = formatCount(t.rows);
+      shape = t;
       drawToolbar();
       drawSchema();
     })
     .catch((err) => replace(toolbar, h('p.error', {}, err.message)));
+  return { showCount: (rows) => (count.textContent = formatCount(rows)) };
 }
