@@ -2,6 +2,7 @@
 // and a download of the database as it was at a TXID or a moment (restored on the node).
 import { get, ready, session } from './api.js';
 import { h, replace, svg } from './dom.js';
+import { when } from './values.js';
 
 /** Renders the backups of database `db` into `root`. */
 export async function backupsView(root, [name]) {
@@ -18,12 +19,11 @@ export async function backupsView(root, [name]) {
     .then((b) => {
       if (!b.enabled) return replace(body, h('p', {}, 'This cluster has no backup: section in its config.'));
       if (!b.generations.length) return replace(body, h('p', {}, `No backup of ${db} yet.`));
-      const at = (ms) => new Date(ms).toLocaleString();
       replace(
         body,
         h('table.grid', {},
           h('thead', {}, h('tr', {}, ['Generation', 'First restore point', 'Last restore point', 'Files', 'Size'].map((c) => h('th', {}, c)))),
-          h('tbody', {}, b.generations.map((g) => h('tr', {}, h('td', {}, g.generation), h('td', {}, `TXID ${g.first.txid} · ${at(g.first.timestamp)}`), h('td', {}, `TXID ${g.last.txid} · ${at(g.last.timestamp)}`), h('td', {}, String(g.files)), h('td', {}, `${(g.bytes / 1024 / 1024).toFixed(2)} MB`))))),
+          h('tbody', {}, b.generations.map((g) => h('tr', {}, h('td', {}, g.generation), h('td', {}, `TXID ${g.first.txid} · ${when(g.first.timestamp)}`), h('td', {}, `TXID ${g.last.txid} · ${when(g.last.timestamp)}`), h('td', {}, String(g.files)), h('td', {}, `${(g.bytes / 1024 / 1024).toFixed(2)} MB`))))),
         timeline(b),
         download(db, b.generations),
       );
@@ -43,9 +43,9 @@ function timeline(b) {
     h('figcaption', {}, `Restore points: every transaction from the first to the last point of each generation; ticks are the newest ${b.timeline.length} backup objects${b.timelineTruncated ? ' (older ones not drawn)' : ''}.`),
     svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': 'restore point timeline' },
       b.generations.map((g) => svg('rect', { x: x(g.first.timestamp), y: 20, width: Math.max(2, x(g.last.timestamp) - x(g.first.timestamp)), height: 16, class: 'generation' }, svg('title', {}, `generation ${g.generation}: TXID ${g.first.txid}–${g.last.txid}`))),
-      b.timeline.map((p) => svg('line', { x1: x(p.timestamp), x2: x(p.timestamp), y1: 14, y2: 42, class: `tick ${p.kind}` }, svg('title', {}, `${p.kind} TXID ${p.minTxid}–${p.maxTxid} at ${new Date(p.timestamp).toLocaleString()}`))),
-      svg('text', { x: 10, y: 56, class: 'axis' }, new Date(from).toLocaleString()),
-      svg('text', { x: W - 10, y: 56, class: 'axis', 'text-anchor': 'end' }, new Date(to).toLocaleString())),
+      b.timeline.map((p) => svg('line', { x1: x(p.timestamp), x2: x(p.timestamp), y1: 14, y2: 42, class: `tick ${p.kind}` }, svg('title', {}, `${p.kind} TXID ${p.minTxid}–${p.maxTxid} at ${when(p.timestamp)}`))),
+      svg('text', { x: 10, y: 56, class: 'axis' }, when(from)),
+      svg('text', { x: W - 10, y: 56, class: 'axis', 'text-anchor': 'end' }, when(to))),
   );
 }
 

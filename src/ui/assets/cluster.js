@@ -2,6 +2,7 @@
 // event stream, and charts of replication lag and write rate over the last minutes.
 import { post, ready, session } from './api.js';
 import { h, replace, svg } from './dom.js';
+import { when } from './values.js';
 
 const WINDOW_MS = 5 * 60_000;
 // Samples live in the page, so a reload starts the charts afresh.
@@ -48,7 +49,7 @@ function sample(info, prev) {
 }
 
 function nodesTable(info, status) {
-  const since = (ms) => (ms === null ? '–' : new Date(ms).toLocaleString());
+  const since = (ms) => (ms === null ? '–' : when(ms));
   const rows = info.nodes.map((n) => {
     const self = n.id === info.node.id;
     const canHandoff = !session.readOnly && n.role === 'replica' && n.candidate === true;

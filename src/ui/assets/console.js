@@ -2,7 +2,7 @@
 // one transaction. Errors are shown as SQLite words them.
 import { get, post, ready, session } from './api.js';
 import { h, replace } from './dom.js';
-import { grid } from './values.js';
+import { grid, thousands } from './values.js';
 
 /** Renders the console for database `db` into `root`. */
 export async function consoleView(root, [name]) {
@@ -26,7 +26,7 @@ export async function consoleView(root, [name]) {
           res.results.map((r) =>
             h('div.result', {},
               h('pre.sql', {}, r.sql),
-              h('p.status', {}, `${r.rows.length.toLocaleString()} row${r.rows.length === 1 ? '' : 's'}${r.truncated ? ' (the first ones: the console shows at most 1,000 rows)' : ''} in ${r.ms.toFixed(1)} ms on this node`),
+              h('p.status', {}, `${thousands(r.rows.length)} row${r.rows.length === 1 ? '' : 's'}${r.truncated ? ' (the first ones: the console shows at most 1,000 rows)' : ''} in ${r.ms.toFixed(1)} ms on this node`),
               grid(r.columns, r.rows)),
           ),
         );

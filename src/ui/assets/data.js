@@ -3,7 +3,7 @@
 // each table's schema.
 import { get, post, ready, session } from './api.js';
 import { h, replace } from './dom.js';
-import { grid, valueText } from './values.js';
+import { grid, thousands, valueText } from './values.js';
 
 const OPS = [
   ['eq', '='],
@@ -24,8 +24,8 @@ const link = (...parts) => `#/${parts.map(encodeURIComponent).join('/')}`;
 /** A row count as the node reports it (exact, or "≥" with an estimate). */
 export function formatCount(rows) {
   if (!rows) return '';
-  if (!rows.atLeast) return `${rows.count.toLocaleString()} rows`;
-  return `≥ ${rows.count.toLocaleString()} rows${rows.estimate ? ` (≈ ${rows.estimate.toLocaleString()} by max rowid)` : ''}`;
+  if (!rows.atLeast) return `${thousands(rows.count)} rows`;
+  return `≥ ${thousands(rows.count)} rows${rows.estimate ? ` (≈ ${thousands(rows.estimate)} by max rowid)` : ''}`;
 }
 
 /** Renders the data view for `[db, table]` into `root`. */
@@ -112,7 +112,7 @@ function tableView(root, db, table) {
       pager,
       h('button', { type: 'button', disabled: state.history.length === 0, onclick: () => go('first') }, '⏮ First'),
       h('button', { type: 'button', disabled: state.history.length === 0, onclick: () => go('prev') }, '◀ Previous'),
-      h('span.range', {}, page.rows.length ? `rows ${first.toLocaleString()}–${(first + page.rows.length - 1).toLocaleString()}` : ''),
+      h('span.range', {}, page.rows.length ? `rows ${thousands(first)}–${thousands(first + page.rows.length - 1)}` : ''),
       h('button', { type: 'button', disabled: !page.next, onclick: () => go('next') }, 'Next ▶'),
     );
   }

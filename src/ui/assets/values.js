@@ -3,6 +3,19 @@ import { h } from './dom.js';
 
 const FOLD_CHARS = 80;
 
+// Numbers and times are formatted by hand: the first toLocaleString in a page loads the locale
+// data, measured at 36–86 ms here, most of the time a table page takes to show its rows.
+
+/** 1234567 as "1,234,567". */
+export function thousands(n) {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** A moment as "2026-12-01 07:25:02 UTC" (as `litefleet status` and `backup ls` print them). */
+export function when(ms) {
+  return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
 /** A value as text for an input or a title: whole where the wire carries it whole. */
 export function valueText(v) {
   if (v === null) return 'NULL';
@@ -25,7 +38,7 @@ export function valueCell(v) {
 }
 
 function folded(text, length) {
-  return h('details.fold', {}, h('summary', {}, `${text.slice(0, FOLD_CHARS)}… (${length.toLocaleString()} chars)`), text, text.length < length ? '…' : '');
+  return h('details.fold', {}, h('summary', {}, `${text.slice(0, FOLD_CHARS)}… (${thousands(length)} chars)`), text, text.length < length ? '…' : '');
 }
 
 /** A grid of rows (arrays of values) under column names. */
