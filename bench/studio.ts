@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../test/helpers/browser.ts';
@@ -43,6 +45,26 @@ async function load(browser: Browser, url: string, token: string, hash: string, 
   }
 }
 
+/** Chromium's own first contentful paint of a one-line page from loopback, in a fresh context: the floor under the studio's figures on this machine. */
+async function baselinePaint(browser: Browser): Promise<number[]> {
+  const server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>baseline</title><h1>litefleet</h1>'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      await page.waitForFunction(() => performance.getEntriesByName('first-contentful-paint').length > 0, undefined, { polling: 10 });
+      out.push(await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]!.startTime));
+      await context.close();
+    }
+  } finally {
+    server.close();
+  }
+  return out;
+}
+
 /**
  * The studio on a replica: time to first paint and to data on screen of the cluster page and of a
  * 1,000,000-row table, and the page weight. Three nodes on this machine, Debian's Chromium.
@@ -65,10 +87,15 @@ INSERT INTO big SELECT i, 'row ' || i, i * 0.5, datetime(1700000000 + i, 'unixep
     await replica.waitForTxid(DB, txid, 120_000);
     console.log(`\nstudio: ${ROWS.toLocaleString('en-US')}-row table replicated in ${fixed((performance.now() - started) / 1000, 1)} s; ${RUNS} cold loads each on a replica's studio`);
     browser = await launchChromium();
+    const floor = await baselinePaint(browser);
+    console.log(`  Chromium alone, a one-line page: first contentful paint median ${fixed(median(floor), 0)} ms (${floor.map((f) => fixed(f, 0)).join(', ')})`);
     const pages = [
       { name: 'cluster page', hash: '#/cluster', mark: 'studio:cluster-rendered', shot: 'bench-cluster' },
       { name: `${ROWS.toLocaleString('en-US')}-row table`, hash: `#/data/${DB}/big`, mark: 'studio:rows-rendered', shot: 'bench-million-rows' },
     ];
+    // The node builds the page bundle when the page is first asked for: a cost once per node start, reported apart.
+    const first = await load(browser, replica.url, replica.token, pages[0]!.hash, pages[0]!.mark);
+    console.log(`  first load after the node started (builds the page bundle): first contentful paint ${fixed(first.fcp, 0)} ms, data on screen ${fixed(first.rendered, 0)} ms`);
     for (const p of pages) {
       const loads: Load[] = [];
       for (let i = 0; i < RUNS; i++) loads.push(await load(browser, replica.url, replica.token, p.hash, p.mark, i === RUNS - 1 ? p.shot : undefined));
