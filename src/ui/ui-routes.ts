@@ -8,6 +8,7 @@ import type { RestoreTarget } from '../backup/restore.ts';
 import type { NodeEvent } from '../node/litefleet-node.ts';
 import { SECURITY_HEADERS, StaticAssets } from './assets.ts';
 import { backupOverview, downloadRestore } from './backups.ts';
+import { ClusterFeed } from './cluster-feed.ts';
 import type { ConsoleOutcome } from './console-script.ts';
 import { ReadRunner } from './read-runner.ts';
 import { hasCsrfToken, SessionStore, type Session } from './session.ts';
@@ -21,7 +22,6 @@ const BODY_LIMIT = 1024 * 1024;
 const SIGN_IN_FAILURE_DELAY_MS = 300;
 /** How long a write's page waits for this node to have the new TXID. */
 const WAIT_TIMEOUT_MS = 10_000;
-const INFO_INTERVAL_MS = 1_000;
 
 type Context = { req: http.IncomingMessage; url: URL; res: http.ServerResponse; session: Session };
 type Handler = (ctx: Context) => Promise<unknown>;
@@ -42,12 +42,14 @@ class Studio {
   readonly #assets = new StaticAssets();
   readonly #reader = new ReadRunner();
   readonly #api: NodeApi;
+  readonly #feed: ClusterFeed;
   #backupTarget: BackupTarget | undefined;
 
   constructor(host: UiHost) {
     this.#host = host;
     this.#sessions = new SessionStore(() => host.port);
     this.#api = new NodeApi(host);
+    this.#feed = new ClusterFeed(host);
   }
 
   get #readOnly(): boolean {
@@ -148,24 +150,19 @@ class Studio {
     return { csrf: session.csrf, readOnly: this.#readOnly, node: { role: this.#host.role }, databases: this.#host.databases().map((d) => d.name) };
   }
 
-  /** Server-sent events: the node's events as they come, and its /info every second (roles, lag, connected since). */
-  async #events(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  /** Server-sent events: the node's events as they come, and the cluster (roles, lag, connected since) every second. */
+  #events(req: http.IncomingMessage, res: http.ServerResponse): void {
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+    res.flushHeaders();
     req.socket.setNoDelay(true);
     const send = (type: string, data: unknown) => res.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
     const onEvent = (ev: NodeEvent) => send('node', ev);
-    const info = () =>
-      this.#host
-        .info()
-        .then((i) => send('info', { ...i, at: Date.now() }))
-        .catch(() => {});
     this.#host.on('event', onEvent);
-    const timer = setInterval(() => void info(), INFO_INTERVAL_MS);
+    const unsubscribe = this.#feed.subscribe((info) => send('info', info));
     res.on('close', () => {
-      clearInterval(timer);
+      unsubscribe();
       this.#host.off('event', onEvent);
     });
-    await info();
   }
 
   async #edit(body: Record<string, unknown>): Promise<unknown> {
