@@ -110,7 +110,7 @@ function tableView(root, db, table) {
     replace(rowsBox, page.rows.length ? table : h('p', {}, 'No rows.'));
     replace(
       pager,
-      h('button', { type: 'button', disabled: state.history.length === 0, onclick: () => go('first') }, '⏮ First'),
+      h('button', { type: 'button', disabled: state.history.length === 0, onclick: () => go('first') }, '« First'),
       h('button', { type: 'button', disabled: state.history.length === 0, onclick: () => go('prev') }, '◀ Previous'),
       h('span.range', {}, page.rows.length ? `rows ${thousands(first)}–${thousands(first + page.rows.length - 1)}` : ''),
       h('button', { type: 'button', disabled: !page.next, onclick: () => go('next') }, 'Next ▶'),
