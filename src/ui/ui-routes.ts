@@ -75,7 +75,6 @@ class Studio {
         res.setHeader('set-cookie', this.#sessions.cookie(undefined, false));
         return {};
       }),
-      this.#route('GET', '/ui/api/info', async () => this.#host.info()),
       this.#route('GET', '/ui/api/events', async ({ req, res }) => this.#events(req, res)),
       this.#route('POST', '/ui/api/handoff', async ({ req }) => {
         this.#refuseWrites();
@@ -98,12 +97,12 @@ class Studio {
       this.#route('POST', '/ui/api/console', async ({ req }) => this.#console(await readJson(req))),
       this.#route('GET', '/ui/api/backups', async ({ url }) => {
         const target = this.#backups();
-        return target ? { enabled: true, ...(await backupOverview(target, param(url, 'db'))) } : { enabled: false };
+        return target ? { enabled: true, ...(await backupOverview(target, backupDb(url))) } : { enabled: false };
       }),
       this.#route('GET', '/ui/api/backups/download', async ({ url, res }) => {
         const target = this.#backups();
         if (!target) throw new RequestError(404, 'this cluster has no backup: section');
-        await downloadRestore(target, param(url, 'db'), restoreTarget(url), res);
+        await downloadRestore(target, backupDb(url), restoreTarget(url), res);
       }),
     ];
   }
@@ -315,6 +314,13 @@ function rowQuery(url: URL): RowQuery {
     throw new RequestError(400, 'filter must be a JSON array of {"column", "op", "value"}');
   }
   return { sort: q.get('sort') ?? undefined, desc: q.get('desc') === '1', filters: filters as Filter[], cursor: q.get('cursor') ?? undefined, limit: q.has('limit') ? Number(q.get('limit')) : undefined };
+}
+
+/** `?db=` for the backups, which may hold databases this node no longer has: any name a database file can have, and no path. */
+function backupDb(url: URL): string {
+  const name = param(url, 'db');
+  if (!/^[^/\\]+$/.test(name) || name.startsWith('.')) throw new RequestError(400, `invalid database name ${name}`);
+  return name;
 }
 
 /** `?txid=N`, `?timestamp=ISO` or neither (the newest) as a restore point. */

@@ -119,7 +119,8 @@ test('sign-in: a wrong token is refused; the right one gives an HttpOnly, SameSi
   assert.equal(noCsrf.status, 403);
   assert.equal((await postFromPage(page, '/ui/api/console', { db: DB, sql: 'SELECT 1' }, true)).status, 200);
   // Without the session cookie the API answers 401, and the bearer token's routes are unchanged.
-  assert.equal((await fetch(`${replica.url}/ui/api/info`)).status, 401);
+  assert.equal((await fetch(`${replica.url}/ui/api/session`)).status, 401);
+  assert.equal((await fetch(`${replica.url}/ui/api/tables?db=${DB}`)).status, 401);
   assert.equal((await fetch(`${replica.url}/info`)).status, 401);
   await context.close();
 });
@@ -321,6 +322,7 @@ test('backups: generations and restore points, and the database downloaded as it
     return text.includes(`TXID ${last} ·`) ? true : undefined;
   });
   await page.waitForSelector('svg[aria-label="restore point timeline"] rect.generation');
+  assert.equal(await page.evaluate(async () => (await fetch('/ui/api/backups?db=../../etc')).status), 400);
   await screenshot(page, '13-backups');
 
   await page.fill('input[aria-label="TXID"]', String(seeded));
