@@ -12,4 +12,9 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  // The studio's page scripts run in the browser.
+  {
+    files: ['src/ui/assets/**/*.js'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', location: 'readonly', Node: 'readonly', EventSource: 'readonly', URLSearchParams: 'readonly', confirm: 'readonly' } },
+  },
 );

@@ -7,8 +7,9 @@ import { benchCapture } from './capture.ts';
 import { benchFailover } from './failover.ts';
 import { benchProxy } from './proxy.ts';
 import { benchReplication } from './replication.ts';
+import { benchStudio } from './studio.ts';
 
-const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover, proxy: benchProxy, backup: benchBackup };
+const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover, proxy: benchProxy, backup: benchBackup, studio: benchStudio };
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);
 for (const name of names) {
   const bench = benches[name];

@@ -13,6 +13,7 @@ import { registerLtx } from './commands/ltx.ts';
 import { registerMigrations } from './commands/migrations.ts';
 import { registerRun } from './commands/run.ts';
 import { registerStatus } from './commands/status.ts';
+import { registerStudio } from './commands/studio.ts';
 
 const program = new Command('litefleet')
   .description('Replicate SQLite databases across machines: one primary, many read-only replicas.')
@@ -33,6 +34,7 @@ registerExportImport(program);
 registerLtx(program);
 registerMigrations(program);
 registerDemo(program);
+registerStudio(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -114,6 +114,8 @@ export const configSchema = z.strictObject({
       compress: bool(false),
     })
     .prefault({}),
+  // The studio (web dashboard and data browser) under /ui/ on the API port.
+  ui: z.strictObject({ enabled: bool(true), 'read-only': bool(false) }).prefault({}),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),

@@ -25,6 +25,7 @@ import { snapshotLtx } from '../capture/snapshot-ltx.ts';
 import { Store } from '../store/store.ts';
 import { ReplicaStream, type HandoffEvent } from '../stream/replica-stream.ts';
 import { StreamServer, type ConnectedReplica } from '../stream/stream-server.ts';
+import { uiRoutes } from '../ui/ui-routes.ts';
 import { formatNodeId, loadNodeId, newClusterId, readClusterId, writeClusterId } from './identity.ts';
 import { catchUpFromPeers, positionsOf } from './peer-catch-up.ts';
 import { PeerBook } from './peers.ts';
@@ -37,6 +38,8 @@ export interface ClusterNode {
   id: string;
   role: Role;
   url: string | null;
+  /** May take the lease (a handoff target). */
+  candidate?: boolean;
   connectedSince: number | null;
   databases: Array<{ name: string; txid: number; lagTxids: number; lagMs: number }>;
 }
@@ -550,6 +553,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
       id: formatNodeId(this.nodeId),
       role: this.role,
       url: this.role === 'primary' ? this.#leaser.advertiseUrl : this.#selfUrl,
+      candidate: this.#leaser.candidate,
       connectedSince: this.#replica?.connectedAt ?? null,
       databases: databases.map((d) => ({ name: d.name, txid: d.txid, ...this.#lagOf(d.name) })),
     };
@@ -559,6 +563,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
         id: r.nodeId,
         role: 'replica' as const,
         url: r.url ?? null,
+        candidate: r.candidate,
         connectedSince: r.connectedAt,
         databases: Object.entries(r.databases).map(([name, d]) => ({ name, txid: d.txid, lagTxids: Math.max(0, (txids.get(name) ?? 0) - d.txid), lagMs: d.lagMs })),
       }));
@@ -770,6 +775,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
           await this.#streamServer.handle(req, res);
         },
       },
+      ...uiRoutes(this),
       {
         method: 'POST',
         path: '/replica-status',
