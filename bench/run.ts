@@ -1,4 +1,4 @@
-// `npm run bench [-- name...]`: runs the named benchmarks (all by default) in fresh folders.
+// `npm run bench [-- name...]`: runs the named benchmarks (all but the soak by default) in fresh folders.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,10 +7,12 @@ import { benchCapture } from './capture.ts';
 import { benchFailover } from './failover.ts';
 import { benchProxy } from './proxy.ts';
 import { benchReplication } from './replication.ts';
+import { benchSoak } from './soak.ts';
 import { benchStudio } from './studio.ts';
 
-const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover, proxy: benchProxy, backup: benchBackup, studio: benchStudio };
-const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);
+const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover, proxy: benchProxy, backup: benchBackup, studio: benchStudio, soak: benchSoak };
+// The soak runs for minutes: only when named.
+const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches).filter((n) => n !== 'soak');
 for (const name of names) {
   const bench = benches[name];
   if (!bench) {
