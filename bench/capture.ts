@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { NodeProcess } from '../test/helpers/node-process.ts';
 import { createAppDatabase } from '../test/helpers/sqlite.ts';
-import { runTimedWriter, type WriterResult } from './lib/processes.ts';
+import { runTimedWriter, watchTxEvents, type WriterResult } from './lib/processes.ts';
 import { fixed, median, percentile } from './lib/stats.ts';
 
 const DB = 'sqlite.db';
@@ -13,17 +13,13 @@ async function window(root: string, db: string, seconds: number, rate: number, c
   const node = await NodeProcess.start({ root });
   try {
     const base = await node.waitForTxid(DB, 1);
-    const seen = new Map<string, number>();
-    const watcher = fs.watch(path.join(node.dataDir, 'dbs', DB, 'ltx'), (_e, file) => {
-      if (file && !seen.has(file)) seen.set(file, performance.timeOrigin + performance.now());
-    });
+    const events = watchTxEvents(node, DB);
     const res = await runTimedWriter(db, seconds, rate);
     if (rate) await node.waitForTxid(DB, base + res.commits);
-    watcher.close();
+    const seen = events.stop();
     const captureMs: number[] = [];
     res.times.forEach((t, i) => {
-      const txid = (base + 1 + i).toString(16).padStart(16, '0');
-      const at = seen.get(`${txid}-${txid}.ltx`);
+      const at = seen.get(base + 1 + i);
       if (at !== undefined) captureMs.push(at - t);
     });
     return { ...res, captureMs };
@@ -35,7 +31,7 @@ async function window(root: string, db: string, seconds: number, rate: number, c
 /**
  * The app's write rate with the node capturing against without it, in alternating windows on the
  * same database: flat out, and at a steady rate where what matters is how long the app's commits
- * take and how soon each is in the LTX log.
+ * take and how soon each is in the log (the node's event for it arriving at an app on GET /events).
  */
 export async function benchCapture(root: string): Promise<void> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -71,7 +67,7 @@ export async function benchCapture(root: string): Promise<void> {
     if (rate) {
       console.log(`median app commit time without: p50 ${fixed(med(commit.without, 0), 3)} ms, p99 ${fixed(med(commit.without, 1), 3)} ms`);
       console.log(`median app commit time with:    p50 ${fixed(med(commit.with, 0), 3)} ms, p99 ${fixed(med(commit.with, 1), 3)} ms`);
-      console.log(`median capture latency (commit to LTX file): p50 ${fixed(med(capture, 0))} ms, p99 ${fixed(med(capture, 1))} ms`);
+      console.log(`median capture latency (commit to logged, seen on /events): p50 ${fixed(med(capture, 0))} ms, p99 ${fixed(med(capture, 1))} ms`);
     }
   }
 }

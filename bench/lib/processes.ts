@@ -40,3 +40,41 @@ export function startVisibilityReader(db: string, firstId: number): { stop(): Pr
     },
   };
 }
+
+/**
+ * Follows a node's GET /events and records when each TXID of `db` was announced (ms, wall clock):
+ * how an app learns a commit is in the log. `stop()` ends it and returns the times.
+ */
+export function watchTxEvents(node: { url: string; token: string }, db: string): { stop(): Map<number, number> } {
+  const seen = new Map<number, number>();
+  const abort = new AbortController();
+  void (async () => {
+    try {
+      const res = await fetch(`${node.url}/events`, { headers: { authorization: `Bearer ${node.token}` }, signal: abort.signal });
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let rest = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const now = performance.timeOrigin + performance.now();
+        rest += decoder.decode(value, { stream: true });
+        const lines = rest.split('\n');
+        rest = lines.pop()!;
+        for (const line of lines) {
+          if (!line) continue;
+          const ev = JSON.parse(line) as { type: string; db?: string; txid?: number };
+          if (ev.type === 'tx' && ev.db === db && !seen.has(ev.txid!)) seen.set(ev.txid!, now);
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return {
+    stop() {
+      abort.abort();
+      return seen;
+    },
+  };
+}
