@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { UnsupportedDatabaseStateError } from '../errors.ts';
 import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
-import { encodeLtx } from '../ltx/encoder.ts';
+import { encodeLtx, encodeTransaction, type LtxPage, type PageHash } from '../ltx/encoder.ts';
 import { FLAG_COMPRESS_LZ4, type LtxHeader } from '../ltx/header.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
 import type { SegmentLog } from '../log/segment-log.ts';
@@ -406,11 +406,20 @@ export class DatabaseCapture extends EventEmitter {
       for (const tx of txs) {
         const pgnos = [...tx.pages.keys()].filter((p) => p <= tx.commit).sort((a, b) => a - b);
         const pages = pgnos.map((pgno) => ({ pgno, data: tx.pages.get(pgno)! }));
-        for (const p of pages) sum.setPage(p.pgno, p.data);
-        sum.setPageCount(tx.commit);
         const txid = pos.txid + 1;
         const header = this.#header(txid, txid, tx.commit, pos.checksum, tx.offset, tx.size, tx.salt1, tx.salt2);
-        const ltx = encodeLtx(header, pages, sum.value);
+        const onPage = (p: LtxPage, hash?: PageHash) => sum.setPage(p.pgno, p.data, hash);
+        const postApply = () => {
+          sum.setPageCount(tx.commit);
+          return sum.value;
+        };
+        let ltx: Buffer;
+        if (this.#o.compress) {
+          for (const p of pages) onPage(p);
+          ltx = encodeLtx(header, pages, postApply());
+        } else {
+          ltx = encodeTransaction(header, pages, onPage, postApply);
+        }
         files.push(ltx);
         events.push({ name: this.name, txid, checksum: sum.value, pre: pos, pageSize: header.pageSize, timestamp: header.timestamp, snapshot: false, ltx });
         pos = { txid, checksum: sum.value };

@@ -155,3 +155,17 @@ export function crc64Combine(a: Crc64State, b: Crc64State, shift: Crc64Shift): v
   a.hi = H[i0]! ^ H[i1]! ^ H[i2]! ^ H[i3]! ^ H[i4]! ^ H[i5]! ^ H[i6]! ^ H[i7]! ^ b.hi;
   a.lo = L[i0]! ^ L[i1]! ^ L[i2]! ^ L[i3]! ^ L[i4]! ^ L[i5]! ^ L[i6]! ^ L[i7]! ^ b.lo;
 }
+
+/**
+ * Hashes the `len` bytes at `off` (an LTX page frame: page number and page, exactly what a page
+ * checksum covers), folds that CRC into `file` (the running, finished CRC of the file so far) and
+ * returns it: each frame is hashed once, for both the file checksum and the page's own.
+ */
+export function hashFrame(buf: Uint8Array, off: number, len: number, file: Crc64State, shift: Crc64Shift): Crc64State {
+  const frame = crc64Init();
+  crc64Update(frame, buf, off, off + len);
+  frame.hi = ~frame.hi;
+  frame.lo = ~frame.lo;
+  crc64Combine(file, frame, shift);
+  return frame;
+}

@@ -1,8 +1,8 @@
 import lz4 from 'lz4js';
 import { ChecksumMismatchError, LtxFormatError } from '../errors.ts';
 import { CHECKSUM_FLAG, DatabaseChecksum, formatHex64, lockPgno } from './checksum.ts';
-import { crc64Combine, crc64Final, crc64Init, crc64Shift, crc64Update, type Crc64Shift, type Crc64State } from './crc64.ts';
-import type { LtxPage, PageHash } from './encoder.ts';
+import { crc64Final, crc64Init, crc64Shift, crc64Update, hashFrame } from './crc64.ts';
+import type { LtxPage } from './encoder.ts';
 import {
   decodeHeader,
   FLAG_COMPRESS_LZ4,
@@ -96,19 +96,6 @@ export function decodeLtx(buf: Uint8Array, options: { snapshotChecksum?: boolean
     }
   }
   return { header, pages, trailer };
-}
-
-/**
- * Hashes the page frame at `off` (page number and page: exactly what a page checksum covers), folds
- * its CRC into `file` (the running, finished CRC of the file so far) and returns it as the page's hash.
- */
-export function hashFrame(buf: Uint8Array, off: number, frameSize: number, file: Crc64State, shift: Crc64Shift): PageHash {
-  const frame = crc64Init();
-  crc64Update(frame, buf, off, off + frameSize);
-  frame.hi = ~frame.hi;
-  frame.lo = ~frame.lo;
-  crc64Combine(file, frame, shift);
-  return frame;
 }
 
 /** The rules each page frame must keep: ascending, within the commit, not the lock page, no holes in a snapshot. */

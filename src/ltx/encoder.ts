@@ -1,8 +1,8 @@
 import lz4 from 'lz4js';
 import { LtxFormatError } from '../errors.ts';
 import { CHECKSUM_FLAG, lockPgno } from './checksum.ts';
-import { crc64Final, crc64Init, crc64Update } from './crc64.ts';
-import { encodeHeader, FLAG_COMPRESS_LZ4, isSnapshot, TRAILER_SIZE, validateTrailer, type LtxHeader } from './header.ts';
+import { crc64Final, crc64Init, crc64Shift, crc64Update, hashFrame } from './crc64.ts';
+import { encodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, isSnapshot, PAGE_HEADER_SIZE, TRAILER_SIZE, validateTrailer, type LtxHeader } from './header.ts';
 
 /** One page of a transaction. */
 export interface LtxPage {
@@ -94,4 +94,44 @@ export function encodeLtx(header: LtxHeader, pages: Iterable<LtxPage>, postApply
   for (const p of pages) w.writePage(p.pgno, p.data);
   w.finish(postApplyChecksum);
   return Buffer.concat(chunks);
+}
+
+/**
+ * Encodes one transaction's uncompressed LTX file in a single pass over its pages: each page frame
+ * is hashed once, that hash goes to `onPage` (the database checksum reuses it) and into the file
+ * checksum; `postApply` is asked for the database checksum once every page has been seen. Capture
+ * logs every commit this way (hashing each page twice cost a third of its CPU flat out).
+ */
+export function encodeTransaction(header: LtxHeader, pages: readonly LtxPage[], onPage: (page: LtxPage, hash: PageHash) => void, postApply: () => bigint): Buffer {
+  if (header.flags & FLAG_COMPRESS_LZ4 || isSnapshot(header)) throw new LtxFormatError('encodeTransaction writes uncompressed transaction files only');
+  const frameSize = PAGE_HEADER_SIZE + header.pageSize;
+  const buf = Buffer.allocUnsafe(HEADER_SIZE + pages.length * frameSize + PAGE_HEADER_SIZE + TRAILER_SIZE);
+  encodeHeader(header).copy(buf, 0);
+  const crc = crc64Init();
+  crc64Update(crc, buf, 0, HEADER_SIZE);
+  const file = { hi: ~crc.hi, lo: ~crc.lo };
+  const shift = crc64Shift(frameSize);
+  const lock = lockPgno(header.pageSize);
+  let off = HEADER_SIZE;
+  let last = 0;
+  for (const p of pages) {
+    if (p.pgno <= last || p.pgno > header.commit || p.pgno === lock || p.data.length !== header.pageSize) {
+      throw new LtxFormatError(`page ${p.pgno} (${p.data.length} bytes) cannot follow page ${last} in a file of ${header.commit} pages of ${header.pageSize} bytes`);
+    }
+    buf.writeUInt32BE(p.pgno, off);
+    buf.set(p.data, off + PAGE_HEADER_SIZE);
+    onPage(p, hashFrame(buf, off, frameSize, file, shift));
+    last = p.pgno;
+    off += frameSize;
+  }
+  buf.writeUInt32BE(0, off);
+  const post = postApply();
+  buf.writeBigUInt64BE(post, off + PAGE_HEADER_SIZE);
+  crc.hi = ~file.hi;
+  crc.lo = ~file.lo;
+  crc64Update(crc, buf, off, off + PAGE_HEADER_SIZE + 8);
+  const fileChecksum = CHECKSUM_FLAG | crc64Final(crc);
+  validateTrailer(header, { postApplyChecksum: post, fileChecksum });
+  buf.writeBigUInt64BE(fileChecksum, off + PAGE_HEADER_SIZE + 8);
+  return buf;
 }

@@ -1,7 +1,7 @@
 import { ChecksumMismatchError, LtxFormatError } from '../errors.ts';
 import { CHECKSUM_FLAG, formatHex64, lockPgno } from './checksum.ts';
-import { crc64Final, crc64Init, crc64Shift, crc64Update, type Crc64Shift, type Crc64State } from './crc64.ts';
-import { checkPageOrder, checkSnapshotEnd, hashFrame } from './decoder.ts';
+import { crc64Final, crc64Init, crc64Shift, crc64Update, hashFrame, type Crc64Shift, type Crc64State } from './crc64.ts';
+import { checkPageOrder, checkSnapshotEnd } from './decoder.ts';
 import type { LtxPage } from './encoder.ts';
 import { decodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, PAGE_HEADER_SIZE, TRAILER_SIZE, validateTrailer, type LtxHeader, type LtxTrailer } from './header.ts';
 

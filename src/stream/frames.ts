@@ -135,14 +135,16 @@ export class FrameParser {
     const frames: Frame[] = [];
     for (;;) {
       if (this.#pendingBytes < FRAME_HEADER_SIZE) break;
-      const buf = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
-      this.#pending = [buf];
-      const type = buf.readUInt8(0);
-      const len = buf.readUInt32BE(1);
+      // The header may span pieces; the pieces are joined only once a whole frame is there (a
+      // large frame arriving in many socket reads would otherwise be copied again at every read).
+      const head = this.#pending[0]!.length >= FRAME_HEADER_SIZE ? this.#pending[0]! : Buffer.concat(this.#pending, FRAME_HEADER_SIZE);
+      const type = head.readUInt8(0);
+      const len = head.readUInt32BE(1);
       if (len > MAX_FRAME_PAYLOAD) throw new StreamProtocolError(`frame of ${len} bytes is larger than the ${MAX_FRAME_PAYLOAD} allowed`);
-      if (buf.length < FRAME_HEADER_SIZE + len) break;
-      const payload = buf.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + len);
-      frames.push(decodePayload(type, payload));
+      if (this.#pendingBytes < FRAME_HEADER_SIZE + len) break;
+      const buf = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
+      // Views, not copies: every piece is a buffer of its own that nothing writes to again.
+      frames.push(decodePayload(type, buf.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + len)));
       const rest = buf.subarray(FRAME_HEADER_SIZE + len);
       this.#pending = rest.length ? [rest] : [];
       this.#pendingBytes = rest.length;
@@ -158,8 +160,7 @@ function decodePayload(type: number, payload: Buffer): Frame {
     case FrameType.DropDb:
       return { type, name: payload.toString('utf8') };
     case FrameType.LtxData:
-      // Copied: the parser's buffer is reused for the next frames.
-      return { type, data: Buffer.from(payload) };
+      return { type, data: payload };
     case FrameType.LtxEnd:
     case FrameType.Ready:
       return { type };

@@ -288,7 +288,7 @@ export class ReplicaStream extends EventEmitter {
           this.#enqueue(current.name, { header, spool, size: 0 });
           return undefined;
         }
-        const bytes = Buffer.concat(current.chunks);
+        const bytes = current.chunks.length === 1 ? current.chunks[0]! : Buffer.concat(current.chunks);
         let file: LtxFile;
         try {
           // Snapshot pages are hashed as they are applied; decoding checks the file checksum.

@@ -7,7 +7,7 @@ import { formatPos, parsePos, samePos, ZERO_POS, type Pos } from '../ltx/positio
 import type { CommitEvent, DB } from '../store/db.ts';
 import type { Store } from '../store/store.ts';
 import { formatNodeId } from '../node/identity.ts';
-import { FrameType, frameChunks, type Frame, type PeerNode } from './frames.ts';
+import { encodeFrame, FrameType, frameChunks, type Frame, type PeerNode } from './frames.ts';
 
 /** Header naming the cluster on both the request (the replica's, if it has one) and the response. */
 export const CLUSTER_ID_HEADER = 'litefleet-cluster-id';
@@ -390,15 +390,14 @@ interface Tail {
   bytes: number;
 }
 
-/** Writes frames to the response in one go (header and payload buffers, not copied), waiting for the socket to drain when its buffer is full. */
+/**
+ * Writes frames to the response as one buffer, waiting for the socket to drain when its buffer is
+ * full: each write of a response is a chunk of its own, with a header the replica parses, and a
+ * catch-up sends thousands of frames at once.
+ */
 function write(res: http.ServerResponse, frames: Frame[]): Promise<void> {
   if (res.destroyed) return Promise.reject(new Error('replica went away'));
-  let ok = true;
-  res.cork();
-  for (const f of frames) {
-    for (const chunk of frameChunks(f)) if (chunk) ok = res.write(chunk);
-  }
-  res.uncork();
+  const ok = res.write(frames.length === 1 ? encodeFrame(frames[0]!) : Buffer.concat(frames.flatMap((f) => frameChunks(f).filter((c): c is Buffer => c !== undefined))));
   if (ok) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const done = () => {

@@ -8,7 +8,7 @@ import { CHECKSUM_FLAG, DatabaseChecksum, EMPTY_DATABASE_CHECKSUM, pageChecksum 
 import { compactLtx } from '../../src/ltx/compactor.ts';
 import { crc64 } from '../../src/ltx/crc64.ts';
 import { decodeLtx } from '../../src/ltx/decoder.ts';
-import { encodeLtx } from '../../src/ltx/encoder.ts';
+import { encodeLtx, encodeTransaction } from '../../src/ltx/encoder.ts';
 import { readLtxFile } from '../../src/ltx/file-reader.ts';
 import { FLAG_COMPRESS_LZ4, type LtxHeader } from '../../src/ltx/header.ts';
 import { formatPos, ltxFilename, parseLtxFilename, parsePos } from '../../src/ltx/position.ts';
@@ -275,4 +275,20 @@ test('readLtxFile yields the same pages as decodeLtx, and a flipped bit fails at
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('encodeTransaction writes the bytes encodeLtx writes, hashing each page once for the file and the database checksum', () => {
+  const header: LtxHeader = { flags: 0, pageSize: 512, commit: 9, minTxid: 7, maxTxid: 7, timestamp: 1_700_000_000_000, preApplyChecksum: CHECKSUM_FLAG | 5n, walOffset: 32, walSize: 1056, walSalt1: 1, walSalt2: 2, nodeId: 3n };
+  const pages = [1, 2, 5, 9].map((pgno) => ({ pgno, data: Buffer.from(Array.from({ length: 512 }, (_, i) => (i * pgno + 11) & 0xff)) }));
+  const viaHashes = new DatabaseChecksum(512);
+  const plain = new DatabaseChecksum(512);
+  for (const p of pages) plain.setPage(p.pgno, p.data);
+  plain.setPageCount(9);
+  const bytes = encodeTransaction(header, pages, (p, hash) => viaHashes.setPage(p.pgno, p.data, hash), () => {
+    viaHashes.setPageCount(9);
+    return viaHashes.value;
+  });
+  assert.equal(viaHashes.value, plain.value, 'the frame hashes give the same database checksum');
+  assert.deepEqual(bytes, encodeLtx(header, pages, plain.value));
+  assert.throws(() => encodeTransaction(header, [...pages].reverse(), () => {}, () => plain.value), LtxFormatError);
 });
