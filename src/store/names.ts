@@ -13,12 +13,12 @@ const MAX_NAME_BYTES = 255;
  */
 export function validateDatabaseName(name: unknown): string {
   if (typeof name !== 'string' || name === '') throw new InvalidNameError('an empty database name');
-  const shown = JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name);
-  if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw new InvalidNameError(`a database name longer than ${MAX_NAME_BYTES} bytes (${shown})`);
+  const shown = () => JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name);
+  if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw new InvalidNameError(`a database name longer than ${MAX_NAME_BYTES} bytes (${shown()})`);
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f/\\]/.test(name)) throw new InvalidNameError(`database name ${shown}: it may not contain "/", "\\" or control characters`);
-  if (name.startsWith('.')) throw new InvalidNameError(`database name ${shown}: it may not start with "."`);
-  if (SIDE_FILE.test(name)) throw new InvalidNameError(`database name ${shown}: it ends like one of SQLite's own files (-wal, -shm, -journal)`);
-  if (/\.(tmp|litefleet-new)$|\.broken-\d+$/.test(name)) throw new InvalidNameError(`database name ${shown}: litefleet uses names like it for its own files`);
+  if (/[\u0000-\u001f\u007f/\\]/.test(name)) throw new InvalidNameError(`database name ${shown()}: it may not contain "/", "\\" or control characters`);
+  if (name.startsWith('.')) throw new InvalidNameError(`database name ${shown()}: it may not start with "."`);
+  if (SIDE_FILE.test(name)) throw new InvalidNameError(`database name ${shown()}: it ends like one of SQLite's own files (-wal, -shm, -journal)`);
+  if (/\.(tmp|litefleet-new)$|\.broken-\d+$/.test(name)) throw new InvalidNameError(`database name ${shown()}: litefleet uses names like it for its own files`);
   return name;
 }
