@@ -63,3 +63,90 @@ export class LitefsConfigError extends LitefleetError {
     super('ELITEFSCONFIG', message);
   }
 }
+
+/** A request that is malformed or asks for something impossible: a bad body, parameter or path. */
+export class InvalidRequestError extends LitefleetError {
+  constructor(message: string) {
+    super('EINVALID', message);
+  }
+}
+
+/** The request is understood but not allowed here (a read-only studio, a missing CSRF token). */
+export class ForbiddenError extends LitefleetError {
+  constructor(message: string) {
+    super('EFORBIDDEN', message);
+  }
+}
+
+/** What the request names does not exist (a row, a table, a backup). */
+export class NotFoundError extends LitefleetError {
+  constructor(message: string, code = 'ENOTFOUND') {
+    super(code, message);
+  }
+}
+
+/** The request names a database this node does not have. */
+export class UnknownDatabaseError extends NotFoundError {
+  constructor(name: string, known: string[]) {
+    super(`unknown database ${name}; the databases are: ${known.join(', ') || 'none'}`, 'ENODB');
+  }
+}
+
+/** Only the primary can do this, and this node is a replica. */
+export class NotPrimaryError extends LitefleetError {
+  constructor(message: string) {
+    super('ENOTPRIMARY', message);
+  }
+}
+
+/** There is no primary right now (an election is under way) to do or forward this. */
+export class NoPrimaryError extends LitefleetError {
+  constructor(message = 'there is no primary right now; try again in a moment') {
+    super('ENOPRIMARY', message);
+  }
+}
+
+/** The request conflicts with the cluster's state (another cluster, no candidate to hand off to). */
+export class ConflictError extends LitefleetError {
+  constructor(message: string) {
+    super('ECONFLICT', message);
+  }
+}
+
+/** The request body is larger than the endpoint takes. */
+export class PayloadTooLargeError extends LitefleetError {
+  constructor(limit: number) {
+    super('ETOOLARGE', `request body is larger than ${limit} bytes`);
+  }
+}
+
+/** The database is locked by a transaction that did not end in time: try again shortly. */
+export class BusyError extends LitefleetError {
+  /** Seconds after which a retry is likely to succeed. */
+  readonly retryAfter: number;
+  constructor(message: string, retryAfter = 1) {
+    super('EBUSY', message);
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** Something did not happen within its time (a node reaching a TXID, a statement finishing). */
+export class TimeoutError extends LitefleetError {
+  constructor(message: string) {
+    super('ETIMEOUT', message);
+  }
+}
+
+/** A handoff did not complete; the primary took its lease back and writes resumed there. */
+export class HandoffFailedError extends LitefleetError {
+  constructor(message: string) {
+    super('EHANDOFF', message);
+  }
+}
+
+/** The static lease has one fixed primary: there is nothing to hand off to. */
+export class HandoffUnsupportedError extends LitefleetError {
+  constructor(message = 'the static lease cannot be handed off; use etcd or Consul') {
+    super('EHANDOFFSTATIC', message);
+  }
+}

@@ -2,7 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { UnauthorizedError } from '../errors.ts';
+import { InvalidRequestError, PayloadTooLargeError, UnauthorizedError } from '../errors.ts';
+import { errorHeaders, statusOf } from './error-status.ts';
 import { hasValidToken } from './auth.ts';
 
 /** A route's answer: a status and a JSON (or text) body. */
@@ -10,6 +11,7 @@ export interface ApiResponse {
   status: number;
   body: unknown;
   contentType?: string;
+  headers?: Record<string, string>;
 }
 
 /**
@@ -79,13 +81,9 @@ export class ApiServer {
       else if (route.auth && !hasValidToken(req, this.#token)) out = { status: 401, body: { error: new UnauthorizedError().message } };
       else out = await route.handle(req, url, res);
     } catch (err) {
-      const e = err as { code?: string; message?: string };
-      if (err instanceof RequestError) {
-        out = { status: err.status, body: { error: err.message } };
-      } else {
-        this.#logger.error({ err, path: url.pathname }, 'API request failed');
-        out = { status: 500, body: { error: e.message ?? String(err), code: e.code } };
-      }
+      const status = statusOf(err);
+      if (status === 500) this.#logger.error({ err, path: url.pathname }, 'API request failed');
+      out = { status, body: { error: (err as Error).message ?? String(err), code: (err as { code?: string }).code }, headers: errorHeaders(err) };
       if (res.headersSent) {
         res.destroy();
         return;
@@ -93,7 +91,7 @@ export class ApiServer {
     }
     if (!out) return;
     const text = typeof out.body === 'string' ? out.body : `${JSON.stringify(out.body)}\n`;
-    const headers: http.OutgoingHttpHeaders = { 'content-type': out.contentType ?? (typeof out.body === 'string' ? 'text/plain' : 'application/json') };
+    const headers: http.OutgoingHttpHeaders = { 'content-type': out.contentType ?? (typeof out.body === 'string' ? 'text/plain' : 'application/json'), ...out.headers };
     if (out.status === 401) headers['www-authenticate'] = 'Bearer realm="litefleet"';
     res.writeHead(out.status, headers);
     res.end(text);
@@ -106,13 +104,13 @@ export async function readJsonBody(req: http.IncomingMessage, limit = 1024 * 102
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new RequestError(413, `request body is larger than ${limit} bytes`);
+    if (size > limit) throw new PayloadTooLargeError(limit);
     chunks.push(chunk);
   }
   try {
     return chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
   } catch {
-    throw new RequestError(400, 'request body is not valid JSON');
+    throw new InvalidRequestError('request body is not valid JSON');
   }
 }
 
@@ -120,14 +118,4 @@ export async function readJsonBody(req: http.IncomingMessage, limit = 1024 * 102
 function pathPattern(p: string): RegExp {
   const escape = (part: string) => part.replace(/[.+?^$()|[\]\\{}]/g, (c) => `\\${c}`);
   return new RegExp(`^${p.split('*').map(escape).join('[^/]+')}$`);
-}
-
-/** A request the client got wrong; answered with its status and message instead of a 500. */
-export class RequestError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
 }

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { outcomeOf } from './exit-codes.ts';
 import { registerBackup } from './commands/backup.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerRestore } from './commands/restore.ts';
@@ -39,7 +40,7 @@ registerStudio(program);
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  const e = err as { code?: string; message?: string };
-  process.stderr.write(`litefleet: ${e.message ?? String(err)}\n`);
-  process.exitCode = 1;
+  const { exit, message } = outcomeOf(err);
+  process.stderr.write(`litefleet: ${message}\n`);
+  process.exitCode = exit;
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.ts';
 import { LitefleetError } from '../errors.ts';
 import { parseAddr } from '../api/api-server.ts';
+import { errorFromAnswer } from '../api/error-status.ts';
 import { waitForNodeTxid } from '../client/events.ts';
 
 /** Calls the local node's API with the cluster token, as the CLI commands do. */
@@ -51,13 +52,14 @@ export class NodeClient {
     }
     if (!res.ok) {
       const text = await res.text();
-      let message = text.trim();
+      let body: { error?: string; code?: string } = { error: text.trim() };
       try {
-        message = (JSON.parse(text) as { error?: string }).error ?? message;
+        body = JSON.parse(text) as typeof body;
       } catch {
         // not JSON
       }
-      throw new LitefleetError(res.status === 401 ? 'EUNAUTHORIZED' : 'ENODE', `node answered ${res.status}: ${message}`);
+      const err = errorFromAnswer(res.status, body);
+      throw new LitefleetError(err.code, `node answered ${res.status}: ${err.message}`);
     }
     return res;
   }

@@ -5,10 +5,10 @@ import type http from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { ApiServer, readJsonBody, RequestError, type ApiResponse, type ApiRoute } from '../api/api-server.ts';
+import { ApiServer, readJsonBody, type ApiResponse, type ApiRoute } from '../api/api-server.ts';
 import { createMetrics } from '../api/metrics.ts';
 import type { Config } from '../config/schema.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, ConflictError, HandoffFailedError, HandoffUnsupportedError, InvalidRequestError, NoPrimaryError, NotFoundError, NotPrimaryError, UnsupportedDatabaseStateError } from '../errors.ts';
 import { createLeaser } from '../lease/create-leaser.ts';
 import { LeaseExpiredError, PrimaryExistsError, type Lease, type Leaser, type PrimaryInfo } from '../lease/leaser.ts';
 import { headerFields } from '../log/segment-log.ts';
@@ -263,8 +263,8 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
   async handoff(to?: string): Promise<string> {
     let target = '';
     await this.#serial(async () => {
-      if (this.role !== 'primary') throw new RequestError(409, 'this node is not the primary');
-      if (!this.#leaser.dynamic) throw new RequestError(409, 'the static lease cannot be handed off; use etcd or Consul');
+      if (this.role !== 'primary') throw new NotPrimaryError('this node is not the primary');
+      if (!this.#leaser.dynamic) throw new HandoffUnsupportedError('the static lease cannot be handed off; use etcd or Consul');
       target = this.#pickTarget(to);
       const lease = this.#lease!;
       const started = performance.now();
@@ -279,7 +279,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
         this.logger.error({ target, err: (err as Error).message }, 'handoff failed; staying primary');
         await lease.handoff(undefined).catch((e: unknown) => this.logger.error({ err: e }, 'could not take the lease back after a failed handoff'));
         this.store.resumeWrites();
-        throw new RequestError(504, `handoff to ${target} failed: ${(err as Error).message}`);
+        throw new HandoffFailedError(`handoff to ${target} failed: ${(err as Error).message}`);
       }
       this.#quietUntil = Date.now() + this.config.lease['demote-delay'];
       this.#demoteLocked(`handed the lease to ${target}`, true);
@@ -506,12 +506,12 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     if (to) {
       const wanted = to.toUpperCase();
       const found = candidates.find((r) => r.nodeId === wanted || r.url === to);
-      if (!found) throw new RequestError(409, `node ${to} is not a candidate replica streaming from this primary`);
+      if (!found) throw new ConflictError(`node ${to} is not a candidate replica streaming from this primary`);
       return found.nodeId;
     }
     const behind = (r: ConnectedReplica) => this.store.databases().reduce((sum, d) => sum + Math.max(0, d.txid - (r.databases[d.name]?.txid ?? 0)), 0);
     const best = candidates.sort((a, b) => behind(a) - behind(b))[0];
-    if (!best) throw new RequestError(409, 'no candidate replica is streaming from this primary');
+    if (!best) throw new ConflictError('no candidate replica is streaming from this primary');
     return best.nodeId;
   }
 
@@ -605,7 +605,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
   /** A request a replica cannot serve (handoff, exec, promote's request) goes to the primary; its answer comes back as is. */
   async #forwardToPrimary(pathname: string, body: unknown, timeoutMs = HANDOFF_TIMEOUT_MS * 6): Promise<{ status: number; body: unknown }> {
     const p = await this.#primaryInfo();
-    if (!p || p.nodeId === formatNodeId(this.nodeId)) throw new RequestError(503, 'there is no primary to send this to right now');
+    if (!p || p.nodeId === formatNodeId(this.nodeId)) throw new NoPrimaryError('there is no primary to send this to right now');
     const res = await fetch(`${p.advertiseUrl.replace(/\/$/, '')}${pathname}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.config.http.token}`, 'content-type': 'application/json' },
@@ -618,7 +618,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
   /** GET /db/<name>/export: a consistent copy of this node's database, as a file's bytes. */
   async #export(name: string, res: http.ServerResponse): Promise<void> {
     const db = this.#dbOf(name);
-    if (db.pos.txid === 0) throw new RequestError(404, `database ${db.name} has no content on this node yet`);
+    if (db.pos.txid === 0) throw new NotFoundError(`database ${db.name} has no content on this node yet`);
     const snap = db.openSnapshotRead();
     const read: DatabaseRead = { pageSize: snap.pageSize, pageCount: snap.pageCount, txid: snap.pos.txid, pages: () => filePages(snap.pages(), snap.pageSize, snap.pageCount), close: () => snap.close() };
     try {
@@ -644,7 +644,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
     try {
       pos = parsePos(after ?? '');
     } catch {
-      throw new RequestError(400, 'expected ?after=<txid>/<checksum>');
+      throw new InvalidRequestError('expected ?after=<txid>/<checksum>');
     }
     const at = db.log.checksumAt(pos.txid) ?? (db.pos.txid === pos.txid ? db.pos.checksum : undefined);
     // 'gone': the log no longer reaches back there (ask for a snapshot); 'fork': our histories differ there.
@@ -694,7 +694,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
   #dbOf(rawName: string): DB {
     const name = validateDatabaseName(rawName);
     const db = this.store.dbs.get(name);
-    if (!db) throw new RequestError(404, `unknown database ${name}; the databases are: ${this.databases().map((d) => d.name).join(', ') || 'none'}`);
+    if (!db) throw new NotFoundError(`unknown database ${name}; the databases are: ${this.databases().map((d) => d.name).join(', ') || 'none'}`);
     return db;
   }
 
@@ -702,9 +702,9 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
   async #import(name: string, req: http.IncomingMessage): Promise<{ status: number; body: unknown }> {
     if (this.role !== 'primary') {
       const p = await this.#primaryInfo();
-      throw new RequestError(409, `imports go to the primary${p ? `: ${p.hostname} at ${p.advertiseUrl}` : ''}`);
+      throw new NotPrimaryError(`imports go to the primary${p ? `: ${p.hostname} at ${p.advertiseUrl}` : ''}`);
     }
-    if (!/^[^/\\]+$/.test(name) || name.startsWith('.')) throw new RequestError(400, `invalid database name ${name}`);
+    if (!/^[^/\\]+$/.test(name) || name.startsWith('.')) throw new InvalidRequestError(`invalid database name ${name}`);
     // In the live folder (one filesystem, so it can be renamed into place); hidden, so capture ignores it.
     const tmp = path.join(this.config.dir, `.${name}.litefleet-import-${process.pid}`);
     try {
@@ -714,7 +714,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
       importNewDatabase(this.config.dir, name, tmp);
       this.store.scan();
       const created = this.store.dbs.get(name)?.capture;
-      if (!created) throw new RequestError(500, `${name} was written but capture did not take it up; see the node's log`);
+      if (!created) throw new UnsupportedDatabaseStateError(`${name} was written but capture did not take it up; see the node's log`);
       return { status: 200, body: { txid: created.pos.txid, created: true } };
     } finally {
       fs.rmSync(tmp, { force: true });
@@ -732,7 +732,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
         auth: true,
         handle: async (req) => {
           const body = (await readJsonBody(req)) as { to?: unknown };
-          if (body.to !== undefined && typeof body.to !== 'string') throw new RequestError(400, 'expected {"to": "<node id>"} or {}');
+          if (body.to !== undefined && typeof body.to !== 'string') throw new InvalidRequestError('expected {"to": "<node id>"} or {}');
           if (this.role !== 'primary') return this.#forwardToPrimary('/handoff', body);
           const started = performance.now();
           const to = await this.handoff(body.to);
@@ -746,10 +746,10 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
         handle: async (req, url) => {
           const name = decodeURIComponent(url.pathname.split('/')[2]!);
           const body = (await readJsonBody(req, EXEC_BODY_LIMIT)) as { sql?: unknown };
-          if (typeof body.sql !== 'string') throw new RequestError(400, 'expected {"sql": "<statements>"}');
+          if (typeof body.sql !== 'string') throw new InvalidRequestError('expected {"sql": "<statements>"}');
           if (this.role !== 'primary') return this.#forwardToPrimary(url.pathname, body);
           const cap = this.store.dbs.get(name)?.capture;
-          if (!cap) throw new RequestError(404, `unknown database ${name}; the databases are: ${this.databases().map((d) => d.name).join(', ') || 'none'}`);
+          if (!cap) throw new NotFoundError(`unknown database ${name}; the databases are: ${this.databases().map((d) => d.name).join(', ') || 'none'}`);
           return { status: 200, body: execScript(path.join(this.config.dir, name), body.sql, cap) };
         },
       },
@@ -770,7 +770,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
         handle: async (req, _url, res) => {
           if (!this.#streamServer) {
             const p = await this.#primaryInfo();
-            throw new RequestError(503, `this node is not the primary${p ? `; the primary is ${p.hostname} at ${p.advertiseUrl}` : ''}`);
+            throw new NoPrimaryError(`this node is not the primary${p ? `; the primary is ${p.hostname} at ${p.advertiseUrl}` : ''}`);
           }
           await this.#streamServer.handle(req, res);
         },
@@ -783,7 +783,7 @@ export class LitefleetNode extends EventEmitter implements ProxyHost {
         handle: async (req) => {
           const body = (await readJsonBody(req)) as { nodeId?: unknown; databases?: unknown };
           if (typeof body.nodeId !== 'string' || typeof body.databases !== 'object' || body.databases === null) {
-            throw new RequestError(400, 'expected {"nodeId": "...", "databases": {"<db>": {"txid": N, "lagMs": N}}}');
+            throw new InvalidRequestError('expected {"nodeId": "...", "databases": {"<db>": {"txid": N, "lagMs": N}}}');
           }
           const known = this.#streamServer?.reportStatus(body.nodeId, body.databases as ConnectedReplica['databases']) ?? false;
           return { status: known ? 204 : 404, body: known ? '' : { error: 'no stream from this replica' } };

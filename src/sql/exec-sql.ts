@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
-import { RequestError } from '../api/api-server.ts';
 import type { DatabaseCapture } from '../capture/database-capture.ts';
 import { splitStatements, transactionControl } from './statements.ts';
+import { InvalidRequestError } from '../errors.ts';
 
 /** What running a script on the primary did. */
 export interface ExecResult {
@@ -19,7 +19,7 @@ export interface ExecResult {
 export function execScript(dbPath: string, sql: string, capture: DatabaseCapture): ExecResult {
   const statements = splitStatements(sql).filter((s) => {
     const t = transactionControl(s);
-    if (t === 'rollback') throw new RequestError(400, 'the script contains ROLLBACK; it runs as one transaction, which is rolled back on any error anyway');
+    if (t === 'rollback') throw new InvalidRequestError('the script contains ROLLBACK; it runs as one transaction, which is rolled back on any error anyway');
     return t === undefined;
   });
   const db = new Database(dbPath, { timeout: 5000, fileMustExist: true });
@@ -33,7 +33,7 @@ export function execScript(dbPath: string, sql: string, capture: DatabaseCapture
           if (stmt.reader) stmt.all();
           else changes += stmt.run().changes;
         } catch (err) {
-          throw new RequestError(400, `statement ${i + 1} failed (${(err as Error).message}): ${text.slice(0, 200)}; nothing was changed`);
+          throw new InvalidRequestError(`statement ${i + 1} failed (${(err as Error).message}): ${text.slice(0, 200)}; nothing was changed`);
         }
       });
       db.exec('COMMIT');

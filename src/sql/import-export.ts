@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { RequestError } from '../api/api-server.ts';
 import { insertPages } from '../apply/apply-ltx.ts';
 import { databasePages } from '../capture/capture-connections.ts';
 import type { DatabaseCapture } from '../capture/database-capture.ts';
 import { fsyncDir } from '../log/fsync.ts';
 import { lockPgno } from '../ltx/checksum.ts';
 import type { Pos } from '../ltx/position.ts';
+import { ConflictError, InvalidRequestError, LitefleetError } from '../errors.ts';
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
@@ -39,20 +39,20 @@ export function checkDatabaseFile(file: string): { pageSize: number; pageCount: 
   } finally {
     fs.closeSync(fd);
   }
-  if (!head.equals(SQLITE_MAGIC)) throw new RequestError(400, 'the file is not an SQLite database (no "SQLite format 3" header); nothing was changed');
+  if (!head.equals(SQLITE_MAGIC)) throw new InvalidRequestError('the file is not an SQLite database (no "SQLite format 3" header); nothing was changed');
   let db: Database.Database;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
   } catch (err) {
-    throw new RequestError(400, `SQLite cannot open the file (${(err as Error).message}); nothing was changed`);
+    throw new InvalidRequestError(`SQLite cannot open the file (${(err as Error).message}); nothing was changed`);
   }
   try {
     const ok = db.pragma('integrity_check', { simple: true });
-    if (ok !== 'ok') throw new RequestError(400, `the file fails integrity_check (${String(ok)}); nothing was changed`);
+    if (ok !== 'ok') throw new InvalidRequestError(`the file fails integrity_check (${String(ok)}); nothing was changed`);
     return { pageSize: Number(db.pragma('page_size', { simple: true })), pageCount: Number(db.pragma('page_count', { simple: true })) };
   } catch (err) {
-    if (err instanceof RequestError) throw err;
-    throw new RequestError(400, `the file is not a sound SQLite database (${(err as Error).message}); nothing was changed`);
+    if (err instanceof LitefleetError) throw err;
+    throw new InvalidRequestError(`the file is not a sound SQLite database (${(err as Error).message}); nothing was changed`);
   } finally {
     db.close();
   }
@@ -71,7 +71,7 @@ export function importIntoDatabase(dbPath: string, src: string, capture: Databas
   live.unsafeMode(true);
   try {
     const livePageSize = Number(live.pragma('page_size', { simple: true }));
-    if (livePageSize !== pageSize) throw new RequestError(400, `the file's page size is ${pageSize}, the database's ${livePageSize}; run "PRAGMA page_size=${livePageSize}; VACUUM;" on the file first; nothing was changed`);
+    if (livePageSize !== pageSize) throw new InvalidRequestError(`the file's page size is ${pageSize}, the database's ${livePageSize}; run "PRAGMA page_size=${livePageSize}; VACUUM;" on the file first; nothing was changed`);
     from.exec('BEGIN');
     const count = Number(from.pragma('page_count', { simple: true }));
     live.exec('BEGIN IMMEDIATE');
@@ -109,7 +109,7 @@ export function importIntoDatabase(dbPath: string, src: string, capture: Databas
 export function importNewDatabase(dir: string, name: string, src: string): void {
   checkDatabaseFile(src);
   const target = path.join(dir, name);
-  if (fs.existsSync(target)) throw new RequestError(409, `${name} exists in ${dir} but is not being captured yet; try again in a moment`);
+  if (fs.existsSync(target)) throw new ConflictError(`${name} exists in ${dir} but is not being captured yet; try again in a moment`);
   const fd = fs.openSync(src, 'r');
   fs.fdatasyncSync(fd);
   fs.closeSync(fd);

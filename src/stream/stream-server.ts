@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import type { Logger } from 'pino';
-import { readJsonBody, RequestError } from '../api/api-server.ts';
+import { readJsonBody } from '../api/api-server.ts';
 import { snapshotLtx } from '../capture/snapshot-ltx.ts';
 import { headerFields } from '../log/segment-log.ts';
 import { formatPos, parsePos, samePos, ZERO_POS, type Pos } from '../ltx/position.ts';
@@ -8,6 +8,7 @@ import type { CommitEvent, DB } from '../store/db.ts';
 import type { Store } from '../store/store.ts';
 import { formatNodeId } from '../node/identity.ts';
 import { encodeFrame, FrameType, frameChunks, type Frame, type PeerNode } from './frames.ts';
+import { ConflictError, InvalidRequestError } from '../errors.ts';
 
 /** Header naming the cluster on both the request (the replica's, if it has one) and the response. */
 export const CLUSTER_ID_HEADER = 'litefleet-cluster-id';
@@ -137,18 +138,18 @@ export class StreamServer {
   async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const theirs = req.headers[CLUSTER_ID_HEADER];
     if (typeof theirs === 'string' && theirs !== '' && theirs !== this.#clusterId) {
-      throw new RequestError(409, `this primary is in cluster ${this.#clusterId}, the replica in ${theirs}: refusing to stream to another cluster`);
+      throw new ConflictError(`this primary is in cluster ${this.#clusterId}, the replica in ${theirs}: refusing to stream to another cluster`);
     }
     const body = (await readJsonBody(req)) as Partial<StreamRequest>;
     if (typeof body.nodeId !== 'string' || typeof body.positions !== 'object' || body.positions === null) {
-      throw new RequestError(400, 'expected {"nodeId": "...", "positions": {"<db>": "<txid>/<checksum>"}}');
+      throw new InvalidRequestError('expected {"nodeId": "...", "positions": {"<db>": "<txid>/<checksum>"}}');
     }
     const positions = new Map<string, Pos>();
     for (const [name, text] of Object.entries(body.positions)) {
       try {
         positions.set(name, parsePos(String(text)));
       } catch {
-        throw new RequestError(400, `position of ${name} is not <txid>/<checksum>: ${String(text)}`);
+        throw new InvalidRequestError(`position of ${name} is not <txid>/<checksum>: ${String(text)}`);
       }
     }
 

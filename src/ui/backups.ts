@@ -3,11 +3,10 @@ import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { RequestError } from '../api/api-server.ts';
 import type { BackupTarget } from '../backup/backup-target.ts';
 import { backupKeys, firstTimestamp } from '../backup/maintenance.ts';
 import { listGenerations, restoreDatabase, type GenerationInfo, type RestoreTarget } from '../backup/restore.ts';
-import { LitefleetError } from '../errors.ts';
+import { LitefleetError, NotFoundError } from '../errors.ts';
 
 /** Restore points the timeline shows (the newest objects; each holds one or more restore points). */
 const TIMELINE_MAX = 200;
@@ -51,7 +50,7 @@ export async function downloadRestore(target: BackupTarget, db: string, to: Rest
     try {
       restored = await restoreDatabase(target, db, to, out);
     } catch (err) {
-      if (err instanceof LitefleetError && (err.code === 'ENOPOINT' || err.code === 'ENOBACKUP')) throw new RequestError(404, err.message);
+      if (err instanceof LitefleetError && (err.code === 'ENOPOINT' || err.code === 'ENOBACKUP')) throw new NotFoundError(err.message);
       throw err;
     }
     const base = db.replace(/\.(db|sqlite3?)$/, '');

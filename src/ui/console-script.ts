@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
-import { RequestError } from '../api/api-server.ts';
 import { splitStatements } from '../sql/statements.ts';
 import { toWire, type PreviewLimits, type WireValue } from './wire-value.ts';
+import { InvalidRequestError } from '../errors.ts';
 
 /** Most rows the console shows of one statement. */
 export const CONSOLE_MAX_ROWS = 1_000;
@@ -29,12 +29,12 @@ export type ConsoleOutcome = { kind: 'rows'; results: ConsoleResult[] } | { kind
  */
 export function runConsoleScript(db: Database.Database, sql: string): ConsoleOutcome {
   const texts = splitStatements(sql).filter((s) => s.trim() !== '');
-  if (texts.length === 0) throw new RequestError(400, 'there is no statement to run');
+  if (texts.length === 0) throw new InvalidRequestError('there is no statement to run');
   const statements = texts.map((text) => {
     try {
       return { text, stmt: db.prepare(text) };
     } catch (err) {
-      throw new RequestError(400, (err as Error).message);
+      throw new InvalidRequestError((err as Error).message);
     }
   });
   if (statements.some((s) => !s.stmt.reader)) return { kind: 'write' };
@@ -54,7 +54,7 @@ export function runConsoleScript(db: Database.Database, sql: string): ConsoleOut
         rows.push(values);
       }
     } catch (err) {
-      throw new RequestError(400, (err as Error).message);
+      throw new InvalidRequestError((err as Error).message);
     }
     return { sql: text, columns: stmt.columns().map((c) => c.name), rows, truncated, ms: performance.now() - started };
   });

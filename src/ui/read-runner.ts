@@ -1,8 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { RequestError } from '../api/api-server.ts';
 import type { RowQuery } from './table-queries.ts';
 import type { WireValue } from './wire-value.ts';
+import { LitefleetError, TimeoutError } from '../errors.ts';
 
 /** What the reader process is asked; `file` is a live database the caller has checked is one of the node's. */
 export type ReadRequest = { id: number; file: string } & (
@@ -14,7 +14,7 @@ export type ReadRequest = { id: number; file: string } & (
 );
 
 /** The reader process's answer to one request. */
-export type ReadReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; status: number; error: string };
+export type ReadReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; code: string; error: string };
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
@@ -36,7 +36,7 @@ export class ReadRunner {
   #nextId = 1;
   #idle: NodeJS.Timeout | undefined;
 
-  /** Sends one request and resolves with its answer; a request error comes back as a RequestError. */
+  /** Sends one request and resolves with its answer; an error comes back with its code. */
   run<T>(request: DistributiveOmit<ReadRequest, 'id'>, timeoutMs = STATEMENT_TIMEOUT_MS): Promise<T> {
     const child = this.#start();
     const id = this.#nextId++;
@@ -72,7 +72,7 @@ export class ReadRunner {
       this.#pending.delete(reply.id);
       clearTimeout(p.timer);
       if (reply.ok) p.resolve(reply.value);
-      else p.reject(new RequestError(reply.status, reply.error));
+      else p.reject(new LitefleetError(reply.code, reply.error));
       if (this.#pending.size === 0) this.#idle = setTimeout(() => this.close(), IDLE_EXIT_MS).unref();
     });
     child.on('exit', () => this.#stop(child, 'the studio\'s reader process ended unexpectedly'));
@@ -86,7 +86,7 @@ export class ReadRunner {
     child.kill('SIGKILL');
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
-      p.reject(new RequestError(504, why));
+      p.reject(new TimeoutError(why));
     }
     this.#pending.clear();
   }

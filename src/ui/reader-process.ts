@@ -1,11 +1,11 @@
 // The child process that runs the studio's reads (see ReadRunner): one request at a time, each on
 // a fresh read-only connection that is closed before the answer goes back.
 import Database from 'better-sqlite3';
-import { RequestError } from '../api/api-server.ts';
 import { runConsoleScript } from './console-script.ts';
 import { describeTable, fetchRow, listTables, pageRows } from './table-queries.ts';
 import type { ReadReply, ReadRequest } from './read-runner.ts';
 import { fromWire } from './wire-value.ts';
+import { LitefleetError } from '../errors.ts';
 
 function answer(req: ReadRequest): unknown {
   const db = new Database(req.file, { readonly: true, fileMustExist: true, timeout: 5_000 });
@@ -33,7 +33,7 @@ process.on('message', (req: ReadRequest) => {
   try {
     reply = { id: req.id, ok: true, value: answer(req) };
   } catch (err) {
-    reply = { id: req.id, ok: false, status: err instanceof RequestError ? err.status : 500, error: (err as Error).message };
+    reply = { id: req.id, ok: false, code: err instanceof LitefleetError ? err.code : 'EREADER', error: (err as Error).message };
   }
   process.send!(reply);
 });

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
-import { RequestError } from '../api/api-server.ts';
 import { keyExpr, quoteIdent, ROWID_NAMES, type SqlValue } from './sql-text.ts';
 import { FULL, fromWire, toWire, type PreviewLimits, type WireValue } from './wire-value.ts';
+import { InvalidRequestError, NotFoundError } from '../errors.ts';
 
 /** Counting stops here, so a table of any size is listed at once; beyond it the list says "≥" and estimates. */
 export const COUNT_CAP = 100_000;
@@ -92,7 +92,7 @@ export function describeTable(db: Database.Database, name: string): TableShape {
   const entry = db.prepare("SELECT type, sql FROM sqlite_schema WHERE name = ? AND type IN ('table', 'view')").get(name) as { type: 'table' | 'view'; sql: string | null } | undefined;
   if (!entry) {
     const names = (db.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') ORDER BY name").pluck().all() as string[]).join(', ');
-    throw new RequestError(404, `no table ${name}; the tables are: ${names || 'none'}`);
+    throw new NotFoundError(`no table ${name}; the tables are: ${names || 'none'}`);
   }
   type XInfo = { name: string; type: string; notnull: bigint; dflt_value: string | null; pk: bigint; hidden: bigint };
   const columns = (db.prepare('SELECT name, type, "notnull", dflt_value, pk, hidden FROM pragma_table_xinfo(?)').all(name) as XInfo[])
@@ -117,7 +117,7 @@ export function pageRows(db: Database.Database, shape: TableShape, q: RowQuery):
   const columnNames = shape.columns.map((c) => c.name);
   const column = (name: string): ColumnInfo => {
     const c = shape.columns.find((x) => x.name === name);
-    if (!c) throw new RequestError(400, `no column ${name} in ${shape.name}; the columns are: ${columnNames.join(', ')}`);
+    if (!c) throw new InvalidRequestError(`no column ${name} in ${shape.name}; the columns are: ${columnNames.join(', ')}`);
     return c;
   };
   const params: SqlValue[] = [];
@@ -136,9 +136,9 @@ export function pageRows(db: Database.Database, shape: TableShape, q: RowQuery):
     const after = decodeCursor(q.cursor);
     if (!keyed) {
       offset = Number(after[0]);
-      if (after.length !== 1 || !Number.isSafeInteger(offset) || offset < 0) throw new RequestError(400, 'this page link is no longer valid; open the first page again');
+      if (after.length !== 1 || !Number.isSafeInteger(offset) || offset < 0) throw new InvalidRequestError('this page link is no longer valid; open the first page again');
     } else {
-      if (after.length !== terms.length) throw new RequestError(400, 'this page link is no longer valid; open the first page again');
+      if (after.length !== terms.length) throw new InvalidRequestError('this page link is no longer valid; open the first page again');
       where.push(afterSql(terms, after, params));
     }
   }
@@ -162,7 +162,7 @@ export function pageRows(db: Database.Database, shape: TableShape, q: RowQuery):
 
 /** One row, found by its key, with its values whole (up to ROW_LIMITS), for editing. */
 export function fetchRow(db: Database.Database, shape: TableShape, key: SqlValue[]): { columns: string[]; values: WireValue[] } | undefined {
-  if (shape.key.length === 0 || key.length !== shape.key.length) throw new RequestError(400, `${shape.name} has no key to find a row by`);
+  if (shape.key.length === 0 || key.length !== shape.key.length) throw new InvalidRequestError(`${shape.name} has no key to find a row by`);
   const names = shape.columns.map((c) => c.name);
   const sql = `SELECT ${names.map(quoteIdent).join(', ')} FROM ${quoteIdent(shape.name)} WHERE ${shape.key.map((k) => `${keyExpr(k)} IS ?`).join(' AND ')}`;
   const row = db.prepare(sql).raw(true).get(...key) as unknown[] | undefined;
@@ -185,7 +185,7 @@ function filterSql(c: ColumnInfo, f: Filter, params: SqlValue[]): string {
   const expr = quoteIdent(c.name);
   if (f.op === 'null') return `${expr} IS NULL`;
   if (f.op === 'notnull') return `${expr} IS NOT NULL`;
-  if (typeof f.value !== 'string') throw new RequestError(400, `filter ${f.op} on ${c.name} needs a value`);
+  if (typeof f.value !== 'string') throw new InvalidRequestError(`filter ${f.op} on ${c.name} needs a value`);
   // A column without affinity compares text and numbers as different values, so a number typed
   // into the filter is bound as a number there; elsewhere the column's affinity converts the text.
   const v = f.value;
@@ -198,7 +198,7 @@ function filterSql(c: ColumnInfo, f: Filter, params: SqlValue[]): string {
   params.push(v);
   if (f.op === 'contains') return `instr(${expr}, ?) > 0`;
   if (f.op === 'starts') return `instr(${expr}, ?) = 1`;
-  throw new RequestError(400, `unknown filter ${String(f.op)}`);
+  throw new InvalidRequestError(`unknown filter ${String(f.op)}`);
 }
 
 /**
@@ -232,8 +232,8 @@ function decodeCursor(cursor: string): SqlValue[] {
   try {
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw new RequestError(400, 'this page link is no longer valid; open the first page again');
+    throw new InvalidRequestError('this page link is no longer valid; open the first page again');
   }
-  if (!Array.isArray(parsed)) throw new RequestError(400, 'this page link is no longer valid; open the first page again');
+  if (!Array.isArray(parsed)) throw new InvalidRequestError('this page link is no longer valid; open the first page again');
   return parsed.map(fromWire);
 }

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
-import { parseAddr, RequestError } from '../api/api-server.ts';
+import { parseAddr } from '../api/api-server.ts';
+import { errorFromAnswer } from '../api/error-status.ts';
 import type { Config } from '../config/schema.ts';
 import type { NodeInfo, NodeEvent, Role } from '../node/litefleet-node.ts';
 import type { ExecResult } from '../sql/exec-sql.ts';
@@ -48,8 +49,8 @@ export class NodeApi {
       headers: { authorization: `Bearer ${this.#host.config.http.token}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    const answer = (await res.json().catch(() => ({ error: `the node answered ${res.status}` }))) as T & { error?: string };
-    if (!res.ok) throw new RequestError(res.status, answer.error ?? `the node answered ${res.status}`);
+    const answer = (await res.json().catch(() => ({ error: `the node answered ${res.status}` }))) as T & { error?: string; code?: string };
+    if (!res.ok) throw errorFromAnswer(res.status, answer);
     return answer;
   }
 }

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import path from 'node:path';
-import { RequestError, type ApiRoute } from '../api/api-server.ts';
+import { type ApiRoute } from '../api/api-server.ts';
 import { isClusterToken } from '../api/auth.ts';
 import type { BackupTarget } from '../backup/backup-target.ts';
 import { createBackupTarget } from '../backup/create-target.ts';
@@ -16,6 +16,8 @@ import { deleteRowSql, insertRowSql, updateRowSql, type SqlValue } from './sql-t
 import type { Filter, RowQuery, TableShape } from './table-queries.ts';
 import { NodeApi, type UiHost } from './ui-host.ts';
 import { fromWire } from './wire-value.ts';
+import { ForbiddenError, InvalidRequestError, LitefleetError, NotFoundError, PayloadTooLargeError, TimeoutError, UnauthorizedError } from '../errors.ts';
+import { statusOf } from '../api/error-status.ts';
 
 const BODY_LIMIT = 1024 * 1024;
 // A wrong token answers this late, so guessing it is slow.
@@ -79,7 +81,7 @@ class Studio {
       this.#route('POST', '/ui/api/handoff', async ({ req }) => {
         this.#refuseWrites();
         const body = await readJson(req);
-        if (body.to !== undefined && typeof body.to !== 'string') throw new RequestError(400, 'expected {"to": "<node id>"}');
+        if (body.to !== undefined && typeof body.to !== 'string') throw new InvalidRequestError('expected {"to": "<node id>"}');
         return this.#api.handoff(body.to as string | undefined);
       }),
       this.#route('GET', '/ui/api/tables', async ({ url }) => this.#reader.run({ op: 'tables', file: this.#file(url.searchParams.get('db')) })),
@@ -87,9 +89,9 @@ class Studio {
       this.#route('GET', '/ui/api/rows', async ({ url }) => this.#reader.run({ op: 'rows', file: this.#file(url.searchParams.get('db')), table: param(url, 'table'), query: rowQuery(url) })),
       this.#route('GET', '/ui/api/row', async ({ url }) => {
         const key = parseJson(param(url, 'key'));
-        if (!Array.isArray(key)) throw new RequestError(400, 'key must be a JSON array');
+        if (!Array.isArray(key)) throw new InvalidRequestError('key must be a JSON array');
         const row = await this.#reader.run({ op: 'row', file: this.#file(url.searchParams.get('db')), table: param(url, 'table'), key });
-        if (row === null) throw new RequestError(404, 'no such row (it may have been deleted)');
+        if (row === null) throw new NotFoundError('no such row (it may have been deleted)');
         return row;
       }),
       this.#route('POST', '/ui/api/edit', async ({ req }) => this.#edit(await readJson(req))),
@@ -101,7 +103,7 @@ class Studio {
       }),
       this.#route('GET', '/ui/api/backups/download', async ({ url, res }) => {
         const target = this.#backups();
-        if (!target) throw new RequestError(404, 'this cluster has no backup: section');
+        if (!target) throw new NotFoundError('this cluster has no backup: section');
         await downloadRestore(target, backupDb(url), restoreTarget(url), res);
       }),
     ];
@@ -117,13 +119,13 @@ class Studio {
         let out: unknown;
         try {
           const session = this.#sessions.fromRequest(req);
-          if (!session) throw new RequestError(401, 'sign in with the cluster token');
-          if (method === 'POST' && (!sameOrigin(req) || !hasCsrfToken(req, session))) throw new RequestError(403, 'missing or wrong CSRF token; reload the page');
+          if (!session) throw new UnauthorizedError('sign in with the cluster token');
+          if (method === 'POST' && (!sameOrigin(req) || !hasCsrfToken(req, session))) throw new ForbiddenError('missing or wrong CSRF token; reload the page');
           out = await handler({ req, url, res, session });
         } catch (err) {
           if (res.headersSent) throw err;
-          if (!(err instanceof RequestError)) throw err;
-          sendJson(res, err.status, { error: err.message });
+          if (!(err instanceof LitefleetError) || statusOf(err) === 500) throw err;
+          sendJson(res, statusOf(err), { error: err.message, code: err.code });
           return;
         }
         if (!res.headersSent && !res.writableEnded) sendJson(res, 200, out);
@@ -169,25 +171,25 @@ class Studio {
     const db = str(body.db, 'db');
     const table = str(body.table, 'table');
     const shape = await this.#reader.run<TableShape>({ op: 'table', file: this.#file(db), table });
-    if (shape.type !== 'table' || shape.key.length === 0) throw new RequestError(400, `${table} cannot be edited here: it has no rowid or primary key`);
+    if (shape.type !== 'table' || shape.key.length === 0) throw new InvalidRequestError(`${table} cannot be edited here: it has no rowid or primary key`);
     const values: Record<string, SqlValue> = {};
     for (const [name, v] of Object.entries((body.values ?? {}) as Record<string, unknown>)) {
       const c = shape.columns.find((x) => x.name === name);
-      if (!c) throw new RequestError(400, `no column ${name} in ${table}`);
-      if (c.generated) throw new RequestError(400, `${name} is a generated column`);
+      if (!c) throw new InvalidRequestError(`no column ${name} in ${table}`);
+      if (c.generated) throw new InvalidRequestError(`${name} is a generated column`);
       values[name] = fromWire(v);
     }
     const key = () => {
-      if (!Array.isArray(body.key) || body.key.length !== shape.key.length) throw new RequestError(400, `expected the row's key (${shape.key.join(', ')})`);
+      if (!Array.isArray(body.key) || body.key.length !== shape.key.length) throw new InvalidRequestError(`expected the row's key (${shape.key.join(', ')})`);
       return { columns: shape.key, values: body.key.map(fromWire) };
     };
     let sql: string;
     if (body.action === 'insert') sql = insertRowSql(table, values);
     else if (body.action === 'update') {
-      if (Object.keys(values).length === 0) throw new RequestError(400, 'nothing was changed');
+      if (Object.keys(values).length === 0) throw new InvalidRequestError('nothing was changed');
       sql = updateRowSql(table, key(), values);
     } else if (body.action === 'delete') sql = deleteRowSql(table, key());
-    else throw new RequestError(400, 'action must be insert, update or delete');
+    else throw new InvalidRequestError('action must be insert, update or delete');
     const result = await this.#api.exec(db, sql);
     return { ...result, sql };
   }
@@ -198,14 +200,14 @@ class Studio {
     const started = performance.now();
     const outcome = await this.#reader.run<ConsoleOutcome>({ op: 'console', file: this.#file(db), sql });
     if (outcome.kind === 'rows') return outcome;
-    if (this.#readOnly) throw new RequestError(403, 'this studio is read-only (ui.read-only: true): writes are refused');
+    if (this.#readOnly) throw new ForbiddenError('this studio is read-only (ui.read-only: true): writes are refused');
     const result = await this.#api.exec(db, sql);
     return { kind: 'write', ...result, ms: performance.now() - started };
   }
 
   /** Resolves once this node has `txid` of `db` (the node's own events tell, no polling). */
   async #waitForTxid(db: string, txid: number): Promise<unknown> {
-    if (!Number.isSafeInteger(txid)) throw new RequestError(400, 'txid must be a number');
+    if (!Number.isSafeInteger(txid)) throw new InvalidRequestError('txid must be a number');
     this.#file(db);
     const started = performance.now();
     const has = () => this.#host.txid(db) >= txid;
@@ -218,7 +220,7 @@ class Studio {
         };
         const timer = setTimeout(() => {
           done();
-          reject(new RequestError(504, `this node did not reach TXID ${txid} of ${db} within ${WAIT_TIMEOUT_MS / 1000} s (it has ${this.#host.txid(db)})`));
+          reject(new TimeoutError(`this node did not reach TXID ${txid} of ${db} within ${WAIT_TIMEOUT_MS / 1000} s (it has ${this.#host.txid(db)})`));
         }, WAIT_TIMEOUT_MS);
         const done = () => {
           clearTimeout(timer);
@@ -231,13 +233,13 @@ class Studio {
   }
 
   #refuseWrites(): void {
-    if (this.#readOnly) throw new RequestError(403, 'this studio is read-only (ui.read-only: true): writes are refused');
+    if (this.#readOnly) throw new ForbiddenError('this studio is read-only (ui.read-only: true): writes are refused');
   }
 
   /** The live file of database `name`, which must be one the node replicates (so no path reaches outside `dir`). */
   #file(name: string | null): string {
     const known = this.#host.databases().map((d) => d.name);
-    if (name === null || !known.includes(name)) throw new RequestError(404, `unknown database ${name ?? ''}; the databases are: ${known.join(', ') || 'none'}`);
+    if (name === null || !known.includes(name)) throw new NotFoundError(`unknown database ${name ?? ''}; the databases are: ${known.join(', ') || 'none'}`);
     return path.join(this.#host.config.dir, name);
   }
 
@@ -275,7 +277,7 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<strin
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new RequestError(413, `request body is larger than ${limit} bytes`);
+    if (size > limit) throw new PayloadTooLargeError(limit);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -283,7 +285,7 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<strin
 
 async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
   const v = parseJson((await readBody(req, BODY_LIMIT)) || '{}');
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new RequestError(400, 'expected a JSON object');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new InvalidRequestError('expected a JSON object');
   return v as Record<string, unknown>;
 }
 
@@ -291,18 +293,18 @@ function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new RequestError(400, 'not valid JSON');
+    throw new InvalidRequestError('not valid JSON');
   }
 }
 
 function param(url: URL, name: string): string {
   const v = url.searchParams.get(name);
-  if (v === null) throw new RequestError(400, `missing ${name}`);
+  if (v === null) throw new InvalidRequestError(`missing ${name}`);
   return v;
 }
 
 function str(v: unknown, name: string): string {
-  if (typeof v !== 'string') throw new RequestError(400, `missing ${name}`);
+  if (typeof v !== 'string') throw new InvalidRequestError(`missing ${name}`);
   return v;
 }
 
@@ -311,7 +313,7 @@ function rowQuery(url: URL): RowQuery {
   const q = url.searchParams;
   const filters = q.get('filter') ? parseJson(q.get('filter')!) : [];
   if (!Array.isArray(filters) || !filters.every((f: Filter) => typeof f === 'object' && f !== null && typeof f.column === 'string' && typeof f.op === 'string' && (f.value === undefined || typeof f.value === 'string'))) {
-    throw new RequestError(400, 'filter must be a JSON array of {"column", "op", "value"}');
+    throw new InvalidRequestError('filter must be a JSON array of {"column", "op", "value"}');
   }
   return { sort: q.get('sort') ?? undefined, desc: q.get('desc') === '1', filters: filters as Filter[], cursor: q.get('cursor') ?? undefined, limit: q.has('limit') ? Number(q.get('limit')) : undefined };
 }
@@ -319,7 +321,7 @@ function rowQuery(url: URL): RowQuery {
 /** `?db=` for the backups, which may hold databases this node no longer has: any name a database file can have, and no path. */
 function backupDb(url: URL): string {
   const name = param(url, 'db');
-  if (!/^[^/\\]+$/.test(name) || name.startsWith('.')) throw new RequestError(400, `invalid database name ${name}`);
+  if (!/^[^/\\]+$/.test(name) || name.startsWith('.')) throw new InvalidRequestError(`invalid database name ${name}`);
   return name;
 }
 
@@ -328,12 +330,12 @@ function restoreTarget(url: URL): RestoreTarget {
   const txid = url.searchParams.get('txid');
   const at = url.searchParams.get('timestamp');
   if (txid) {
-    if (!/^\d+$/.test(txid)) throw new RequestError(400, `txid ${txid} is not a number`);
+    if (!/^\d+$/.test(txid)) throw new InvalidRequestError(`txid ${txid} is not a number`);
     return { txid: Number(txid) };
   }
   if (at) {
     const ms = Date.parse(at);
-    if (Number.isNaN(ms)) throw new RequestError(400, `${at} is not a date`);
+    if (Number.isNaN(ms)) throw new InvalidRequestError(`${at} is not a date`);
     return { timestamp: ms };
   }
   return { latest: true };

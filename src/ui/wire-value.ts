@@ -1,5 +1,5 @@
-import { RequestError } from '../api/api-server.ts';
 import type { SqlValue } from './sql-text.ts';
+import { InvalidRequestError } from '../errors.ts';
 
 /**
  * A database value as JSON carries it to the browser. Plain JSON numbers and strings are what
@@ -47,5 +47,5 @@ export function fromWire(w: unknown): SqlValue {
     if (typeof o.$real === 'string' && !Number.isNaN(Number(o.$real))) return Number(o.$real);
     if (typeof o.$blob === 'string' && /^([0-9a-fA-F]{2})*$/.test(o.$blob) && o.truncated === undefined) return Buffer.from(o.$blob, 'hex');
   }
-  throw new RequestError(400, `not a whole value: ${JSON.stringify(w)?.slice(0, 100)}`);
+  throw new InvalidRequestError(`not a whole value: ${JSON.stringify(w)?.slice(0, 100)}`);
 }

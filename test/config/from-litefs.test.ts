@@ -127,7 +127,7 @@ test('litefleet init --from-litefs writes the file, prints the notes, and does n
   assert.match(first.stdout, /^wrote .*litefleet\.yml from .*litefs-2025\.yml\n\nnot carried over as it was, and why:\n {2}fuse\.dir: /);
   assert.match(fs.readFileSync(out, 'utf8'), /candidate: \$\{FLY_REGION == PRIMARY_REGION\}/);
   const again = await runCli(['init', '--from-litefs', path.join(epic, 'litefs-2025.yml'), '-o', out]);
-  assert.equal(again.code, 1);
+  assert.equal(again.code, 2);
   assert.match(again.stderr, /exists; pass --force/);
   assert.equal((await runCli(['init', '--from-litefs', path.join(epic, 'litefs.yml'), '-o', out, '--force'])).code, 0);
 });

@@ -48,6 +48,6 @@ test('the cluster page hands the lease to a candidate replica (etcd), after conf
   assert.equal((await fetch(`${other!.url}/ui/`)).status, 404);
   assert.equal((await fetch(`${other!.url}/ui/session`, { method: 'POST', body: `token=${other!.token}` })).status, 404);
   const cli = await runCli(['studio', '-c', other!.configPath]);
-  assert.equal(cli.code, 1);
+  assert.equal(cli.code, 2);
   assert.match(cli.stderr, /turned off on this node \(ui\.enabled: false\)/);
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { RequestError } from '../../src/api/api-server.ts';
+import { LitefleetError } from '../../src/errors.ts';
+import { statusOf } from '../../src/api/error-status.ts';
 import { runConsoleScript } from '../../src/ui/console-script.ts';
 import { COUNT_CAP, countRows, describeTable, fetchRow, listTables, pageRows, type RowQuery } from '../../src/ui/table-queries.ts';
 import { fromWire } from '../../src/ui/wire-value.ts';
@@ -79,8 +80,8 @@ test('names are checked against the table, values are bound, and bad cursors are
     try {
       fn();
     } catch (err) {
-      assert.ok(err instanceof RequestError, String(err));
-      return err.status;
+      assert.ok(err instanceof LitefleetError, String(err));
+      return statusOf(err);
     }
     return 200;
   };

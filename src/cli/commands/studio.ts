@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath } from '../../config/load-config.ts';
-import { ConfigError, LitefleetError } from '../../errors.ts';
+import { LitefleetError } from '../../errors.ts';
 import { NodeClient } from '../node-client.ts';
 
 /** `litefleet studio [-c litefleet.yml] [--open]`: prints (or opens) the URL of the node's web studio. */
@@ -13,7 +13,7 @@ export function registerStudio(program: Command): void {
     .option('--open', 'open the URL in the desktop\'s browser (xdg-open)')
     .action(async (opts: { config?: string; open?: boolean }) => {
       const config = loadConfig(resolveConfigPath(opts.config));
-      if (!config.ui.enabled) throw new ConfigError('the studio is turned off on this node (ui.enabled: false)');
+      if (!config.ui.enabled) throw new LitefleetError('EUSAGE', 'the studio is turned off on this node (ui.enabled: false)');
       const url = `${NodeClient.fromConfig(config).baseUrl}/ui/`;
       const health = await fetch(new URL('/health', url), { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
       if (!health?.ok) throw new LitefleetError('ENODE', `no litefleet node answers at ${url}; start it with litefleet run`);
