@@ -1,18 +1,20 @@
-// `npm run bench [-- name...]`: runs the named benchmarks (all but the soak by default) in fresh folders.
+// `npm run bench [-- name...]`: runs the named benchmarks (all but the soak and the profile by default) in fresh folders.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { benchBackup } from './backup.ts';
 import { benchCapture } from './capture.ts';
 import { benchFailover } from './failover.ts';
+import { benchFootprint } from './footprint.ts';
+import { benchProfile } from './profile.ts';
 import { benchProxy } from './proxy.ts';
 import { benchReplication } from './replication.ts';
 import { benchSoak } from './soak.ts';
 import { benchStudio } from './studio.ts';
 
-const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover, proxy: benchProxy, backup: benchBackup, studio: benchStudio, soak: benchSoak };
-// The soak runs for minutes: only when named.
-const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches).filter((n) => n !== 'soak');
+const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover, proxy: benchProxy, backup: benchBackup, studio: benchStudio, footprint: benchFootprint, profile: benchProfile, soak: benchSoak };
+// The soak runs for minutes, and the profile measures under a profiler: only when named.
+const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches).filter((n) => n !== 'soak' && n !== 'profile');
 for (const name of names) {
   const bench = benches[name];
   if (!bench) {

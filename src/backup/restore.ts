@@ -7,7 +7,7 @@ import type { LtxFile } from '../ltx/decoder.ts';
 import type { LtxPage } from '../ltx/encoder.ts';
 import { decodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, type LtxHeader, type LtxTrailer } from '../ltx/header.ts';
 import { LtxStreamDecoder } from '../ltx/stream-decoder.ts';
-import { writePagesToFile, writePagesToFileAsync } from '../apply/apply-ltx.ts';
+import { writePagesToFile, writePagesToFileAsync } from '../sqlite/apply-ltx.ts';
 import type { BackupTarget } from './backup-target.ts';
 import type { BackupFileKey } from './layout.ts';
 import { backupKeys, firstTimestamp, lastTimestamp, readBackupFiles } from './maintenance.ts';

@@ -1,12 +1,12 @@
 import Database from 'better-sqlite3';
-import { lockPgno } from '../ltx/checksum.ts';
+import { DatabaseChecksum } from '../ltx/checksum.ts';
+import { isBusy, retryBusy } from '../sqlite/busy.ts';
+import { databasePages } from '../sqlite/pages.ts';
+import { beginRead } from '../sqlite/snapshot-read.ts';
+import { statement } from '../sqlite/statements.ts';
 
 type Db = Database.Database;
 
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: string }).code ?? '';
-  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
-}
 
 /**
  * The node's two connections to a primary database, which take turns holding a read transaction
@@ -72,7 +72,7 @@ export class CaptureConnections {
     const next = this.#pinned === 0 ? 1 : 0;
     const db = this.#conns[next]!;
     retryBusy(timeoutMs, () => beginRead(db));
-    if (this.#pinned >= 0) this.#conns[this.#pinned]!.exec('COMMIT');
+    if (this.#pinned >= 0) statement(this.#conns[this.#pinned]!, 'COMMIT').run();
     this.#pinned = next;
   }
 
@@ -135,18 +135,18 @@ export class CaptureConnections {
     return done;
   }
 
-  /** Page size and page count at the pinned snapshot. */
-  pinnedGeometry(): { pageSize: number; pageCount: number } {
+  /** The checksum state of the pinned snapshot, hashed from every page of it. */
+  pinnedChecksum(): DatabaseChecksum {
     const db = this.pinnedConnection;
-    return {
-      pageSize: Number(db.pragma('page_size', { simple: true })),
-      pageCount: Number(db.pragma('page_count', { simple: true })),
-    };
-  }
-
-  /** Every page of the pinned snapshot, in order, through sqlite_dbpage. */
-  pinnedPages(): Generator<{ pgno: number; data: Buffer }> {
-    return databasePages(this.pinnedConnection);
+    const pageSize = Number(db.pragma('page_size', { simple: true }));
+    const pageCount = Number(db.pragma('page_count', { simple: true }));
+    const sum = new DatabaseChecksum(pageSize);
+    for (const { pgno, data } of databasePages(db)) {
+      if (pgno > pageCount) break;
+      sum.setPage(pgno, data);
+    }
+    sum.setPageCount(pageCount);
+    return sum;
   }
 
   /**
@@ -178,47 +178,4 @@ export class CaptureConnections {
     }
     this.#pinned = -1;
   }
-}
-
-function beginRead(db: Db): void {
-  db.exec('BEGIN');
-  try {
-    db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
-  } catch (err) {
-    db.exec('ROLLBACK');
-    throw err;
-  }
-}
-
-/** Runs fn until it does not fail with SQLITE_BUSY/LOCKED, for at most timeoutMs. */
-export function retryBusy<T>(timeoutMs: number, fn: () => T): T {
-  const start = performance.now();
-  for (;;) {
-    try {
-      return fn();
-    } catch (err) {
-      const waited = performance.now() - start;
-      if (!isBusy(err) || waited > timeoutMs) throw err;
-      // Spin briefly (locks here are held for microseconds), then back off so a long wait does not burn a core.
-      if (waited > 2) sleepSync(1);
-    }
-  }
-}
-
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
-/** Blocks the thread for `ms` milliseconds. */
-export function sleepSync(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
-}
-
-/**
- * Every page of the database `db` reads (inside its current transaction), in order, through
- * sqlite_dbpage, without the lock page: in a database over 1 GiB the page holding the pending byte
- * is never used by SQLite and LTX files must not contain it.
- */
-export function* databasePages(db: Db): Generator<{ pgno: number; data: Buffer }> {
-  const lock = lockPgno(Number(db.pragma('page_size', { simple: true })));
-  const stmt = db.prepare('SELECT pgno, data FROM sqlite_dbpage ORDER BY pgno');
-  for (const row of stmt.iterate() as Iterable<{ pgno: number; data: Buffer }>) if (row.pgno !== lock) yield row;
 }

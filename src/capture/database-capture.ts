@@ -1,18 +1,18 @@
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { UnsupportedDatabaseStateError } from '../errors.ts';
-import { DatabaseChecksum, formatHex64 } from '../ltx/checksum.ts';
-import { encodeLtx, encodeTransaction, type LtxPage, type PageHash } from '../ltx/encoder.ts';
-import { FLAG_COMPRESS_LZ4, type LtxHeader } from '../ltx/header.ts';
+import { formatHex64, type DatabaseChecksum } from '../ltx/checksum.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
-import type { SegmentLog } from '../log/segment-log.ts';
-import type { CommitEvent, DB } from '../store/db.ts';
-import { readWalIndex } from '../wal/wal-index.ts';
-import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalReader, type WalTransaction } from '../wal/wal-reader.ts';
-import { CaptureConnections, databasePages } from './capture-connections.ts';
+import type { CommitEvent } from '../log/commit-event.ts';
+import type { DatabaseHandle } from '../sqlite/database-handle.ts';
+import { WAL_FRAME_HEADER_SIZE, WalReader, type WalTransaction } from '../wal/wal-reader.ts';
+import type { LockedDatabase } from '../sqlite/pages.ts';
+import { openSnapshotRead, type SnapshotRead } from '../sqlite/snapshot-read.ts';
+import { CaptureConnections } from './capture-connections.ts';
+import { lockedError, modeChange, switchToWal } from './database-mode.ts';
+import { transactionsLtx } from './transaction-ltx.ts';
+import { resetWal } from './wal-reset.ts';
+import { resumeFromWal, walReference, writeWalMark } from './wal-resume.ts';
 
 /** Settings of one database's capture. */
 export interface CaptureOptions {
@@ -25,32 +25,14 @@ export interface CaptureOptions {
   compress: boolean;
 }
 
-/** A consistent read of a primary database at a known position (see openSnapshotRead). */
-export interface SnapshotRead {
-  pos: Pos;
-  pageSize: number;
-  pageCount: number;
-  /** Every page in order, through sqlite_dbpage. */
-  pages(): Iterable<{ pgno: number; data: Buffer }>;
-  /** Ends the read transaction and closes its connection. */
-  close(): void;
-}
-
-/**
- * A connection inside BEGIN IMMEDIATE (SQLite's write lock) with the position and checksum state
- * of the database it holds, handed between capture and apply when the node's role changes.
- */
-export interface LockedDatabase {
-  db: Database.Database;
-  pos: Pos;
-  /** The database's checksum state at `pos`. */
-  state: { pageSize: number; pageCount: number; checksum: DatabaseChecksum };
-}
-
-const LOCK_SPIN_MS = 50;
 // A pass logs at most about this much WAL, so catching up on a backlog leaves the event loop (the
 // API, later the stream) a turn every few hundred commits.
 const PASS_BYTES = 1024 * 1024;
+// While commits flow the pin moves on at most this often: a pin behind what capture has read only
+// holds the app's checkpoints back a little, and moving it (a read transaction ended and one
+// begun) at every commit was a tenth of the primary's time at 1000 commits a second. An idle pass
+// (the store's poll) brings it up to date.
+const REPIN_MS = 20;
 const SNAPSHOT_LOCK_MS = 10_000;
 
 /**
@@ -60,7 +42,7 @@ const SNAPSHOT_LOCK_MS = 10_000;
  */
 export class DatabaseCapture extends EventEmitter {
   readonly name: string;
-  readonly #db: DB;
+  readonly #db: DatabaseHandle;
   readonly #o: CaptureOptions;
   readonly #reader: WalReader;
   #conns: CaptureConnections | undefined;
@@ -71,12 +53,15 @@ export class DatabaseCapture extends EventEmitter {
   #closed = false;
   #started = false;
   #paused = false;
+  /** When the pin last moved, and whether capture has read past it since. */
+  #pinnedAt = -Infinity;
+  #pinBehind = false;
   /** Callers of settle() waiting for the next pass that reads the WAL to its end. */
   #settling: Array<(pos: Pos) => void> = [];
   /** Counters for metrics and tests. */
   readonly stats = { commits: 0, snapshots: 0, resets: 0, restarts: 0, lastCommitAt: 0 };
 
-  constructor(db: DB, options: CaptureOptions) {
+  constructor(db: DatabaseHandle, options: CaptureOptions) {
     super();
     this.#db = db;
     this.#o = options;
@@ -84,7 +69,7 @@ export class DatabaseCapture extends EventEmitter {
     this.#reader = new WalReader(`${db.path}-wal`);
   }
 
-  get #log(): DB['log'] {
+  get #log(): DatabaseHandle['log'] {
     return this.#db.log;
   }
 
@@ -113,19 +98,17 @@ export class DatabaseCapture extends EventEmitter {
     const log = this.#log;
     this.#pos = log.pos;
     this.#conns = new CaptureConnections(this.#db.path);
-    const mode = this.#conns.ensureWal();
-    if (mode.now !== 'wal') throw new UnsupportedDatabaseStateError(`database ${this.name} could not be switched to WAL mode (journal_mode is ${mode.now})`);
-    if (mode.was !== 'wal' && log.pos.txid > 0) {
-      this.#o.logger.warn({ db: this.name }, `database ${this.name} was switched to journal_mode=${mode.was} while the node was down; switched it back to WAL`);
-    }
-    if (!this.#conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
+    switchToWal(this.#conns, this.name, log.pos.txid > 0, this.#o.logger);
+    if (!this.#conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw lockedError(this.name, SNAPSHOT_LOCK_MS);
     let resumed: WalTransaction[] | undefined;
     try {
       // Opened now that -shm is sure to exist (a database just switched to WAL gets it on first use).
       this.#db.openFiles();
       this.#reader.seek(undefined);
       const all = this.#reader.poll().transactions;
-      resumed = this.#resumeFromWal(walReference(this.#log, this.#pos, this.#o.nodeId), all);
+      const resume = resumeFromWal(walReference(this.#log, this.#pos, this.#o.nodeId), all, this.#pos, this.#db.files);
+      if (resume) this.#checksum = resume.checksum;
+      resumed = resume?.pending;
       this.#conns.repin();
     } finally {
       this.#conns.unlockWrite();
@@ -163,6 +146,11 @@ export class DatabaseCapture extends EventEmitter {
     }
     this.#started = true;
     this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos) }, 'capturing from the replica\'s position');
+    // A replica promoted in the middle of a reset (its history after the fork set aside, the
+    // primary's snapshot not yet here) holds a database its log does not end at: that database
+    // starts the log over, after the highest TXID this node has had, so TXIDs never go back.
+    if (this.#log.checksumAt(this.#pos.txid) !== this.#pos.checksum) this.#startOver('promoted while resetting from the last primary, whose snapshot never came');
+    else this.#log.truncateAfter(this.#pos);
   }
 
   /** Asks for a capture pass soon (coalesces bursts of WAL events into one pass). */
@@ -195,13 +183,18 @@ export class DatabaseCapture extends EventEmitter {
         // Keep the old pin: a new one could begin at read-lock 0 once the app has checkpointed
         // past what this pass read, and then the app may restart the WAL over unread frames.
         this.schedule();
-      } else if (res.transactions.length > 0) {
+      } else if (res.transactions.length > 0 || this.#pinBehind) {
         const frameSize = WAL_FRAME_HEADER_SIZE + (this.#checksum?.pageSize ?? 4096);
+        const now = performance.now();
+        this.#pinBehind = false;
         if (this.#reader.framesBytes >= this.#o.resetFrames * frameSize) this.#resetWal();
-        else this.#conns!.repin();
+        else if (res.transactions.length === 0 || now - this.#pinnedAt >= REPIN_MS) this.#conns!.repin();
+        else this.#pinBehind = true;
+        if (!this.#pinBehind) this.#pinnedAt = now;
       }
+      this.#db.clearProblem('capture');
     } catch (err) {
-      this.#o.logger.error({ db: this.name, err }, 'capture pass failed; retrying');
+      this.#db.reportProblem('capture', err);
     } finally {
       this.#running = false;
       if (settling.length > 0) {
@@ -229,21 +222,13 @@ export class DatabaseCapture extends EventEmitter {
   }
 
   /**
-   * Checks the database header for changes capture cannot follow: a switch away from WAL or a
-   * new page size. Both are logged and repaired (WAL again, then a new snapshot).
+   * Checks the database header for changes capture cannot follow (see modeChange). They are
+   * logged and repaired (WAL again, then a new snapshot).
    */
   checkHeader(): void {
     if (this.#closed || !this.#started || this.#running || this.#paused) return;
-    const header = Buffer.alloc(100);
-    fs.readSync(this.#db.files.db, header, 0, 100, 0);
-    const raw = header.readUInt16BE(16);
-    const pageSize = raw === 1 ? 65536 : raw;
-    const wal = header[18] === 2 && header[19] === 2;
-    const expected = this.#checksum?.pageSize;
-    if (wal && (expected === undefined || pageSize === expected)) return;
-    const what = !wal
-      ? `database ${this.name} left WAL mode (an app ran PRAGMA journal_mode=DELETE?); switching it back to WAL`
-      : `database ${this.name} changed its page size from ${expected} to ${pageSize}`;
+    const what = modeChange(this.name, this.#db.files.db, this.#checksum?.pageSize);
+    if (!what) return;
     this.#o.logger.error({ db: this.name }, `${what}; taking a new snapshot`);
     this.#running = true;
     try {
@@ -264,36 +249,24 @@ export class DatabaseCapture extends EventEmitter {
   openSnapshotRead(): SnapshotRead {
     if (!this.#started || this.#closed) throw new UnsupportedDatabaseStateError(`database ${this.name} is not being captured`);
     const conns = this.#conns!;
-    const db = new Database(this.#db.path, { readonly: true, timeout: 5000 });
     let gap = false;
     try {
-      // While writes are paused the lock is already held (a handoff can need a snapshot).
-      if (!this.#paused && !conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
-      try {
-        const res = this.#poll();
-        gap = res.gap;
-        if (gap) throw new UnsupportedDatabaseStateError(`database ${this.name}: WAL frames were missed; a new snapshot is being taken`);
-        db.exec('BEGIN');
-        db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get();
-      } finally {
-        if (!this.#paused) conns.unlockWrite();
-      }
+      return openSnapshotRead(this.#db.path, (begin) => {
+        // While writes are paused the lock is already held (a handoff can need a snapshot).
+        if (!this.#paused && !conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw lockedError(this.name, SNAPSHOT_LOCK_MS);
+        try {
+          gap = this.#poll().gap;
+          if (gap) throw new UnsupportedDatabaseStateError(`database ${this.name}: WAL frames were missed; a new snapshot is being taken`);
+          begin();
+        } finally {
+          if (!this.#paused) conns.unlockWrite();
+        }
+        return { pos: this.pos, ...this.geometry };
+      });
     } catch (err) {
-      db.close();
       if (gap) this.#snapshot('WAL frames were missed (found while preparing a snapshot)');
       throw err;
     }
-    const pos = this.pos;
-    return {
-      pos,
-      pageSize: Number(db.pragma('page_size', { simple: true })),
-      pageCount: Number(db.pragma('page_count', { simple: true })),
-      pages: () => databasePages(db),
-      close: () => {
-        if (db.inTransaction) db.exec('COMMIT');
-        db.close();
-      },
-    };
   }
 
   /** Captures everything committed so far, at once (after a script the node ran itself); returns the position. */
@@ -318,7 +291,7 @@ export class DatabaseCapture extends EventEmitter {
   pauseWrites(timeoutMs: number): Pos {
     if (this.#paused) return this.pos;
     if (!this.#started || this.#closed) throw new UnsupportedDatabaseStateError(`database ${this.name} is not being captured`);
-    if (!this.#conns!.tryLockWrite(timeoutMs)) throw this.#lockedError();
+    if (!this.#conns!.tryLockWrite(timeoutMs)) throw lockedError(this.name, timeoutMs);
     this.#paused = true;
     try {
       const res = this.#poll();
@@ -366,12 +339,6 @@ export class DatabaseCapture extends EventEmitter {
     this.#reader.close();
   }
 
-  #lockedError(): UnsupportedDatabaseStateError {
-    return new UnsupportedDatabaseStateError(
-      `database ${this.name} stayed locked for ${SNAPSHOT_LOCK_MS / 1000}s: is an app using PRAGMA locking_mode=EXCLUSIVE? litefleet cannot follow such a database`,
-    );
-  }
-
   /**
    * Reads the WAL after the cursor (up to `budget` bytes) and logs what it finds. A failure to log
    * (a full disk) leaves the cursor and the checksum where they were: the frames stay pinned in
@@ -399,94 +366,36 @@ export class DatabaseCapture extends EventEmitter {
     const sum = this.#checksum!;
     this.#log.noteTerm(this.#pos.txid + 1, this.#o.term);
     sum.begin();
-    const files: Buffer[] = [];
-    const events: CommitEvent[] = [];
-    let pos = this.#pos;
+    let batch: ReturnType<typeof transactionsLtx>;
     try {
-      for (const tx of txs) {
-        const pgnos = [...tx.pages.keys()].filter((p) => p <= tx.commit).sort((a, b) => a - b);
-        const pages = pgnos.map((pgno) => ({ pgno, data: tx.pages.get(pgno)! }));
-        const txid = pos.txid + 1;
-        const header = this.#header(txid, txid, tx.commit, pos.checksum, tx.offset, tx.size, tx.salt1, tx.salt2);
-        const onPage = (p: LtxPage, hash?: PageHash) => sum.setPage(p.pgno, p.data, hash);
-        const postApply = () => {
-          sum.setPageCount(tx.commit);
-          return sum.value;
-        };
-        let ltx: Buffer;
-        if (this.#o.compress) {
-          for (const p of pages) onPage(p);
-          ltx = encodeLtx(header, pages, postApply());
-        } else {
-          ltx = encodeTransaction(header, pages, onPage, postApply);
-        }
-        files.push(ltx);
-        events.push({ name: this.name, txid, checksum: sum.value, pre: pos, pageSize: header.pageSize, timestamp: header.timestamp, snapshot: false, ltx });
-        pos = { txid, checksum: sum.value };
-      }
-      this.#log.append(files);
+      batch = transactionsLtx(this.name, txs, this.#pos, sum, this.#o);
+      this.#log.append(batch.files);
     } catch (err) {
       sum.rollback();
       throw err;
     }
     sum.commit();
-    this.#pos = pos;
+    const { events } = batch;
+    this.#pos = batch.pos;
     this.stats.commits += events.length;
     this.stats.lastCommitAt = events[events.length - 1]!.timestamp;
     for (const ev of events) this.emit('commit', ev);
   }
 
-  #header(minTxid: number, maxTxid: number, commit: number, pre: bigint, walOffset: number, walSize: number, salt1: number, salt2: number): LtxHeader {
-    return {
-      flags: this.#o.compress ? FLAG_COMPRESS_LZ4 : 0,
-      pageSize: this.#checksum!.pageSize,
-      commit,
-      minTxid,
-      maxTxid,
-      timestamp: Date.now(),
-      preApplyChecksum: pre,
-      walOffset,
-      walSize,
-      walSalt1: walSize ? salt1 : 0,
-      walSalt2: walSize ? salt2 : 0,
-      nodeId: this.#o.nodeId,
-    };
-  }
-
-  /**
-   * Node-owned WAL restart: with the app's write lock held briefly, capture the tail, checkpoint
-   * everything and pin at read-lock 0 so the app's next write starts the WAL over. The log need
-   * not be durable first: if power fails before it is, recovery finds it behind the database and
-   * takes a new snapshot, so its fsyncs run in the background instead of under the app's lock.
-   */
+  /** Resets the WAL once the tail is captured under the app's write lock (see resetWal). */
   #resetWal(): void {
-    const conns = this.#conns!;
-    // Far behind a fast writer, the tail would be read under the app's write lock for as long as
-    // it takes to log it; catch up first (the WAL grows meanwhile) and reset once close.
     const frameSize = WAL_FRAME_HEADER_SIZE + this.#checksum!.pageSize;
-    const mxFrame = readWalIndex(this.#db.files.shm)?.mxFrame ?? 0;
-    if (mxFrame * frameSize - this.#reader.framesBytes > this.#o.resetFrames * frameSize) {
-      conns.repin();
-      return;
-    }
-    conns.passiveCheckpoint();
-    if (!conns.tryLockWrite(LOCK_SPIN_MS)) {
-      conns.repin();
-      return;
-    }
-    try {
-      const res = this.#poll();
-      if (res.gap) throw new Error('WAL restarted while the write lock was held');
-      if (conns.checkpointAndRepin()) this.stats.resets++;
-    } finally {
-      conns.unlockWrite();
-    }
+    const wal = { shm: this.#db.files.shm, frameSize, framesBytes: this.#reader.framesBytes, resetFrames: this.#o.resetFrames };
+    const captureTail = () => {
+      if (this.#poll().gap) throw new Error('WAL restarted while the write lock was held');
+    };
+    if (resetWal(this.#conns!, wal, captureTail)) this.stats.resets++;
   }
 
   /** Takes the write lock, consumes the WAL, pins, releases, then snapshots at the pin. */
   #snapshot(reason: string): void {
     const conns = this.#conns!;
-    if (!conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw this.#lockedError();
+    if (!conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw lockedError(this.name, SNAPSHOT_LOCK_MS);
     try {
       this.#reader.poll();
       conns.repin();
@@ -503,20 +412,20 @@ export class DatabaseCapture extends EventEmitter {
    * hashes to the position, nothing changed and capture carries on.
    */
   #snapshotPinned(reason: string): void {
-    const conns = this.#conns!;
-    const { pageSize, pageCount } = conns.pinnedGeometry();
-    const sum = new DatabaseChecksum(pageSize);
-    for (const { pgno, data } of conns.pinnedPages()) {
-      if (pgno > pageCount) break;
-      sum.setPage(pgno, data);
-    }
-    sum.setPageCount(pageCount);
+    const sum = this.#conns!.pinnedChecksum();
     this.#checksum = sum;
     if (sum.value === this.#pos.checksum) {
       this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos) }, 'database unchanged since the last logged transaction');
       this.#writeWalMark();
       return;
     }
+    this.#startOver(reason);
+  }
+
+  /** The database as it is (its checksum state current) becomes the next TXID, as a snapshot the log starts over from. */
+  #startOver(reason: string): void {
+    const sum = this.#checksum!;
+    const { pageSize, pageCount } = sum;
     const pre = this.#pos;
     const txid = pre.txid + 1;
     this.#log.reset({ txid, checksum: sum.value });
@@ -530,92 +439,8 @@ export class DatabaseCapture extends EventEmitter {
     this.emit('commit', { name: this.name, txid, checksum: sum.value, pre, pageSize, timestamp: this.stats.lastCommitAt, snapshot: true } satisfies CommitEvent);
   }
 
-  /**
-   * Records where in the WAL the current position ends (`<log dir>/wal-mark`), for a restart to
-   * resume from when the log's newest transaction was not captured here (a replica promoted, or a
-   * snapshot, since): the WAL then still tells what the app committed after it.
-   */
+  /** Records where in the WAL the current position ends (see writeWalMark). */
   #writeWalMark(): void {
-    const c = this.#reader.cursor;
-    const sum = this.#checksum!;
-    if (!c) return;
-    const mark: WalMark = { txid: this.#pos.txid, checksum: formatHex64(this.#pos.checksum), salt1: c.salt1, salt2: c.salt2, end: c.offset, pageSize: sum.pageSize, pageCount: sum.pageCount };
-    const file = path.join(this.#log.dir, 'wal-mark');
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify(mark));
-    fs.renameSync(`${file}.tmp`, file);
+    writeWalMark(this.#log.dir, this.#pos, this.#reader.cursor, this.#checksum!);
   }
-
-  /**
-   * Called at start with the write lock held and every WAL transaction read. If the WAL still holds
-   * the position's end unchanged (see walReference), and nothing after it was copied back into
-   * the database file, the state at that point is rebuilt from the file plus the frames before it;
-   * when its checksum matches the log, capture resumes there and returns the transactions after it.
-   */
-  #resumeFromWal(ref: WalMark | undefined, txs: WalTransaction[]): WalTransaction[] | undefined {
-    if (!ref || this.#pos.txid === 0) return undefined;
-    const backfill = readWalIndex(this.#db.files.shm)?.backfill;
-    if (backfill === undefined) return undefined;
-    const idx = txs.findIndex((t) => t.salt1 === ref.salt1 && t.salt2 === ref.salt2 && t.offset + t.size === ref.end);
-    if (idx >= 0 && backfill * (WAL_FRAME_HEADER_SIZE + ref.pageSize) <= ref.end - WAL_HEADER_SIZE) {
-      const upto = txs.slice(0, idx + 1);
-      const overlay = new Map<number, Uint8Array>();
-      for (const t of upto) for (const [p, d] of t.pages) overlay.set(p, d);
-      if (this.#adoptIfAtPosition(ref.pageSize, upto[upto.length - 1]!.commit, overlay)) return txs.slice(idx + 1);
-    }
-    // The WAL started over after the position (capture's own reset checkpointed everything first,
-    // or nothing had been written since): then the file alone is the position, untouched since,
-    // and every transaction in the WAL came after it.
-    if (backfill === 0 && this.#adoptIfAtPosition(ref.pageSize, Math.floor(fs.fstatSync(this.#db.files.db).size / ref.pageSize), new Map())) return txs;
-    return undefined;
-  }
-
-  /** Hashes the database file with `overlay` on top; adopts that checksum state when it is the position's. */
-  #adoptIfAtPosition(pageSize: number, commit: number, overlay: Map<number, Uint8Array>): boolean {
-    const sum = new DatabaseChecksum(pageSize);
-    const page = Buffer.alloc(pageSize);
-    for (let p = 1; p <= commit; p++) {
-      const o = overlay.get(p);
-      if (o) {
-        sum.setPage(p, o);
-      } else {
-        page.fill(0);
-        fs.readSync(this.#db.files.db, page, 0, pageSize, (p - 1) * pageSize);
-        sum.setPage(p, page);
-      }
-    }
-    sum.setPageCount(commit);
-    if (sum.value !== this.#pos.checksum) return false;
-    this.#checksum = sum;
-    return true;
-  }
-}
-
-/**
- * Where in the WAL the log's position `pos` ends, if this node captured it: the newest
- * transaction's header, or the mark capture leaves when it starts from a replica's position or a
- * snapshot. A node that has one may have commits in its WAL it never logged before it died.
- */
-export function walReference(log: SegmentLog, pos: Pos, nodeId: bigint): WalMark | undefined {
-  const last = log.headerAt(pos.txid);
-  if (last && last.walSize > 0 && last.nodeId === nodeId) {
-    return { txid: pos.txid, checksum: formatHex64(pos.checksum), salt1: last.walSalt1, salt2: last.walSalt2, end: last.walOffset + last.walSize, pageSize: last.pageSize, pageCount: last.commit };
-  }
-  try {
-    const mark = JSON.parse(fs.readFileSync(path.join(log.dir, 'wal-mark'), 'utf8')) as WalMark;
-    return mark.txid === pos.txid && mark.checksum === formatHex64(pos.checksum) ? mark : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Where in the WAL a logged position ends (see walReference). */
-interface WalMark {
-  txid: number;
-  checksum: string;
-  salt1: number;
-  salt2: number;
-  /** Byte offset just past the position's last commit frame. */
-  end: number;
-  pageSize: number;
-  pageCount: number;
 }

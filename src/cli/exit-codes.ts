@@ -15,6 +15,7 @@ const OUTCOMES: Record<string, Outcome> = {
   EINVALIDNAME: { exit: 2, hint: 'a database is named by its file name in dir, without a path' },
   ECONFIG: { exit: 2, hint: 'the file and line above say which key; the README lists every key' },
   ENOENT: { exit: 2 },
+  EDATADIRINUSE: { exit: 2, hint: 'stop the other node, or give this one a data-dir of its own' },
   EUNAUTHORIZED: { exit: 3, hint: 'set http.token in the config, or LITEFLEET_TOKEN, to the cluster token every node shares' },
   ENODE: { exit: 4, hint: 'is the node running (litefleet run -c litefleet.yml), and is http.addr right?' },
   ENODB: { exit: 4 },

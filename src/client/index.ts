@@ -2,13 +2,14 @@
  * `litefleet/client`: what an app needs to know and do about the cluster, from its own code.
  *
  * ```ts
- * import { getInstanceInfo, ensurePrimary, openDatabase, waitForTxid } from 'litefleet/client';
+ * import { getInstanceInfo, ensurePrimary, openDatabase, waitForTxid, waitForReplicas } from 'litefleet/client';
  *
  * const { currentIsPrimary, primaryInstance } = await getInstanceInfo();
  * const sqlite = await openDatabase('sqlite.db');       // read-only here unless this node is primary
  * sqlite.db.prepare('SELECT * FROM notes').all();
  * await ensurePrimary();                                 // throws PrimaryRequiredError on a replica
  * await waitForTxid('sqlite.db', 42, { timeout: 5000 }); // read your own writes
+ * await waitForReplicas('sqlite.db', 42, 1);             // a write that survives the primary's crash
  * ```
  *
  * The node is found at `LITEFLEET_URL` (set for apps started by `litefleet run`; default
@@ -16,65 +17,11 @@
  */
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { followEvents, waitForNodeTxid } from './events.ts';
+import { followEvents } from '../protocol/events.ts';
+import { getInstanceInfo, nodeOptions, type NodeOptions } from './instance.ts';
 
+export { ensurePrimary, getInstanceInfo, PrimaryRequiredError, waitForReplicas, waitForTxid, type InstanceInfo, type NodeOptions } from './instance.ts';
 export { expressMiddleware, withLitefleet } from './middleware.ts';
-
-/** Where the node is and its token (defaults from LITEFLEET_URL and LITEFLEET_TOKEN). */
-export interface NodeOptions {
-  url?: string;
-  token?: string;
-}
-
-/** Who this instance is and who the primary is. */
-export interface InstanceInfo {
-  currentInstance: string;
-  primaryInstance: string | null;
-  currentIsPrimary: boolean;
-}
-
-/** Thrown by ensurePrimary on a replica: the request must be replayed on the primary. */
-export class PrimaryRequiredError extends Error {
-  readonly status = 409;
-  readonly primaryInstance: string | null;
-  /** What Fly's edge (and litefleet's proxy) turn into a replay of the request on the primary. */
-  readonly headers: Record<string, string>;
-
-  constructor(primaryInstance: string | null) {
-    super(primaryInstance ? `this instance is a replica; replay on the primary ${primaryInstance}` : 'this instance is a replica and no primary is known');
-    this.primaryInstance = primaryInstance;
-    this.headers = primaryInstance ? { 'fly-replay': `instance=${primaryInstance}` } : {};
-  }
-}
-
-export function nodeOptions(o: NodeOptions = {}): { url: string; token: string } {
-  const url = (o.url ?? process.env.LITEFLEET_URL ?? 'http://127.0.0.1:20202').replace(/\/$/, '');
-  const token = o.token ?? process.env.LITEFLEET_TOKEN;
-  if (!token) throw new Error('litefleet/client needs the cluster token: set LITEFLEET_TOKEN or pass { token }');
-  return { url, token };
-}
-
-/** This instance's name, the primary's, and whether they are the same (from the local node). */
-export async function getInstanceInfo(o: NodeOptions = {}): Promise<InstanceInfo> {
-  const { url, token } = nodeOptions(o);
-  const res = await fetch(`${url}/info`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
-  if (!res.ok) throw new Error(`the litefleet node at ${url} answered ${res.status}${res.status === 401 ? ' (wrong or missing token)' : ''}`);
-  const { node } = (await res.json()) as { node: { role: string; hostname: string; primary: string | null } };
-  const currentIsPrimary = node.role === 'primary';
-  return { currentInstance: node.hostname, primaryInstance: currentIsPrimary ? node.hostname : node.primary, currentIsPrimary };
-}
-
-/** Throws PrimaryRequiredError unless this instance is the primary (call it before writing in a GET handler). */
-export async function ensurePrimary(o: NodeOptions = {}): Promise<void> {
-  const info = await getInstanceInfo(o);
-  if (!info.currentIsPrimary) throw new PrimaryRequiredError(info.primaryInstance);
-}
-
-/** Resolves once this node has `txid` of `db` (driven by the node's events, not by polling). */
-export async function waitForTxid(db: string, txid: number, o: NodeOptions & { timeout?: number } = {}): Promise<void> {
-  const { url, token } = nodeOptions(o);
-  await waitForNodeTxid(url, token, db, txid, o.timeout ?? 5_000);
-}
 
 /** Options of openDatabase: where the node and its databases are, and better-sqlite3's own. */
 export interface OpenDatabaseOptions extends NodeOptions {

@@ -1,5 +1,5 @@
-import { txidFromCookie } from '../proxy/txid-cookie.ts';
-import { getInstanceInfo, nodeOptions, PrimaryRequiredError, waitForTxid, type NodeOptions } from './index.ts';
+import { txidFromCookie } from '../protocol/txid-cookie.ts';
+import { getInstanceInfo, nodeOptions, PrimaryRequiredError, waitForTxid, type NodeOptions } from './instance.ts';
 
 /** Options of the middlewares: the node, and the database whose TXID the `__txid` cookie tracks. */
 export interface MiddlewareOptions extends NodeOptions {

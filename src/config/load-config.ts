@@ -56,7 +56,9 @@ export function loadConfig(file: string, options: LoadConfigOptions = {}): Confi
 
 function describeIssue(issue: z.core.$ZodIssue, doc: ReturnType<typeof parseDocument>, lines: LineCounter, file: string): string {
   let keyPath = issue.path.map(String);
-  let message = /received undefined$/.test(issue.message) ? 'required key is missing' : issue.message;
+  let message = /received undefined$/.test(issue.message)
+    ? 'required key is missing'
+    : issue.message.replace(/^Invalid input: expected (\w+), received (\w+)$/, 'expected a $1, got a $2').replace(/^Invalid option: /, '');
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
     keyPath = [...keyPath, key];

@@ -1,23 +1,37 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 
-const duration = (dflt: string) =>
+// Node's timers take at most 2^31-1 ms (about 24.8 days); a longer delay fires at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const MAX_DURATION_MS = 100 * 365 * 86_400_000;
+
+/**
+ * A duration (`500ms`, `10s`, `1m30s`, or a number of seconds) in ms. It must be positive (a zero
+ * poll interval spins a core) unless `zero` says 0 means something, and short enough for a timer
+ * unless it is only compared against (`long`).
+ */
+const duration = (dflt: string, o: { zero?: boolean; long?: boolean } = {}) =>
   z
-    .union([z.string(), z.number()])
+    .union([z.string(), z.number()], { error: (iss) => `expected a duration such as 500ms, 10s or 5m (or a number of seconds), got ${JSON.stringify(iss.input)}` })
     .default(dflt)
     .transform((v, ctx) => {
       const ms = typeof v === 'number' ? v * 1000 : parseDuration(v);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. 500ms, 10s, 5m, 1h)` });
+      const max = o.long ? MAX_DURATION_MS : MAX_TIMER_MS;
+      let problem: string | undefined;
+      if (ms === undefined || !Number.isFinite(ms)) problem = 'use e.g. 500ms, 10s, 5m, 1h';
+      else if (ms < 0 || (ms === 0 && !o.zero)) problem = o.zero ? 'it may not be negative' : 'it must be more than 0';
+      else if (ms > max) problem = `at most ${o.long ? '100 years' : '24 days (the longest a timer waits)'}`;
+      if (problem !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (${problem})` });
         return z.NEVER;
       }
-      return ms;
+      return Math.round(ms!);
     });
 
 // YAML reads `true`/`false` as booleans, but after ${A == B} expansion they may also arrive quoted.
 const bool = (dflt: boolean) =>
   z
-    .union([z.boolean(), z.enum(['true', 'false'])])
+    .union([z.boolean(), z.enum(['true', 'false'])], { error: (iss) => `expected true or false, got ${JSON.stringify(iss.input)}` })
     .default(dflt)
     .transform((v) => v === true || v === 'true');
 
@@ -34,7 +48,7 @@ const consul = z.strictObject({
   key: z.string().min(1).default('litefleet/primary'),
   // Consul refuses session TTLs under 10 s.
   ttl: duration('10s').refine((ms) => ms >= 10_000, 'Consul session TTLs are at least 10s'),
-  'lock-delay': duration('1s'),
+  'lock-delay': duration('1s', { zero: true }),
 });
 
 const lease = z.strictObject({
@@ -44,9 +58,9 @@ const lease = z.strictObject({
   'advertise-url': z.url().optional(),
   promote: bool(false),
   // How long a candidate that is behind waits, once the primary is gone, before it takes the lease anyway.
-  'catch-up-timeout': duration('2s'),
+  'catch-up-timeout': duration('2s', { zero: true }),
   'reconnect-delay': duration('1s'),
-  'demote-delay': duration('10s'),
+  'demote-delay': duration('10s', { zero: true }),
   etcd: etcd.optional(),
   consul: consul.optional(),
 }).superRefine((l, ctx) => {
@@ -80,6 +94,9 @@ export const configSchema = z.strictObject({
       'always-forward': z.array(z.string()).default([]),
       'read-timeout': duration('5s'),
       'max-lag': duration('10s'),
+      // On the primary, a write is answered once this many replicas have applied it (0: at once).
+      'sync-replicas': z.number().int().min(0).max(100).default(0),
+      'sync-timeout': duration('5s'),
     })
     .optional(),
   exec: z.union([execEntry.transform((e) => [e]), z.array(execEntry)]).optional(),
@@ -92,7 +109,7 @@ export const configSchema = z.strictObject({
       'access-key-id': z.string().optional(),
       'secret-access-key': z.string().optional(),
       // Every transaction stays restorable this long.
-      retention: duration('720h'),
+      retention: duration('720h', { long: true }),
       'retention-interval': duration('1h'),
       // Compactions (for fast restores) and snapshots, as Litestream's levels.
       'l1-interval': duration('1m'),

@@ -25,9 +25,9 @@ const CALL_TIMEOUT_MS = 2_000;
  * such a key alone for one TTL.
  */
 export class ConsulLeaser implements Leaser {
-  readonly advertiseUrl: string;
+  readonly self: PrimaryInfo;
   readonly candidate: boolean;
-  readonly dynamic = true;
+  readonly canHandOff = true;
   readonly #o: ConsulLeaserOptions;
   readonly #base: string;
   readonly #token: string | undefined;
@@ -35,7 +35,7 @@ export class ConsulLeaser implements Leaser {
 
   constructor(o: ConsulLeaserOptions) {
     this.#o = o;
-    this.advertiseUrl = o.self.advertiseUrl;
+    this.self = o.self;
     this.candidate = o.candidate;
     const u = new URL(o.url);
     this.#token = u.password ? decodeURIComponent(u.password) : undefined;
@@ -73,6 +73,10 @@ export class ConsulLeaser implements Leaser {
     }
     lease.term = held.ModifyIndex;
     return lease;
+  }
+
+  selfUrl(): string {
+    return this.self.advertiseUrl;
   }
 
   async primaryInfo(): Promise<PrimaryInfo | undefined> {

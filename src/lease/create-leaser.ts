@@ -14,7 +14,7 @@ export function createLeaser(config: Config, nodeId: string): Leaser {
   const self = { hostname, advertiseUrl, nodeId };
   switch (l.type) {
     case 'static':
-      return new StaticLeaser({ hostname, advertiseUrl }, l.candidate);
+      return new StaticLeaser({ hostname, advertiseUrl }, l.candidate, nodeId);
     case 'etcd':
       return new EtcdLeaser({ endpoints: l.etcd!.endpoints, key: l.etcd!.key, ttlMs: l.etcd!.ttl, self, candidate: l.candidate });
     case 'consul':

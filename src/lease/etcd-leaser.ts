@@ -1,6 +1,4 @@
-import { noop } from 'cockatiel';
-import { Etcd3, EtcdLeaseInvalidError } from 'etcd3';
-import type { Lease as EtcdLeaseHandle } from 'etcd3';
+import type { Etcd3, Lease as EtcdLeaseHandle } from 'etcd3';
 import { formatPrimaryInfo, LeaseExpiredError, parsePrimaryInfo, PrimaryExistsError, withTimeout, type Lease, type Leaser, type PrimaryInfo } from './leaser.ts';
 
 /** Settings of the etcd lease (`lease.etcd` plus this node's identity). */
@@ -15,6 +13,12 @@ export interface EtcdLeaserOptions {
 // A call to a dead or partitioned etcd must not outlive the lease it is meant to keep.
 const CALL_TIMEOUT_MS = 2_000;
 
+/** The etcd3 module and a client made with it. */
+interface Etcd {
+  etcd3: typeof import('etcd3');
+  client: Etcd3;
+}
+
 /**
  * The primary lease in etcd: the key holds the primary's info and is attached to an etcd lease of
  * `ttl` seconds, so it disappears when the primary stops renewing. Taking it is a transaction
@@ -22,23 +26,36 @@ const CALL_TIMEOUT_MS = 2_000;
  * never both win.
  */
 export class EtcdLeaser implements Leaser {
-  readonly advertiseUrl: string;
+  readonly self: PrimaryInfo;
   readonly candidate: boolean;
-  readonly dynamic = true;
+  readonly canHandOff = true;
   readonly #o: EtcdLeaserOptions;
-  readonly #client: Etcd3;
+  #etcd: Promise<Etcd> | undefined;
 
   constructor(o: EtcdLeaserOptions) {
     this.#o = o;
-    this.advertiseUrl = o.self.advertiseUrl;
+    this.self = o.self;
     this.candidate = o.candidate;
-    // No retries or circuit breaker inside the client: the election loop retries every round, and
-    // a breaker left open after etcd restarts would keep a candidate from ever taking the lease.
-    this.#client = new Etcd3({ hosts: o.endpoints, dialTimeout: CALL_TIMEOUT_MS, faultHandling: { host: () => noop, global: noop } });
+  }
+
+  /**
+   * The client, imported by the first call: etcd3 and the gRPC and protobuf code under it take
+   * about 0.3 s and 30 MB to load, which only a node configured for etcd should pay
+   * (createLeaser imports this class for every config).
+   */
+  #connect(): Promise<Etcd> {
+    this.#etcd ??= Promise.all([import('etcd3'), import('cockatiel')]).then(([etcd3, { noop }]) => ({
+      etcd3,
+      // No retries or circuit breaker inside the client: the election loop retries every round, and
+      // a breaker left open after etcd restarts would keep a candidate from ever taking the lease.
+      client: new etcd3.Etcd3({ hosts: this.#o.endpoints, dialTimeout: CALL_TIMEOUT_MS, faultHandling: { host: () => noop, global: noop } }),
+    }));
+    return this.#etcd;
   }
 
   async acquire(): Promise<Lease> {
-    const c = this.#client;
+    const etcd = await this.#connect();
+    const c = etcd.client;
     const key = this.#o.key;
     const current = await withTimeout(c.get(key).string(), CALL_TIMEOUT_MS, 'reading the etcd lease key');
     const holder = parsePrimaryInfo(current);
@@ -55,15 +72,20 @@ export class EtcdLeaser implements Leaser {
       await handle.revoke().catch(() => {});
       throw new PrimaryExistsError('another node took the primary lease first');
     }
-    return new EtcdLease(c, handle, key, this.#o.self, this.#o.ttlMs, sentAt, Number(res.header.revision));
+    return new EtcdLease(etcd, handle, key, this.#o.self, this.#o.ttlMs, sentAt, Number(res.header.revision));
+  }
+
+  selfUrl(): string {
+    return this.self.advertiseUrl;
   }
 
   async primaryInfo(): Promise<PrimaryInfo | undefined> {
-    return parsePrimaryInfo(await withTimeout(this.#client.get(this.#o.key).string(), CALL_TIMEOUT_MS, 'reading the etcd lease key'));
+    const { client } = await this.#connect();
+    return parsePrimaryInfo(await withTimeout(client.get(this.#o.key).string(), CALL_TIMEOUT_MS, 'reading the etcd lease key'));
   }
 
   async close(): Promise<void> {
-    this.#client.close();
+    if (this.#etcd) (await this.#etcd).client.close();
   }
 }
 
@@ -71,15 +93,15 @@ class EtcdLease implements Lease {
   renewedAt: number;
   readonly ttl: number;
   readonly term: number;
-  readonly #client: Etcd3;
+  readonly #etcd: Etcd;
   readonly #handle: EtcdLeaseHandle;
   readonly #key: string;
   readonly #self: PrimaryInfo;
   #value: string;
 
-  constructor(client: Etcd3, handle: EtcdLeaseHandle, key: string, self: PrimaryInfo, ttl: number, renewedAt: number, term: number) {
+  constructor(etcd: Etcd, handle: EtcdLeaseHandle, key: string, self: PrimaryInfo, ttl: number, renewedAt: number, term: number) {
     this.term = term;
-    this.#client = client;
+    this.#etcd = etcd;
     this.#handle = handle;
     this.#key = key;
     this.#self = self;
@@ -91,14 +113,14 @@ class EtcdLease implements Lease {
   async renew(): Promise<void> {
     const sentAt = Date.now();
     const res = await withTimeout(this.#handle.keepaliveOnce(), CALL_TIMEOUT_MS, 'renewing the etcd lease').catch((err: unknown) => {
-      throw err instanceof EtcdLeaseInvalidError ? new LeaseExpiredError('the etcd lease expired before it was renewed') : err;
+      throw err instanceof this.#etcd.etcd3.EtcdLeaseInvalidError ? new LeaseExpiredError('the etcd lease expired before it was renewed') : err;
     });
     if (Number(res.TTL) <= 0) throw new LeaseExpiredError('the etcd lease expired before it was renewed');
     this.renewedAt = sentAt;
   }
 
   async handoff(to: string | undefined): Promise<void> {
-    const c = this.#client;
+    const c = this.#etcd.client;
     const next = formatPrimaryInfo({ ...this.#self, ...(to ? { handoffTo: to } : {}) });
     const id = await this.#handle.grant();
     const res = await withTimeout(

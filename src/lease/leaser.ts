@@ -35,12 +35,17 @@ export interface Lease {
 
 /** A way to elect the primary: static, etcd or Consul. */
 export interface Leaser {
-  /** The URL other nodes reach this node's API at. */
-  readonly advertiseUrl: string;
+  /** This node as the lease names it when it leads (its hostname and API URL); with the static lease, the primary's. */
+  readonly self: PrimaryInfo;
   /** Whether this node may ever become primary. */
   readonly candidate: boolean;
-  /** False for the static lease: there is nothing to elect, hand off or fail over. */
-  readonly dynamic: boolean;
+  /** Whether a held lease can be handed to another node (not the static one). */
+  readonly canHandOff: boolean;
+  /**
+   * Where the other nodes reach this node's API, given the port it listens on: its advertise-url,
+   * or loopback for a static replica (whose config names the primary's URL, not its own).
+   */
+  selfUrl(port: number): string;
   /**
    * Tries to become primary: succeeds when no node holds the lease, or when its holder marked it
    * as handed to this node. Throws PrimaryExistsError otherwise.

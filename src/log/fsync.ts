@@ -26,6 +26,21 @@ function fsyncPath(p: string, dataOnly: boolean): void {
   }
 }
 
+/** Writes every buffer at `position` onwards, in as few calls as the kernel allows. */
+export function writeAll(fd: number, bufs: readonly Uint8Array[], position: number): void {
+  let pending = [...bufs];
+  let pos = position;
+  while (pending.length > 0) {
+    const batch = pending.slice(0, 1024);
+    let n = fs.writevSync(fd, batch, pos);
+    pos += n;
+    let consumed = 0;
+    while (consumed < batch.length && n >= batch[consumed]!.length) n -= batch[consumed++]!.length;
+    pending = pending.slice(consumed);
+    if (n > 0) pending[0] = pending[0]!.subarray(n);
+  }
+}
+
 /** Replaces `file` with `data` atomically and durably: tmp file, fsync, rename, fsync of the folder. */
 export function writeFileDurable(file: string, data: string | Uint8Array): void {
   const tmp = `${file}.tmp`;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LitefleetError } from '../errors.ts';
 import { ltxFileLength } from '../ltx/file-length.ts';
+import { HEADER_SIZE } from '../ltx/header.ts';
 import { parseLtxFilename } from '../ltx/position.ts';
 import { parseSegmentName } from './segment.ts';
 
@@ -20,6 +21,27 @@ export function readSegmentFile(file: string): { files: Buffer[]; torn: number }
     off += len;
   }
   return { files, torn: buf.length - off };
+}
+
+/**
+ * The ends of an LTX file on disk, without the pages between: its header and the last 16 bytes of
+ * its trailer back to back (what headerFields reads), and the file's size.
+ */
+export function readLtxEnds(file: string): { ends: Buffer; size: number } {
+  const fd = fs.openSync(file, 'r');
+  let head: Buffer;
+  let tail: Buffer;
+  let size: number;
+  try {
+    size = fs.fstatSync(fd).size;
+    head = Buffer.alloc(HEADER_SIZE);
+    tail = Buffer.alloc(16);
+    fs.readSync(fd, head, 0, HEADER_SIZE, 0);
+    fs.readSync(fd, tail, 0, 16, size - 16);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { ends: Buffer.concat([head, tail]), size };
 }
 
 /** The segment files of a log, oldest first: `dir` is a database's state folder or its `segments` folder. */
@@ -52,6 +74,8 @@ export function ltxFilesAt(target: string, torn: (label: string, bytes: number) 
   } catch {
     throw new LitefleetError('ENOENT', `${target} does not exist`);
   }
+  // A device or a pipe never ends (ltx verify /dev/zero read 5.5 GB in 15 s): only files have a size to read.
+  if (!st.isDirectory() && !st.isFile()) throw new LitefleetError('EINVALID', `${target} is not a file or a folder: LTX files and logs are read from regular files`);
   const fromSegment = (file: string): FoundLtx[] => {
     const seg = readSegmentFile(file);
     if (seg.torn) torn(`${path.basename(file)}#${seg.files.length + 1}`, seg.torn);

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { decodeHeader, HEADER_SIZE, type LtxHeader } from '../ltx/header.ts';
+import type { Pos } from '../ltx/position.ts';
 
 /** Bytes of one index record: max TXID (u64), post-apply checksum (u64), offset (u64) and length (u32), big-endian, 4 spare. */
 export const INDEX_RECORD_SIZE = 32;
@@ -20,8 +22,9 @@ export function parseSegmentName(name: string): number | undefined {
 /**
  * One segment file of a log: LTX files back to back, the first starting at `firstTxid`, with its
  * index in a sidecar `.idx` file (one record per file: where it is and where it ends). The index
- * is kept in memory in typed arrays (a few bytes per transaction) and appended to disk with every
- * write, so a log of hundreds of thousands of transactions opens without reading them.
+ * is kept in memory in typed arrays (a few bytes per transaction) and written to disk when the log
+ * syncs (see writeIndex), so a log of hundreds of thousands of transactions opens without reading
+ * them.
  */
 export class Segment {
   readonly firstTxid: number;
@@ -40,6 +43,8 @@ export class Segment {
   createdAt = 0;
   #fd: number | undefined;
   #indexFd: number | undefined;
+  /** Entries whose index records are on disk. */
+  #indexed = 0;
 
   constructor(dir: string, firstTxid: number) {
     this.firstTxid = firstTxid;
@@ -128,11 +133,23 @@ export class Segment {
   /** Keeps the first `count` entries in memory. */
   truncate(count: number): void {
     this.#count = count;
+    this.#indexed = Math.min(this.#indexed, count);
     this.size = count === 0 ? 0 : this.#off[count - 1]! + this.#len[count - 1]!;
   }
 
+  /**
+   * Writes the index records not on disk yet. Appends leave them in memory until the log syncs:
+   * the index only saves reading files at start (recovery walks a segment's files past its last
+   * record), and a second write per append cost as much as the append itself.
+   */
+  writeIndex(): void {
+    if (this.#indexed >= this.#count) return;
+    fs.writeSync(this.indexFd, this.#indexRecords(this.#indexed, this.#count), 0, undefined, this.#indexed * INDEX_RECORD_SIZE);
+    this.#indexed = this.#count;
+  }
+
   /** The index records of entries `from` to `to` (exclusive). */
-  indexRecords(from: number, to: number): Buffer {
+  #indexRecords(from: number, to: number): Buffer {
     const buf = Buffer.alloc((to - from) * INDEX_RECORD_SIZE);
     for (let i = from; i < to; i++) {
       const o = (i - from) * INDEX_RECORD_SIZE;
@@ -168,6 +185,7 @@ export class Segment {
       max = m;
       end = off + len;
     }
+    this.#indexed = this.#count;
     return this.#count;
   }
 
@@ -199,10 +217,41 @@ export class Segment {
     return buf;
   }
 
+  /**
+   * Reads consecutive files from the one starting at `fromTxid`, up to about `maxBytes` (at least
+   * one file), in one read; undefined if none of its files starts there.
+   */
+  readFiles(fromTxid: number, maxBytes: number): { files: Buffer[]; pos: Pos } | undefined {
+    const first = this.indexOfMin(fromTxid);
+    if (first < 0) return undefined;
+    let last = first;
+    while (last + 1 < this.count && this.offsetAt(last + 1) + this.lengthAt(last + 1) - this.offsetAt(first) <= maxBytes) last++;
+    const start = this.offsetAt(first);
+    const buf = this.read(start, this.offsetAt(last) + this.lengthAt(last) - start);
+    const files: Buffer[] = [];
+    for (let i = first; i <= last; i++) files.push(buf.subarray(this.offsetAt(i) - start, this.offsetAt(i) - start + this.lengthAt(i)));
+    return { files, pos: { txid: this.maxAt(last), checksum: this.checksumAt(last) } };
+  }
+
+  /** Header of entry `i`, read from the segment file. */
+  headerAt(i: number): LtxHeader {
+    return decodeHeader(this.read(this.offsetAt(i), HEADER_SIZE));
+  }
+
+  /** The position before its first file, from that file's header (undefined when it cannot be read). */
+  base(): Pos | undefined {
+    try {
+      const h = this.headerAt(0);
+      return { txid: h.minTxid - 1, checksum: h.preApplyChecksum };
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Cuts the files on disk to the entries kept in memory. */
   truncateFiles(): void {
     fs.truncateSync(this.path, this.size);
-    if (fs.existsSync(this.indexPath)) fs.truncateSync(this.indexPath, this.#count * INDEX_RECORD_SIZE);
+    if (fs.existsSync(this.indexPath)) fs.truncateSync(this.indexPath, this.#indexed * INDEX_RECORD_SIZE);
   }
 
   /** Closes the descriptors (the segment can still be read, opening it per read). */
@@ -217,4 +266,29 @@ export class Segment {
   get open(): boolean {
     return this.#fd !== undefined || this.#indexFd !== undefined;
   }
+}
+
+/** The index of the segment among a log's `segments` (oldest first) whose range holds `txid` (or -1). */
+export function segmentFor(segments: readonly Segment[], txid: number): number {
+  let lo = 0;
+  let hi = segments.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (segments[mid]!.firstTxid <= txid) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found >= 0 && txid <= segments[found]!.maxTxid ? found : -1;
+}
+
+/** Where among a log's `segments` the entry ending exactly at `txid` is. */
+export function locateMax(segments: readonly Segment[], txid: number): { seg: number; entry: number } | undefined {
+  const si = segmentFor(segments, txid);
+  if (si < 0) return undefined;
+  const entry = segments[si]!.indexOfMax(txid);
+  return entry < 0 ? undefined : { seg: si, entry };
 }

@@ -1,5 +1,10 @@
 import { crc64Final, crc64Init, crc64Update, type Crc64State } from './crc64.ts';
-import type { PageHash } from './encoder.ts';
+
+/** A page's CRC-64 as two int32 halves, without the flag bit (as a decoder computes it, for the database checksum to reuse). */
+export interface PageHash {
+  hi: number;
+  lo: number;
+}
 
 /** Bit 63, forced on in every stored checksum so that zero can mean "absent". */
 export const CHECKSUM_FLAG = 1n << 63n;

@@ -3,6 +3,7 @@ import { ChecksumMismatchError, LtxFormatError } from '../errors.ts';
 import { CHECKSUM_FLAG, DatabaseChecksum, formatHex64, lockPgno } from './checksum.ts';
 import { crc64Final, crc64Init, crc64Shift, crc64Update, hashFrame } from './crc64.ts';
 import type { LtxPage } from './encoder.ts';
+import { lz4FrameEnd } from './file-length.ts';
 import {
   decodeHeader,
   FLAG_COMPRESS_LZ4,
@@ -14,6 +15,9 @@ import {
   type LtxHeader,
   type LtxTrailer,
 } from './header.ts';
+
+// An LZ4 sequence turns one byte into at most 255.
+const LZ4_MAX_RATIO = 255;
 
 /** A fully decoded and verified LTX file. */
 export interface LtxFile {
@@ -29,9 +33,20 @@ export function decodeTrailer(buf: Uint8Array): LtxTrailer {
   return { postApplyChecksum: b.readBigUInt64BE(buf.length - 16), fileChecksum: b.readBigUInt64BE(buf.length - 8) };
 }
 
-function inflate(body: Uint8Array): Uint8Array {
+/**
+ * The page block of a compressed file, decompressed into at most what the header allows (every
+ * page of the database once, and the terminator) and what LZ4 can expand its bytes to (255 to 1):
+ * a flipped byte in a block or content size otherwise had lz4js allocate and fill gigabytes before
+ * any checksum was looked at. Whatever a corrupt frame writes past that bound is dropped, and the
+ * file checksum then fails.
+ */
+function inflate(body: Uint8Array, header: LtxHeader): Uint8Array {
+  const limit = Math.min(header.commit * (PAGE_HEADER_SIZE + header.pageSize) + PAGE_HEADER_SIZE, body.length * LZ4_MAX_RATIO);
+  const view = Buffer.from(body.buffer, body.byteOffset, body.length);
+  // Every block must lie within the body: lz4js copies a block of the size it is told.
+  if (lz4FrameEnd(view, 0) !== body.length) throw new LtxFormatError('compressed page block is corrupt: its LZ4 blocks do not end where the page block does');
   try {
-    return lz4.decompress(body);
+    return lz4.decompress(body, limit);
   } catch (err) {
     throw new LtxFormatError(`compressed page block is corrupt: ${(err as Error).message}`);
   }
@@ -46,7 +61,7 @@ export function decodeLtx(buf: Uint8Array, options: { snapshotChecksum?: boolean
   const header = decodeHeader(buf);
   const trailer = decodeTrailer(buf);
   const raw = buf.subarray(HEADER_SIZE, buf.length - TRAILER_SIZE);
-  const body = header.flags & FLAG_COMPRESS_LZ4 ? inflate(raw) : raw;
+  const body = header.flags & FLAG_COMPRESS_LZ4 ? inflate(raw, header) : raw;
 
   // A page frame is the page number (4 bytes, big-endian) and the page: exactly what a page
   // checksum hashes. So each frame is hashed once, on its own, and the file checksum is assembled

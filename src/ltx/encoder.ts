@@ -1,6 +1,6 @@
 import lz4 from 'lz4js';
 import { LtxFormatError } from '../errors.ts';
-import { CHECKSUM_FLAG, lockPgno } from './checksum.ts';
+import { CHECKSUM_FLAG, lockPgno, type PageHash } from './checksum.ts';
 import { crc64Final, crc64Init, crc64Shift, crc64Update, hashFrame } from './crc64.ts';
 import { encodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, isSnapshot, PAGE_HEADER_SIZE, TRAILER_SIZE, validateTrailer, type LtxHeader } from './header.ts';
 
@@ -10,11 +10,6 @@ export interface LtxPage {
   data: Uint8Array;
   /** The page's checksum as its file's decoder computed it (two int32 halves, no flag bit), so appliers need not hash it again. */
   hash?: PageHash;
-}
-
-export interface PageHash {
-  hi: number;
-  lo: number;
 }
 
 /**

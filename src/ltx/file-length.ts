@@ -33,8 +33,8 @@ export function ltxFileLength(buf: Uint8Array, off = 0): number | undefined {
   return p > buf.length ? undefined : p - off;
 }
 
-/** Where the LZ4 frame starting at `p` ends (its end mark and content checksum included). */
-function lz4FrameEnd(buf: Buffer, p: number): number | undefined {
+/** Where the LZ4 frame starting at `p` ends (its end mark and content checksum included); undefined when `buf` ends first. */
+export function lz4FrameEnd(buf: Buffer, p: number): number | undefined {
   if (p + 7 > buf.length) return undefined;
   if (buf.readUInt32LE(p) !== LZ4_MAGIC) throw new LtxFormatError('compressed page block does not start with an LZ4 frame');
   const flg = buf[p + 4]!;

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import { parseTerms } from '../log/segment-log.ts';
+import { termAt } from '../log/terms.ts';
 import { decodeLtx } from '../ltx/decoder.ts';
 import { readLtxFile } from '../ltx/file-reader.ts';
 import { ltxFileLength } from '../ltx/file-length.ts';
@@ -12,27 +13,8 @@ import { formatPos, parsePos, type Pos } from '../ltx/position.ts';
 import type { DB } from '../store/db.ts';
 import { validateDatabaseName } from '../store/names.ts';
 import type { Store } from '../store/store.ts';
-import type { PeerNode } from '../stream/frames.ts';
-
-/** What GET /positions answers: a node's role and, per database, its position and terms record. */
-export interface PositionsAnswer {
-  id: string;
-  role: 'primary' | 'replica';
-  databases: Record<string, string>;
-  /** The newest [first TXID, term] records of each database's history (see SegmentLog.terms). */
-  terms?: Record<string, Array<[number, number]>>;
-}
-
-/** What GET /positions answers for this node's store. */
-export function positionsOf(id: string, role: 'primary' | 'replica', store: Store): PositionsAnswer {
-  const dbs = [...store.dbs.values()];
-  return {
-    id,
-    role,
-    databases: Object.fromEntries(dbs.map((d) => [d.name, formatPos(d.pos)])),
-    terms: Object.fromEntries(dbs.map((d) => [d.name, d.log.terms.slice(-64).map(([f, t]): [number, number] => [f, t])])),
-  };
-}
+import type { PeerNode } from '../protocol/frames.ts';
+import { TERMS_HEADER, type PositionsAnswer } from '../protocol/api-types.ts';
 
 /** A history's freshness, Raft's way: the term of its newest transaction first, then its length. */
 interface Tip {
@@ -88,33 +70,33 @@ export async function catchUpFromPeers(o: { store: Store; peers: PeerNode[]; tok
       }
     }
     if (!best) continue;
-    let got: Pos;
+    let got: { pos: Pos; terms: Array<[number, number]> };
     try {
       got = await fetchFrom(o.store, name, mine, best);
     } catch (err) {
       o.logger.warn({ db: name, peer: best.id, err: (err as Error).message }, 'could not fetch the transactions a peer has; not taking the lease this round');
       return 'wait';
     }
-    if (got.txid === mine.txid && got.checksum === mine.checksum) continue;
-    o.store.applying(name).log.mergeTerms(best.terms);
-    o.logger.info({ db: name, peer: best.id, from: mine.txid + 1, to: got.txid }, `fetched TXID ${mine.txid + 1}-${got.txid} of ${name} from node ${best.id} before taking the lease`);
+    if (got.pos.txid === mine.txid && got.pos.checksum === mine.checksum) continue;
+    o.store.applying(name).log.mergeTerms(got.terms);
+    o.logger.info({ db: name, peer: best.id, from: mine.txid + 1, to: got.pos.txid }, `fetched TXID ${mine.txid + 1}-${got.pos.txid} of ${name} from node ${best.id} before taking the lease`);
   }
   return 'lead';
 
   /**
    * The peer's transactions after `from`; when its log no longer reaches back that far, this node
-   * has nothing, or our histories forked (its being the newer), its database as a snapshot.
+   * has nothing, or our histories forked (its being the newer), its database as a snapshot. With
+   * the terms the peer sent along with them (those of its /positions answer if it sent none).
    */
-  async function fetchFrom(store: Store, name: string, from: Pos, peer: { url: string; id: string; terms: Array<[number, number]> }): Promise<Pos> {
+  async function fetchFrom(store: Store, name: string, from: Pos, peer: { url: string; id: string; terms: Array<[number, number]> }): Promise<{ pos: Pos; terms: Array<[number, number]> }> {
     const base = `${peer.url.replace(/\/$/, '')}/db/${encodeURIComponent(name)}`;
     const get = (pathname: string) => fetch(`${base}${pathname}`, { headers: { authorization: `Bearer ${o.token}` }, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    const sentTerms = (res: Response) => termsOf(res) ?? peer.terms;
     if (from.txid > 0) {
       const res = await get(`/ltx?after=${formatPos(from)}`);
-      if (res.ok) return applyFiles(store.applying(name), Buffer.from(await res.arrayBuffer()), peer.url);
+      if (res.ok) return { pos: applyFiles(store.applying(name), Buffer.from(await res.arrayBuffer()), peer.url), terms: sentTerms(res) };
       const answer = res.status === 409 ? ((await res.json()) as { reason?: string; points?: string[] }) : undefined;
       if (answer?.reason === 'fork') {
-        // Our history forked off into an older term's: what this node has past the fork is set
-        // aside (kept for the operator), and the peer's newer history replaces it.
         const points = (answer.points ?? []).flatMap((p) => {
           try {
             return [parsePos(p)];
@@ -122,17 +104,33 @@ export async function catchUpFromPeers(o: { store: Store; peers: PeerNode[]; tok
             return [];
           }
         });
+        // Its whole history is a part of ours (its terms record made it look newer): nothing to take.
+        if (points[0] && store.applying(name).applier!.passedThrough(points[0])) return { pos: from, terms: peer.terms };
+        // Our history forked off into an older term's: what this node has past the fork is set
+        // aside (kept for the operator), and the peer's newer history replaces it.
         store.applying(name).applier!.diverged(points);
         o.logger.warn({ db: name, peer: peer.id }, `node ${peer.id} has a newer history of ${name}; taking its database`);
       } else if (answer?.reason === 'not-behind') {
-        // Its terms record made it look newer, but it is not ahead: nothing to take.
-        return from;
+        // It is exactly where this node is: nothing to take.
+        return { pos: from, terms: peer.terms };
       } else if (answer?.reason !== 'gone') {
         throw new Error(`${peer.url} answered ${res.status}`);
       }
     }
     store.applying(name).applier!.takeTerms(peer.terms);
-    return fetchSnapshot(store.applying(name), peer.url, get);
+    const res = await fetchSnapshot(store.applying(name), peer.url, get);
+    return { pos: store.applying(name).applier!.pos, terms: sentTerms(res) };
+  }
+}
+
+/** The terms a peer sent with transactions or a snapshot (TERMS_HEADER); undefined when it sent none or they do not parse. */
+function termsOf(res: Response): Array<[number, number]> | undefined {
+  const header = res.headers.get(TERMS_HEADER);
+  if (header === null) return undefined;
+  try {
+    return parseTerms(JSON.parse(header));
+  } catch {
+    return undefined;
   }
 }
 
@@ -149,12 +147,6 @@ async function askPositions(peer: PeerNode, token: string): Promise<(PositionsAn
   }
 }
 
-function termAt(terms: Array<[number, number]>, txid: number): number {
-  let term = 0;
-  for (const [first, t] of terms) if (first <= txid) term = t;
-  return term;
-}
-
 /** Applies LTX files sent back to back. */
 function applyFiles(db: DB, body: Buffer, url: string): Pos {
   const received = [];
@@ -169,8 +161,8 @@ function applyFiles(db: DB, body: Buffer, url: string): Pos {
   return db.applier!.pos;
 }
 
-/** Fetches the peer's database as a snapshot LTX (spooled: it is as large as the database) and applies it. */
-async function fetchSnapshot(db: DB, url: string, get: (pathname: string) => Promise<Response>): Promise<Pos> {
+/** Fetches the peer's database as a snapshot LTX (spooled: it is as large as the database) and applies it; returns the response, for its headers. */
+async function fetchSnapshot(db: DB, url: string, get: (pathname: string) => Promise<Response>): Promise<Response> {
   const res = await get('/snapshot');
   if (!res.ok || !res.body) throw new Error(`${url} answered ${res.status} for a snapshot`);
   const spool = path.join(db.log.segmentsDir, `peer-snapshot-${process.pid}.ltx.tmp`);
@@ -180,5 +172,5 @@ async function fetchSnapshot(db: DB, url: string, get: (pathname: string) => Pro
   } finally {
     fs.rmSync(spool, { force: true });
   }
-  return db.applier!.pos;
+  return res;
 }

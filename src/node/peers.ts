@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PeerNode } from '../stream/frames.ts';
+import type { PeerNode } from '../protocol/frames.ts';
 
 const MAX_PEERS = 64;
 

@@ -3,11 +3,12 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { parseAddr } from '../api/api-server.ts';
+import { parseAddr } from '../config/addr.ts';
 import type { Config } from '../config/schema.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
-import { forwardRequest, forwardUpgrade, parseTarget } from './http-forward.ts';
-import { TXID_COOKIE, txidFromCookie } from './txid-cookie.ts';
+import { forwardRequest, forwardUpgrade, headerValues, parseTarget, setHeaders, type RawHeaders } from './http-forward.ts';
+import { statusOf } from '../protocol/error-status.ts';
+import { TXID_COOKIE, txidFromCookie } from '../protocol/txid-cookie.ts';
 
 /** What the proxy needs from its node. */
 export interface ProxyHost extends EventEmitter {
@@ -22,6 +23,16 @@ export interface ProxyHost extends EventEmitter {
   commitTxid(db: string): Promise<number | undefined>;
   /** How far behind the primary this node is for `db`, in ms (0 on the primary). */
   lagMs(db: string): number;
+  /** On the primary: resolves once `n` replicas have applied `txid` of `db`; rejects (TimeoutError) after `timeoutMs`. */
+  waitForReplicas(db: string, txid: number, n: number, timeoutMs: number): Promise<string[]>;
+}
+
+/** The headers naming this instance and the primary, as an object and as raw header pairs. */
+interface Instance {
+  role: string;
+  at: number;
+  headers: Record<string, string>;
+  raw: RawHeaders;
 }
 
 const COOKIE_MAX_AGE_S = 300;
@@ -48,7 +59,7 @@ export class ProxyServer {
   readonly #passthrough: RegExp[];
   readonly #alwaysForward: RegExp[];
   readonly #mode: 'forward' | 'fly-replay';
-  #instance: { role: string; at: number; headers: Record<string, string> } | undefined;
+  #instance: Instance | undefined;
 
   constructor(o: NonNullable<Config['proxy']>, host: ProxyHost, logger: Logger) {
     this.#o = o;
@@ -79,14 +90,21 @@ export class ProxyServer {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  /** The instance headers, refreshed at most every INSTANCE_REFRESH_MS (asking who leads costs a lease read). */
-  async #instanceHeaders(): Promise<Record<string, string>> {
+  /**
+   * The instance headers, refreshed at most every INSTANCE_REFRESH_MS (asking who leads costs a
+   * lease read); between refreshes they are at hand without a tick.
+   */
+  #instanceHeaders(): Instance | Promise<Instance> {
     const role = this.#host.role;
-    if (this.#instance && this.#instance.role === role && performance.now() - this.#instance.at < INSTANCE_REFRESH_MS) return this.#instance.headers;
+    if (this.#instance && this.#instance.role === role && performance.now() - this.#instance.at < INSTANCE_REFRESH_MS) return this.#instance;
+    return this.#refreshInstance(role);
+  }
+
+  async #refreshInstance(role: 'primary' | 'replica'): Promise<Instance> {
     const primary = role === 'primary' ? this.#host.hostname : (await this.#host.primaryProxy().catch(() => undefined))?.hostname;
     const headers = { 'fly-instance': this.#host.hostname, ...(primary ? { 'fly-primary-instance': primary } : {}) };
-    this.#instance = { role, at: performance.now(), headers };
-    return headers;
+    this.#instance = { role, at: performance.now(), headers, raw: Object.entries(headers).flat() };
+    return this.#instance;
   }
 
   #reply(res: http.ServerResponse, status: number, text: string, headers: Record<string, string>): void {
@@ -95,13 +113,17 @@ export class ProxyServer {
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0]!;
-    const instance = await this.#instanceHeaders();
-    const decorate = () => (_status: number, headers: http.OutgoingHttpHeaders) => {
-      Object.assign(headers, instance);
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
+    const known = this.#instanceHeaders();
+    const { headers: instance, raw: instanceRaw } = known instanceof Promise ? await known : known;
+    // A write forwarded to the primary's proxy comes back naming the primary: this proxy's instance wins.
+    const decorate = (_status: number, headers: RawHeaders) => {
+      setHeaders(headers, instanceRaw);
     };
     try {
-      if (this.#passthrough.some((p) => p.test(path))) return void (await forwardRequest(req, res, this.#target, decorate()));
+      if (this.#passthrough.some((p) => p.test(path))) return void (await forwardRequest(req, res, this.#target, decorate));
       if (req.method === 'GET' && path === '/litefleet/health') {
         const lag = this.#host.lagMs(this.#o.db);
         if (lag > this.#o['max-lag']) return this.#reply(res, 503, `replication lag exceeded: ${lag} ms behind the primary (max-lag ${this.#o['max-lag']} ms)`, instance);
@@ -109,7 +131,7 @@ export class ProxyServer {
       }
       const isRead = (req.method === 'GET' || req.method === 'HEAD') && !this.#alwaysForward.some((p) => p.test(path));
       if (isRead) {
-        const txid = txidFromCookie(req.headers.cookie);
+        const txid = txidFromCookie(headerValues(req.rawHeaders, 'cookie').join('; '));
         if (txid !== undefined && this.#host.role === 'replica') {
           if (!(await this.#waitForTxid(txid))) {
             const have = this.#host.txid(this.#o.db);
@@ -120,26 +142,20 @@ export class ProxyServer {
         // outside Fly, the proxy replays the request on the primary itself.
         const replay = this.#mode === 'forward' && this.#host.role === 'replica';
         const served = await forwardRequest(req, res, this.#target, (status, headers) => {
-          if (replay && headers['fly-replay']) return false;
-          Object.assign(headers, instance);
+          if (replay && headerValues(headers, 'fly-replay').length > 0) return false;
+          decorate(status, headers);
         });
         if (served) return;
         const primary = await this.#waitForPrimary();
         if (!primary?.proxyUrl) return this.#reply(res, 503, 'litefleet proxy: the app asked for the primary, and none is reachable', instance);
-        return void (await forwardRequest(req, res, parseTarget(primary.proxyUrl), decorate()));
+        return void (await forwardRequest(req, res, parseTarget(primary.proxyUrl), decorate));
       }
-      if (this.#host.role === 'primary') {
-        return void (await forwardRequest(req, res, this.#target, async (_status, headers) => {
-          Object.assign(headers, instance);
-          const txid = await this.#host.commitTxid(this.#o.db);
-          if (txid !== undefined) appendCookie(headers, `${TXID_COOKIE}=${formatHex64(txid)}; Path=/; Max-Age=${COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax`);
-        }));
-      }
+      if (this.#host.role === 'primary') return await this.#write(req, res, decorate, instance);
       const primary = await this.#waitForPrimary();
       if (!primary) return this.#reply(res, 503, 'litefleet proxy: no primary is available to take this write; try again shortly', instance);
       if (this.#mode === 'fly-replay') return this.#reply(res, 200, '', { ...instance, 'fly-replay': `instance=${primary.hostname}` });
       if (!primary.proxyUrl) return this.#reply(res, 503, `litefleet proxy: the primary ${primary.hostname} runs no proxy to forward this write to`, instance);
-      return void (await forwardRequest(req, res, parseTarget(primary.proxyUrl), decorate()));
+      return void (await forwardRequest(req, res, parseTarget(primary.proxyUrl), decorate));
     } catch (err) {
       this.#logger.error({ err, path }, 'proxy request failed');
       if (!res.headersSent) this.#reply(res, 502, `litefleet proxy: ${(err as Error).message}`, instance);
@@ -147,9 +163,41 @@ export class ProxyServer {
     }
   }
 
+  /**
+   * A write on the primary: the app's answer gets the `__txid` cookie once capture has the commit
+   * and, with `sync-replicas`, goes out once that many replicas have applied it. Past
+   * `sync-timeout` the client gets a 504 instead of the app's answer: whoever sets sync-replicas
+   * wants no success for a write one crash of the primary can still lose, and a header on a 200
+   * would be read by no browser or form. The 504 says the write is committed on the primary (a
+   * client that retries knows it may be there) and sets the cookie as any write does, so the
+   * client's next read sees it.
+   */
+  async #write(req: http.IncomingMessage, res: http.ServerResponse, decorate: (status: number, headers: RawHeaders) => void, instance: Record<string, string>): Promise<void> {
+    const db = this.#o.db;
+    const before = this.#host.txid(db);
+    let unreplicated: { err: Error; cookie: string } | undefined;
+    const served = await forwardRequest(req, res, this.#target, async (status, headers) => {
+      decorate(status, headers);
+      const txid = await this.#host.commitTxid(db);
+      if (txid === undefined) return;
+      const cookie = `${TXID_COOKIE}=${formatHex64(txid)}; Path=/; Max-Age=${COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax`;
+      headers.push('set-cookie', cookie);
+      // Nothing committed since the request came in: nothing to wait for.
+      if (this.#o['sync-replicas'] === 0 || txid <= before) return;
+      try {
+        await this.#host.waitForReplicas(db, txid, this.#o['sync-replicas'], this.#o['sync-timeout']);
+      } catch (err) {
+        unreplicated = { err: err as Error, cookie };
+        return false;
+      }
+    });
+    if (served || !unreplicated) return;
+    this.#reply(res, statusOf(unreplicated.err), `litefleet proxy: ${unreplicated.err.message}`, { ...instance, 'set-cookie': unreplicated.cookie });
+  }
+
   /** A WebSocket goes to the local app (an upgrade is a GET; the socket is the app's business). */
   async #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
-    forwardUpgrade(req, socket, head, this.#target, await this.#instanceHeaders());
+    forwardUpgrade(req, socket, head, this.#target, (await this.#instanceHeaders()).headers);
   }
 
   /** Waits for this node's copy of the tracked database to reach `txid`, following node events. */
@@ -178,9 +226,4 @@ export class ProxyServer {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-}
-
-function appendCookie(headers: http.OutgoingHttpHeaders, cookie: string): void {
-  const prior = headers['set-cookie'];
-  headers['set-cookie'] = prior === undefined ? [cookie] : [...(Array.isArray(prior) ? prior : [String(prior)]), cookie];
 }

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { insertPages } from '../apply/apply-ltx.ts';
-import { databasePages } from '../capture/capture-connections.ts';
+import { insertPages } from '../sqlite/apply-ltx.ts';
+import { databasePages } from '../sqlite/pages.ts';
 import type { DatabaseCapture } from '../capture/database-capture.ts';
 import { fsyncDir } from '../log/fsync.ts';
 import { lockPgno } from '../ltx/checksum.ts';

@@ -96,3 +96,16 @@ export function isReadOnly(stmt: string): boolean {
   if (/^PRAGMA\b/.test(s)) return !s.includes('=');
   return false;
 }
+
+/**
+ * What in a statement reaches past the database it runs on ('ATTACH', 'DETACH', 'VACUUM INTO'),
+ * or undefined. These can only open the statement (triggers cannot hold them), so its first words
+ * tell.
+ */
+export function reachesOutside(stmt: string): string | undefined {
+  const s = stmt.replace(/^(\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*/, '').toUpperCase();
+  const first = /^(ATTACH|DETACH)\b/.exec(s);
+  if (first) return first[1];
+  if (/^VACUUM\b/.test(s) && /\bINTO\b/.test(s)) return 'VACUUM INTO';
+  return undefined;
+}

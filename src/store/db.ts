@@ -3,8 +3,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { DatabaseApplier } from '../apply/database-applier.ts';
-import { DatabaseCapture, walReference, type LockedDatabase, type SnapshotRead } from '../capture/database-capture.ts';
+import { DatabaseCapture } from '../capture/database-capture.ts';
+import { walReference } from '../capture/wal-resume.ts';
+import type { DatabaseHandle, DbFiles } from '../sqlite/database-handle.ts';
+import type { LockedDatabase } from '../sqlite/pages.ts';
+import type { SnapshotRead } from '../sqlite/snapshot-read.ts';
 import { UnsupportedDatabaseStateError } from '../errors.ts';
+import type { CommitEvent } from '../log/commit-event.ts';
 import { SegmentLog } from '../log/segment-log.ts';
 import type { Pos } from '../ltx/position.ts';
 
@@ -20,31 +25,7 @@ export interface DbOptions {
   segmentAgeMs?: number;
 }
 
-/** Emitted as 'commit' when a database moves to a new position (captured, or applied on a replica). */
-export interface CommitEvent {
-  name: string;
-  txid: number;
-  checksum: bigint;
-  /** The position before it: a replica there can be sent `ltx` as it is. */
-  pre: Pos;
-  pageSize: number;
-  timestamp: number;
-  /** The database was snapshotted (capture) or replaced by a snapshot (apply). */
-  snapshot: boolean;
-  /** The transaction's LTX file as logged (capture only): streamed and shipped without reading it back. */
-  ltx?: Buffer;
-}
 
-/**
- * Descriptors of the database file and its `-shm`, opened once and closed only when no SQLite
- * connection of this process has the database open any more: closing any descriptor of a file
- * releases every POSIX lock the process holds on it, SQLite's included (a replica's write lock, the
- * SHARED lock that keeps the last connection from deleting the WAL).
- */
-export interface DbFiles {
-  db: number;
-  shm: number;
-}
 
 /**
  * One database on a node (LiteFS's noun): its live file, its log and its position, on either
@@ -53,7 +34,7 @@ export interface DbFiles {
  * hands SQLite's write lock and the checksum state from one to the other, so the app is never let
  * in between and nothing is hashed again.
  */
-export class DB extends EventEmitter {
+export class DB extends EventEmitter implements DatabaseHandle {
   readonly name: string;
   readonly path: string;
   readonly log: SegmentLog;
@@ -62,6 +43,7 @@ export class DB extends EventEmitter {
   #applier: DatabaseApplier | undefined;
   #files: DbFiles | undefined;
   #opened = false;
+  #problem: { what: string; text: string; loggedAt: number } | undefined;
 
   constructor(name: string, options: DbOptions) {
     super();
@@ -74,6 +56,26 @@ export class DB extends EventEmitter {
   /** The last captured or applied transaction and the database checksum after it. */
   get pos(): Pos {
     return this.#capture?.pos ?? this.#applier?.pos ?? this.log.pos;
+  }
+
+  /** What keeps this database from being captured or applied right now (a full disk…), if anything. */
+  get problem(): string | undefined {
+    return this.#problem?.text;
+  }
+
+  reportProblem(what: string, err: unknown): void {
+    const text = describeProblem(what, err, this.path, this.log.dir);
+    const now = Date.now();
+    // A pass is retried every poll: the same failure is logged again only now and then.
+    if (this.#problem?.text === text && now - this.#problem.loggedAt < PROBLEM_LOG_INTERVAL_MS) return;
+    this.#problem = { what, text, loggedAt: now };
+    this.#o.logger.error({ db: this.name, err }, text);
+  }
+
+  clearProblem(what: string): void {
+    if (this.#problem?.what !== what) return;
+    this.#o.logger.info({ db: this.name }, `${what} works again after: ${this.#problem.text}`);
+    this.#problem = undefined;
   }
 
   /** Page size and page count at that position. */
@@ -226,4 +228,15 @@ export class DB extends EventEmitter {
   releaseFilesAfterClose(): void {
     this.#releaseFiles();
   }
+}
+
+// How often a failure that goes on is logged again.
+const PROBLEM_LOG_INTERVAL_MS = 30_000;
+
+/** What a failure means for the user: a full disk says which disk and that nothing is lost. */
+function describeProblem(what: string, err: unknown, dbPath: string, logDir: string): string {
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'ENOSPC' || code === 'EDQUOT') return `${what} paused: the disk holding ${logDir} is full; nothing is lost (the transactions wait in the WAL or on the primary) and ${what} resumes once there is space`;
+  if (code === 'SQLITE_FULL') return `${what} paused: the disk holding ${dbPath} is full; nothing is lost and ${what} resumes once there is space`;
+  return `${what} failed and is retried: ${(err as Error)?.message ?? String(err)}`;
 }

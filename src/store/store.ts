@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Pos } from '../ltx/position.ts';
-import { DB, type CommitEvent, type DbOptions } from './db.ts';
+import type { CommitEvent } from '../log/commit-event.ts';
+import { DB, type DbOptions } from './db.ts';
 
 /** Settings of a Store. */
 export interface StoreOptions extends DbOptions {
@@ -74,8 +75,12 @@ export class Store extends EventEmitter {
     super();
     this.setMaxListeners(0);
     this.#o = options;
-    fs.mkdirSync(options.dir, { recursive: true });
-    fs.mkdirSync(path.join(options.dataDir, 'dbs'), { recursive: true });
+  }
+
+  /** Creates `dir` and the logs' folder (at start, once the node knows it may run). */
+  prepare(): void {
+    fs.mkdirSync(this.#o.dir, { recursive: true });
+    fs.mkdirSync(path.join(this.#o.dataDir, 'dbs'), { recursive: true });
   }
 
   /** The databases by name. */

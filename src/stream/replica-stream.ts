@@ -1,18 +1,17 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import type { Logger } from 'pino';
 import { parseTerms } from '../log/segment-log.ts';
-import { decodeLtx, type LtxFile } from '../ltx/decoder.ts';
-import { decodeHeader, FLAG_COMPRESS_LZ4, HEADER_SIZE, isSnapshot, type LtxHeader } from '../ltx/header.ts';
-import { readLtxFile, type LtxSource } from '../ltx/file-reader.ts';
-import { formatPos, parsePos, samePos, type Pos } from '../ltx/position.ts';
-import { formatNodeId, readClusterId, writeClusterId } from '../node/identity.ts';
-import { validateDatabaseName } from '../store/names.ts';
+import { isSnapshot } from '../ltx/header.ts';
+import { formatPos, samePos, type Pos } from '../ltx/position.ts';
+import { formatNodeId, readClusterId, writeClusterId } from '../store/identity.ts';
 import type { Store } from '../store/store.ts';
-import { FrameParser, FrameType, StreamProtocolError, type Frame, type PeerNode } from './frames.ts';
-import { CLUSTER_ID_HEADER } from './stream-server.ts';
+import { FrameParser, FrameType, StreamProtocolError, type Frame, type PeerNode } from '../protocol/frames.ts';
+import { IncomingFile, readSpooled, type Received } from './incoming-file.ts';
+import { postReport, StatusReporter } from './status-reporter.ts';
+import { checkedName, checkedPos, checkedTxids } from './wire-checks.ts';
+import { CLUSTER_ID_HEADER } from '../protocol/api-types.ts';
 
 /** Settings of a replica's stream. */
 export interface ReplicaStreamOptions {
@@ -44,48 +43,16 @@ export interface HandoffEvent {
   caughtUp: boolean;
 }
 
-/** A received file waiting for its apply: decoded in memory, or spooled to disk when large. */
-interface Received {
-  header: LtxHeader;
-  file?: LtxFile;
-  /** The file as received (with `file`). */
-  bytes?: Buffer;
-  spool?: string;
-  /** Bytes it holds in memory. */
-  size: number;
-}
-
-/** A file being received. */
-interface Incoming {
-  name: string;
-  chunks: Buffer[];
-  size: number;
-  spool?: { fd: number; path: string };
-}
-
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
 // Received files wait in memory for their apply; past this the socket is paused (TCP pushes back).
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 // One coalesced apply takes at most this much, so a long catch-up still yields to readers.
 const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+// Besides after every apply, the replica reports this often (its lag grows while nothing arrives).
 const STATUS_INTERVAL_MS = 1_000;
 // The primary sends at least a heartbeat a second; silence this long means it is frozen or cut off.
 const STALL_TIMEOUT_MS = 3_000;
-// Files larger than this are written to disk as they arrive instead of being held in memory.
-const SPOOL_BYTES = 8 * 1024 * 1024;
-
-/** A spooled file: read page by page if uncompressed, whole if compressed (capture's `ltx.compress`). */
-function readSpooled(file: string): LtxSource {
-  const head = Buffer.alloc(HEADER_SIZE);
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.readSync(fd, head, 0, HEADER_SIZE, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return decodeHeader(head).flags & FLAG_COMPRESS_LZ4 ? decodeLtx(fs.readFileSync(file), { snapshotChecksum: false }) : readLtxFile(file);
-}
 
 /**
  * A replica's side of replication: keeps a stream open to the primary, states its positions,
@@ -108,6 +75,7 @@ export class ReplicaStream extends EventEmitter {
   #behindSince = new Map<string, number>();
   #primaryUrl: string | undefined;
   #wake: (() => void) | undefined;
+  readonly #reporter: StatusReporter;
   /** When the current connection was made (undefined while disconnected). */
   connectedAt: number | undefined;
   /** True once the first catch-up after connecting is done. */
@@ -117,6 +85,7 @@ export class ReplicaStream extends EventEmitter {
     super();
     this.#o = options;
     this.#clusterId = readClusterId(options.dataDir);
+    this.#reporter = new StatusReporter(() => this.#reportStatus());
   }
 
   /** The primary's URL this replica streams from (or last tried). */
@@ -126,7 +95,7 @@ export class ReplicaStream extends EventEmitter {
 
   /** Starts streaming (the store's databases are open for apply). */
   start(): void {
-    this.#timers.push(setInterval(() => void this.#reportStatus(), STATUS_INTERVAL_MS));
+    this.#timers.push(setInterval(() => this.#reporter.report(), STATUS_INTERVAL_MS));
     void this.#run();
   }
 
@@ -229,7 +198,7 @@ export class ReplicaStream extends EventEmitter {
         this.connectedAt = Date.now();
         this.#o.logger.info({ primary: url }, 'streaming from primary');
         const parser = new FrameParser();
-        let current: Incoming | undefined;
+        let current: IncomingFile | undefined;
         res.on('data', (chunk: Buffer) => {
           try {
             for (const frame of parser.push(chunk)) current = this.#onFrame(frame, current);
@@ -241,7 +210,7 @@ export class ReplicaStream extends EventEmitter {
         res.on('end', () => resolve());
         res.on('error', reject);
         res.on('close', () => {
-          this.#discard(current);
+          current?.discard();
           resolve();
         });
       });
@@ -249,56 +218,22 @@ export class ReplicaStream extends EventEmitter {
     });
   }
 
-  #onFrame(frame: Frame, current: Incoming | undefined): Incoming | undefined {
+  #onFrame(frame: Frame, current: IncomingFile | undefined): IncomingFile | undefined {
     switch (frame.type) {
-      case FrameType.LtxBegin:
-        this.#discard(current);
-        return { name: checkedName(frame.name), chunks: [], size: 0 };
+      case FrameType.LtxBegin: {
+        current?.discard();
+        const name = checkedName(frame.name);
+        // A large file goes to the log's folder, whose *.tmp files recovery removes after a crash.
+        return new IncomingFile(name, () => this.#o.store.applying(name).log.segmentsDir);
+      }
       case FrameType.LtxData:
         if (!current) throw new Error('LTX data outside a file');
-        if (!current.spool && current.size + frame.data.length > SPOOL_BYTES) {
-          // A large file (a snapshot) goes to disk as it arrives, so memory stays bounded.
-          // In the log's folder, whose *.tmp files recovery removes after a crash.
-          const dir = this.#o.store.applying(current.name).log.segmentsDir;
-          const file = path.join(dir, `incoming-${process.pid}-${Date.now()}.ltx.tmp`);
-          current.spool = { fd: fs.openSync(file, 'w'), path: file };
-          for (const c of current.chunks) fs.writeSync(current.spool.fd, c);
-          current.chunks = [];
-        }
-        if (current.spool) fs.writeSync(current.spool.fd, frame.data);
-        else current.chunks.push(frame.data);
-        current.size += frame.data.length;
+        current.add(frame.data);
         return current;
-      case FrameType.LtxEnd: {
+      case FrameType.LtxEnd:
         if (!current) throw new Error('LTX end outside a file');
-        if (current.spool) {
-          fs.closeSync(current.spool.fd);
-          const spool = current.spool.path;
-          let header: LtxHeader;
-          try {
-            const head = Buffer.alloc(HEADER_SIZE);
-            const fd = fs.openSync(spool, 'r');
-            fs.readSync(fd, head, 0, HEADER_SIZE, 0);
-            fs.closeSync(fd);
-            header = decodeHeader(head);
-          } catch (err) {
-            fs.rmSync(spool, { force: true });
-            throw new Error(`corrupted LTX file for ${current.name} on the wire (${(err as Error).message}); asking again`);
-          }
-          this.#enqueue(current.name, { header, spool, size: 0 });
-          return undefined;
-        }
-        const bytes = current.chunks.length === 1 ? current.chunks[0]! : Buffer.concat(current.chunks);
-        let file: LtxFile;
-        try {
-          // Snapshot pages are hashed as they are applied; decoding checks the file checksum.
-          file = decodeLtx(bytes, { snapshotChecksum: false });
-        } catch (err) {
-          throw new Error(`corrupted LTX file for ${current.name} on the wire (${(err as Error).message}); asking again`);
-        }
-        this.#enqueue(current.name, { header: file.header, file, bytes, size: bytes.length });
+        this.#enqueue(current.name, current.finish());
         return undefined;
-      }
       case FrameType.Ready: {
         // Everything before Ready has arrived: apply it now, so "caught up" means applied.
         this.#applyQueued();
@@ -306,7 +241,7 @@ export class ReplicaStream extends EventEmitter {
         const txids = Object.fromEntries([...this.#o.store.dbs.values()].map((d) => [d.name, d.pos.txid]));
         this.#o.logger.info({ txids }, 'caught up with the primary');
         this.emit('ready');
-        void this.#reportStatus();
+        this.#reporter.report();
         return current;
       }
       case FrameType.Heartbeat: {
@@ -353,16 +288,6 @@ export class ReplicaStream extends EventEmitter {
   }
 
   /** Removes the spool file of a file whose receipt was cut off. */
-  #discard(incoming: Incoming | undefined): void {
-    if (!incoming?.spool) return;
-    try {
-      fs.closeSync(incoming.spool.fd);
-    } catch {
-      // already closed
-    }
-    fs.rmSync(incoming.spool.path, { force: true });
-  }
-
   #enqueue(name: string, r: Received): void {
     this.#noteBehind(name, r.header.maxTxid);
     let q = this.#queues.get(name);
@@ -385,6 +310,7 @@ export class ReplicaStream extends EventEmitter {
   /** Applies what has arrived: a snapshot or a large file alone, otherwise contiguous files coalesced into one transaction. */
   #applyQueued(): void {
     this.#applyScheduled = false;
+    let applied = false;
     for (const [name, q] of this.#queues) {
       while (q.length > 0) {
         const batch: Received[] = [q.shift()!];
@@ -405,13 +331,19 @@ export class ReplicaStream extends EventEmitter {
           else if (isSnapshot(first.header)) applier.applySnapshot(first.file!);
           else applier.apply(batch.map((b) => ({ file: b.file!, bytes: b.bytes! })));
         } catch (err) {
-          this.#o.logger.error({ db: name, err: (err as Error).message }, 'cannot apply LTX from the primary; reconnecting from the current position');
+          // Logged once (with what it means: a full disk loses nothing) and shown in /info; the
+          // stream reconnects from the current position, with backoff, until it applies again.
+          const db = this.#o.store.dbs.get(name);
+          if (db) db.reportProblem('apply', err);
+          else this.#o.logger.error({ db: name, err: (err as Error).message }, 'cannot apply LTX from the primary; reconnecting from the current position');
           this.#dropQueue(q);
           this.#req?.destroy();
           break;
         } finally {
           if (first.spool) fs.rmSync(first.spool, { force: true });
         }
+        this.#o.store.dbs.get(name)?.clearProblem('apply');
+        applied = true;
         const pos = applier.pos;
         if ((this.#primaryTxids[name] ?? 0) <= pos.txid) this.#behindSince.delete(name);
         this.emit('tx', { name, txid: pos.txid, checksum: pos.checksum } satisfies ReplicaTxEvent);
@@ -423,6 +355,7 @@ export class ReplicaStream extends EventEmitter {
         }
       }
     }
+    if (applied) this.#reporter.report();
     if (this.#queuedBytes <= MAX_QUEUED_BYTES) this.#res?.resume();
   }
 
@@ -434,49 +367,19 @@ export class ReplicaStream extends EventEmitter {
     q.length = 0;
   }
 
-  /** Tells the primary where this replica is, for `litefleet status` there. */
+  /**
+   * Sends this replica's positions to the primary, for `litefleet status` and the writes waiting
+   * for replicas. Only once caught up: before Ready, a position may be of another history (one
+   * the primary is about to reset), which must not count as having its transactions.
+   */
   async #reportStatus(): Promise<void> {
     const url = this.#primaryUrl;
-    if (!url || this.connectedAt === undefined) return;
+    if (!url || !this.ready) return;
     const databases = Object.fromEntries([...this.#o.store.dbs.values()].map((d) => [d.name, { txid: d.pos.txid, lagMs: this.lag(d.name).ms }]));
     try {
-      await fetch(`${url.replace(/\/$/, '')}/replica-status`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.#o.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ nodeId: formatNodeId(this.#o.nodeId), databases }),
-        signal: AbortSignal.timeout(2_000),
-      });
+      await postReport(`${url.replace(/\/$/, '')}/replica-status`, this.#o.token, JSON.stringify({ nodeId: formatNodeId(this.#o.nodeId), databases }), 2_000);
     } catch {
       // the stream notices a primary that went away
     }
   }
-}
-
-/** A database name from the wire, refused unless it is a plain database name (no path, no SQLite side file). */
-function checkedName(name: unknown): string {
-  try {
-    return validateDatabaseName(name);
-  } catch (err) {
-    throw new StreamProtocolError(`the primary sent ${(err as Error).message}`);
-  }
-}
-
-/** A position from the wire. */
-function checkedPos(text: unknown): Pos {
-  try {
-    return parsePos(String(text));
-  } catch (err) {
-    throw new StreamProtocolError(`the primary sent a malformed position: ${(err as Error).message}`);
-  }
-}
-
-/** A heartbeat's TXIDs: database names and non-negative safe integers only. */
-function checkedTxids(txids: unknown): Record<string, number> {
-  if (typeof txids !== 'object' || txids === null || Array.isArray(txids)) throw new StreamProtocolError('the primary sent a heartbeat without TXIDs');
-  const out: Record<string, number> = {};
-  for (const [name, txid] of Object.entries(txids)) {
-    if (!Number.isSafeInteger(txid) || (txid as number) < 0) throw new StreamProtocolError(`the primary sent TXID ${JSON.stringify(txid)} for ${name}`);
-    out[checkedName(name)] = txid as number;
-  }
-  return out;
 }

@@ -1,39 +1,23 @@
 import type http from 'node:http';
 import type { Logger } from 'pino';
-import { readJsonBody } from '../api/api-server.ts';
-import { snapshotLtx } from '../capture/snapshot-ltx.ts';
 import { headerFields } from '../log/segment-log.ts';
 import { formatPos, parsePos, samePos, ZERO_POS, type Pos } from '../ltx/position.ts';
-import type { CommitEvent, DB } from '../store/db.ts';
+import type { CommitEvent } from '../log/commit-event.ts';
+import type { DB } from '../store/db.ts';
 import type { Store } from '../store/store.ts';
-import { formatNodeId } from '../node/identity.ts';
-import { encodeFrame, FrameType, frameChunks, type Frame, type PeerNode } from './frames.ts';
+import { validateDatabaseName } from '../store/names.ts';
+import { formatNodeId } from '../store/identity.ts';
+import { CLUSTER_ID_HEADER, type StreamRequest } from '../protocol/api-types.ts';
+import { FrameType, type PeerNode } from '../protocol/frames.ts';
 import { ConflictError, InvalidRequestError } from '../errors.ts';
+import { ltxFrames, sendSnapshot, writeFrames, type Send } from './frame-writer.ts';
+import { ReplicaAcks } from './replica-acks.ts';
 
-/** Header naming the cluster on both the request (the replica's, if it has one) and the response. */
-export const CLUSTER_ID_HEADER = 'litefleet-cluster-id';
 export const HEARTBEAT_INTERVAL_MS = 1000;
-const CHUNK_BYTES = 256 * 1024;
 // A catch-up reads this much of the log at a time (one read, sent in one write).
 const READ_BYTES = 4 * 1024 * 1024;
 // New transactions waiting in memory for one connection; past this it reads them from the log.
 const TAIL_BYTES = 16 * 1024 * 1024;
-// A replica gets the newest terms records: enough to compare histories, however many failovers there were.
-const MAX_TERMS = 64;
-
-/** Writes frames to one replica's stream, waiting while its socket buffer is full. */
-type Send = (...frames: Frame[]) => Promise<void>;
-
-/** What a replica says when it connects (the body of POST /stream). */
-export interface StreamRequest {
-  nodeId: string;
-  /** Where its API answers, for `litefleet status`. */
-  url?: string;
-  /** Whether it may become primary (handoff targets are candidates). */
-  candidate?: boolean;
-  /** Each database's position as `<txid>/<checksum>`. */
-  positions: Record<string, string>;
-}
 
 /** A replica connected to this primary, as `litefleet status` shows it. */
 export interface ConnectedReplica {
@@ -60,16 +44,22 @@ export class StreamServer {
   readonly #logger: Logger;
   readonly #replicas = new Map<http.ServerResponse, ConnectedReplica>();
   readonly #control = new Map<ConnectedReplica, Control>();
+  /** Counts the replicas joining with a URL: each stream sends the node list again when it changed. */
+  #joined = 0;
   readonly #leaseValid: () => boolean;
   readonly #selfUrl: string;
   readonly #onReplica: ((peer: PeerNode) => void) | undefined;
+  /** What each replica has applied (from its reports), and the writes waiting for it. */
+  readonly acks: ReplicaAcks;
 
   /**
    * `leaseValid` is asked before every send: a primary whose lease may have run out sends nothing.
    * `selfUrl` is where the other nodes reach this one; `onReplica` hears of every replica that
-   * connects (the primary remembers its peers too, for when it is a candidate again).
+   * connects (the primary remembers its peers too, for when it is a candidate again); `onAck`
+   * hears of each position a replica reports having applied.
    */
-  constructor(o: { store: Store; clusterId: string; nodeId: bigint; selfUrl: string; logger: Logger; leaseValid: () => boolean; onReplica?: (peer: PeerNode) => void }) {
+  constructor(o: { store: Store; clusterId: string; nodeId: bigint; selfUrl: string; logger: Logger; leaseValid: () => boolean; onReplica?: (peer: PeerNode) => void; onAck?: (nodeId: string, db: string, txid: number) => void }) {
+    this.acks = new ReplicaAcks({ onAck: o.onAck, streaming: () => new Set([...this.#replicas.values()].map((r) => r.nodeId)).size });
     this.#store = o.store;
     this.#selfUrl = o.selfUrl;
     this.#onReplica = o.onReplica;
@@ -116,40 +106,43 @@ export class StreamServer {
     return [{ id: formatNodeId(this.#nodeId), url: this.#selfUrl }, ...replicas];
   }
 
-  /** Records what a replica reports about itself (POST /replica-status). */
+  /**
+   * Records what a replica reports about itself (POST /replica-status). A replica reports only
+   * once caught up with this primary, so its positions are of this primary's history.
+   */
   reportStatus(nodeId: string, databases: ConnectedReplica['databases']): boolean {
     let found = false;
     for (const r of this.#replicas.values()) {
-      if (r.nodeId === nodeId) {
-        r.databases = databases;
-        found = true;
-      }
+      if (r.nodeId !== nodeId) continue;
+      r.databases = databases;
+      found = true;
     }
+    if (found) for (const [name, d] of Object.entries(databases)) this.acks.ack(nodeId, name, d.txid);
     return found;
   }
 
-  /** Ends every stream (the node is stopping or no longer primary). */
+  /** Ends every stream and fails the writes waiting for replicas (the node is stopping or no longer primary). */
   closeAll(): void {
     for (const res of this.#replicas.keys()) res.destroy();
     this.#replicas.clear();
+    this.acks.close();
   }
 
-  /** Handles POST /stream until the replica goes away. */
-  async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const theirs = req.headers[CLUSTER_ID_HEADER];
-    if (typeof theirs === 'string' && theirs !== '' && theirs !== this.#clusterId) {
-      throw new ConflictError(`this primary is in cluster ${this.#clusterId}, the replica in ${theirs}: refusing to stream to another cluster`);
-    }
-    const body = (await readJsonBody(req)) as Partial<StreamRequest>;
-    if (typeof body.nodeId !== 'string' || typeof body.positions !== 'object' || body.positions === null) {
-      throw new InvalidRequestError('expected {"nodeId": "...", "positions": {"<db>": "<txid>/<checksum>"}}');
+  /**
+   * Serves one replica (POST /stream, its request already read and checked for shape) until it
+   * goes away. `theirCluster` is the cluster the replica belongs to, if it has synced before.
+   */
+  async handle(body: StreamRequest, theirCluster: string | undefined, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (theirCluster && theirCluster !== this.#clusterId) {
+      throw new ConflictError(`this primary is in cluster ${this.#clusterId}, the replica in ${theirCluster}: refusing to stream to another cluster`);
     }
     const positions = new Map<string, Pos>();
     for (const [name, text] of Object.entries(body.positions)) {
+      const valid = validateDatabaseName(name);
       try {
-        positions.set(name, parsePos(String(text)));
+        positions.set(valid, parsePos(text));
       } catch {
-        throw new InvalidRequestError(`position of ${name} is not <txid>/<checksum>: ${String(text)}`);
+        throw new InvalidRequestError(`position of ${name} is not <txid>/<checksum>: ${text}`);
       }
     }
 
@@ -158,15 +151,21 @@ export class StreamServer {
     req.socket.setNoDelay(true);
     const replica: ConnectedReplica = { nodeId: body.nodeId, url: body.url, candidate: body.candidate === true, connectedAt: Date.now(), databases: {} };
     this.#replicas.set(res, replica);
-    if (replica.url) this.#onReplica?.({ id: replica.nodeId, url: replica.url });
+    if (replica.url) {
+      this.#onReplica?.({ id: replica.nodeId, url: replica.url });
+      // Every other replica learns of this one now, not at its next heartbeat: a candidate restarted
+      // later must know whom to ask for what it lacks, even if it stopped within that second.
+      this.#joined++;
+      for (const c of this.#control.values()) c.wake();
+    }
     const control: Control = { wake: () => wake?.() };
     this.#control.set(replica, control);
     this.#logger.info({ replica: body.nodeId, databases: positions.size }, 'replica connected');
 
     const dirty = new Set<string>([...positions.keys(), ...this.#store.dbs.keys()]);
     const tails = new Map<string, Tail>();
-    /** The terms record last sent for each database, as JSON. */
-    const sentTerms = new Map<string, string>();
+    /** The terms record last sent for each database (the log replaces it whenever it changes). */
+    const sentTerms = new Map<string, Terms>();
     let wake: (() => void) | undefined;
     const onDrop = (name: string) => {
       dirty.add(name);
@@ -191,10 +190,11 @@ export class StreamServer {
       wake?.();
     });
     // Several frames given at once go out in one write.
-    const send: Send = (...frames) => write(res, frames);
+    const send: Send = (...frames) => writeFrames(res, frames);
     try {
       let ready = false;
       let lastBeat = 0;
+      let sentJoined = -1;
       while (!closed) {
         if (!this.#leaseValid()) throw new Error('this node may no longer hold the primary lease');
         const names = [...dirty];
@@ -216,8 +216,9 @@ export class StreamServer {
           for (const name of handoff.positions.keys()) dirty.add(name);
           await new Promise((r) => setImmediate(r));
         }
-        if (Date.now() - lastBeat >= HEARTBEAT_INTERVAL_MS || names.length === 0) {
+        if (Date.now() - lastBeat >= HEARTBEAT_INTERVAL_MS || names.length === 0 || sentJoined !== this.#joined) {
           lastBeat = Date.now();
+          sentJoined = this.#joined;
           const txids = Object.fromEntries([...this.#store.dbs.values()].map((d) => [d.name, d.pos.txid]));
           await send({ type: FrameType.Heartbeat, heartbeat: { time: Date.now(), txids, nodes: this.#nodes() } });
         }
@@ -250,7 +251,7 @@ export class StreamServer {
    * capture just made (from memory) when the replica is at the tail, else ranges of the log, else
    * a snapshot of the database.
    */
-  async #catchUp(name: string, positions: Map<string, Pos>, send: Send, tails: Map<string, Tail>, sentTerms: Map<string, string>): Promise<void> {
+  async #catchUp(name: string, positions: Map<string, Pos>, send: Send, tails: Map<string, Tail>, sentTerms: Map<string, Terms>): Promise<void> {
     const db = this.#store.dbs.get(name);
     if (!db?.capture) {
       tails.delete(name);
@@ -262,11 +263,10 @@ export class StreamServer {
     }
     // The replica learns which term wrote what before the transactions arrive (see Lease.term).
     const sendTerms = async () => {
-      const terms = db.log.terms.slice(-MAX_TERMS).map(([f, t]): [number, number] => [f, t]);
-      const json = JSON.stringify(terms);
-      if (terms.length === 0 || sentTerms.get(name) === json) return;
-      await send({ type: FrameType.Terms, terms: { name, terms } });
-      sentTerms.set(name, json);
+      const record = db.log.terms;
+      if (record.length === 0 || sentTerms.get(name) === record) return;
+      await send({ type: FrameType.Terms, terms: { name, terms: db.log.recentTerms } });
+      sentTerms.set(name, record);
     };
     await sendTerms();
     let pos = positions.get(name) ?? ZERO_POS;
@@ -289,7 +289,9 @@ export class StreamServer {
           this.#logger.warn({ db: name, replica: formatPos(pos) }, "replica history diverged from the primary's; resetting it with a snapshot");
           await send({ type: FrameType.Diverged, diverged: { name, points } });
         }
-        pos = await this.#sendSnapshot(db, send);
+        const snapshot = await sendSnapshot(db, send, this.#nodeId);
+        this.#logger.info({ db: name, txid: snapshot.pos.txid, pages: snapshot.pageCount }, 'sent snapshot to replica');
+        pos = snapshot.pos;
         diverged = false;
         // A replica that set history aside or started over from the snapshot forgot the terms
         // past it: it gets them again.
@@ -339,35 +341,6 @@ export class StreamServer {
     if (headerFields(read.files[0]!).pre !== pos.checksum) return 'diverged';
     return read;
   }
-
-  /** Streams the database as it is now as snapshot LTX 1-N; resolves with its position. */
-  async #sendSnapshot(db: DB, send: Send): Promise<Pos> {
-    const snap = db.capture!.openSnapshotRead();
-    try {
-      const { pos, pageCount } = snap;
-      await send({ type: FrameType.LtxBegin, name: db.name });
-      let chunks: Uint8Array[] = [];
-      let size = 0;
-      const flush = async () => {
-        if (size === 0) return;
-        const data = Buffer.concat(chunks);
-        chunks = [];
-        size = 0;
-        await send({ type: FrameType.LtxData, data });
-      };
-      for (const c of snapshotLtx(snap, this.#nodeId)) {
-        chunks.push(c);
-        size += c.length;
-        if (size >= CHUNK_BYTES) await flush();
-      }
-      await flush();
-      await send({ type: FrameType.LtxEnd });
-      this.#logger.info({ db: db.name, txid: pos.txid, pages: pageCount }, 'sent snapshot to replica');
-      return pos;
-    } finally {
-      snap.close();
-    }
-  }
 }
 
 /** Per-connection control: waking its loop, and a pending handoff. */
@@ -376,38 +349,11 @@ interface Control {
   handoff?: { positions: Map<string, Pos>; done: (err?: Error) => void };
 }
 
-
-/** The frames of one LTX file: its bytes in pieces a frame may hold (views, not copies). */
-function ltxFrames(name: string, data: Buffer): Frame[] {
-  const frames: Frame[] = [{ type: FrameType.LtxBegin, name }];
-  for (let off = 0; off < data.length; off += CHUNK_BYTES) frames.push({ type: FrameType.LtxData, data: data.subarray(off, off + CHUNK_BYTES) });
-  frames.push({ type: FrameType.LtxEnd });
-  return frames;
-}
+/** A log's record of terms, as it hands it out. */
+type Terms = DB['log']['terms'];
 
 /** New transactions for one connection, in order, as capture produced them. */
 interface Tail {
   events: CommitEvent[];
   bytes: number;
-}
-
-/**
- * Writes frames to the response as one buffer, waiting for the socket to drain when its buffer is
- * full: each write of a response is a chunk of its own, with a header the replica parses, and a
- * catch-up sends thousands of frames at once.
- */
-function write(res: http.ServerResponse, frames: Frame[]): Promise<void> {
-  if (res.destroyed) return Promise.reject(new Error('replica went away'));
-  const ok = res.write(frames.length === 1 ? encodeFrame(frames[0]!) : Buffer.concat(frames.flatMap((f) => frameChunks(f).filter((c): c is Buffer => c !== undefined))));
-  if (ok) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      if (res.destroyed) reject(new Error('replica went away'));
-      else resolve();
-    };
-    res.once('drain', done);
-    res.once('close', done);
-  });
 }

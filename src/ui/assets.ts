@@ -4,7 +4,6 @@ import type http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
-import esbuild from 'esbuild';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -32,9 +31,9 @@ function asset(ext: string, body: Buffer): Asset {
 /**
  * The studio's page files: index.html, and app.js and style.css bundled and minified by esbuild
  * from the modules in src/ui/assets (one request instead of nine, a third of the bytes; the
- * sources stay plain modules with no build step). The bundle is built when the page is first
- * asked for, not when the node starts, since most nodes are never visited. Gzipped once, served
- * with an ETag.
+ * sources stay plain modules with no build step). The bundle is built, and esbuild imported (12 MB),
+ * when the page is first asked for, not when the node starts, since most nodes are never visited.
+ * Gzipped once, served with an ETag.
  */
 export class StaticAssets {
   readonly #dir: string;
@@ -47,6 +46,7 @@ export class StaticAssets {
   }
 
   async #build(): Promise<Map<string, Asset>> {
+    const esbuild = await import('esbuild');
     const result = await esbuild.build({
       entryPoints: [path.join(this.#dir, 'app.js'), path.join(this.#dir, 'style.css')],
       bundle: true,

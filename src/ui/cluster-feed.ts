@@ -1,4 +1,4 @@
-import type { NodeInfo } from '../node/litefleet-node.ts';
+import type { NodeInfo } from '../protocol/api-types.ts';
 import type { UiHost } from './ui-host.ts';
 
 /** How often the cluster page's view of the cluster is refreshed. */

@@ -22,7 +22,11 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; time
 export const STATEMENT_TIMEOUT_MS = 10_000;
 const IDLE_EXIT_MS = 5 * 60_000;
 
-const entry = fileURLToPath(new URL('./reader-process.ts', import.meta.url));
+// The built node forks the built reader; run from the sources (tests import them through tsx), the
+// reader is TypeScript too and needs tsx's loader.
+const fromSources = import.meta.url.endsWith('.ts');
+const entry = fileURLToPath(new URL(fromSources ? './reader-process.ts' : './reader-process.js', import.meta.url));
+const execArgv = fromSources ? ['--import', import.meta.resolve('tsx')] : [];
 
 /**
  * Runs the studio's reads of live databases in a child process, never on the node's own thread:
@@ -62,7 +66,7 @@ export class ReadRunner {
 
   #start(): ChildProcess {
     if (this.#child) return this.#child;
-    const child = fork(entry, [], { execArgv: ['--import', import.meta.resolve('tsx')], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const child = fork(entry, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     // The reader never keeps the node's process alive: it exits with its IPC channel.
     child.unref();
     child.channel?.unref();

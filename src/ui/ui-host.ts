@@ -1,8 +1,8 @@
 import type { EventEmitter } from 'node:events';
-import { parseAddr } from '../api/api-server.ts';
-import { errorFromAnswer } from '../api/error-status.ts';
+import { parseAddr } from '../config/addr.ts';
+import { errorFromAnswer } from '../protocol/error-status.ts';
 import type { Config } from '../config/schema.ts';
-import type { NodeInfo, NodeEvent, Role } from '../node/litefleet-node.ts';
+import type { NodeInfo, NodeEvent, Role } from '../protocol/api-types.ts';
 import type { ExecResult } from '../sql/exec-sql.ts';
 
 /** What the studio needs of the node it runs in (LitefleetNode is one); it emits `event` with each NodeEvent. */

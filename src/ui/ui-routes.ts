@@ -5,7 +5,7 @@ import { isClusterToken } from '../api/auth.ts';
 import type { BackupTarget } from '../backup/backup-target.ts';
 import { createBackupTarget } from '../backup/create-target.ts';
 import type { RestoreTarget } from '../backup/restore.ts';
-import type { NodeEvent } from '../node/litefleet-node.ts';
+import type { NodeEvent } from '../protocol/api-types.ts';
 import { SECURITY_HEADERS, StaticAssets } from './assets.ts';
 import { backupOverview, downloadRestore } from './backups.ts';
 import { ClusterFeed } from './cluster-feed.ts';
@@ -17,7 +17,7 @@ import type { Filter, RowQuery, TableShape } from './table-queries.ts';
 import { NodeApi, type UiHost } from './ui-host.ts';
 import { fromWire } from './wire-value.ts';
 import { ForbiddenError, InvalidRequestError, LitefleetError, NotFoundError, PayloadTooLargeError, TimeoutError, UnauthorizedError } from '../errors.ts';
-import { statusOf } from '../api/error-status.ts';
+import { statusOf } from '../protocol/error-status.ts';
 
 const BODY_LIMIT = 1024 * 1024;
 // A wrong token answers this late, so guessing it is slow.

@@ -7,6 +7,13 @@ export const WAL_FRAME_HEADER_SIZE = 24;
 
 const MAGIC_LE = 0x377f0682;
 const MAGIC_BE = 0x377f0683;
+// How much of the WAL one read of a backlog takes (more only for a transaction larger than this).
+const READ_BYTES = 256 * 1024;
+// How often the path is looked up again, in case the -wal file was replaced (a new inode). SQLite
+// deletes a WAL only when its last connection closes, and capture keeps two open, so a look per
+// pass (a statx at every commit) would almost never find anything.
+const REOPEN_CHECK_MS = 50;
+const WAL_VERSION = 3007000;
 
 /** The fields of a WAL header that identify its generation. */
 export interface WalHeader {
@@ -71,17 +78,24 @@ export function walChecksum(data: Uint8Array, bigEndian: boolean, s0: number, s1
   return [a >>> 0, b >>> 0];
 }
 
-/** Parses a WAL header; undefined when it is missing, short or fails its own checksum (an empty or fresh WAL). */
+/**
+ * Parses a WAL header; undefined when it is missing, short or fails its own checksum (an empty or
+ * fresh WAL), or is one SQLite would not read either (another format version, a page size that is
+ * not a power of two from 512 to 65536).
+ */
 export function parseWalHeader(buf: Uint8Array): WalHeader | undefined {
   if (buf.length < WAL_HEADER_SIZE) return undefined;
   const v = new DataView(buf.buffer, buf.byteOffset, WAL_HEADER_SIZE);
   const magic = v.getUint32(0);
   if (magic !== MAGIC_LE && magic !== MAGIC_BE) return undefined;
+  // The WAL header holds the page size as it is (65536 too, unlike the database header's 1).
+  const pageSize = v.getUint32(8);
+  if (v.getUint32(4) !== WAL_VERSION || pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) return undefined;
   const bigEndianChecksum = magic === MAGIC_BE;
   const [s0, s1] = walChecksum(buf.subarray(0, 24), bigEndianChecksum, 0, 0);
   if (s0 !== v.getUint32(24) || s1 !== v.getUint32(28)) return undefined;
   return {
-    pageSize: v.getUint32(8) === 1 ? 65536 : v.getUint32(8),
+    pageSize,
     checkpointSeq: v.getUint32(12),
     salt1: v.getUint32(16),
     salt2: v.getUint32(20),
@@ -101,7 +115,17 @@ export class WalReader {
   #cursor: WalCursor | undefined;
   #fd: number | undefined;
   #ino = -1;
+  #checkedAt = -Infinity;
   #header: WalHeader | undefined;
+  readonly #headerBuf = Buffer.alloc(WAL_HEADER_SIZE);
+  /** Bytes the last poll took: the next one starts with a read about twice that (see #readFrames). */
+  #lastTaken = 0;
+  /**
+   * The buffer every read of up to READ_BYTES goes into. A fresh one per pass cost the primary
+   * 256 KB of native memory per capture pass (30 MB/s at a few hundred commits a second), which
+   * glibc kept as resident heap; what a pass returns is copied out of it at the size it is.
+   */
+  #scratch: Buffer | undefined;
 
   constructor(walPath: string) {
     this.path = walPath;
@@ -131,9 +155,8 @@ export class WalReader {
   readHeader(): WalHeader | undefined {
     const fd = this.#open();
     if (fd === undefined) return undefined;
-    const buf = Buffer.alloc(WAL_HEADER_SIZE);
-    const n = fs.readSync(fd, buf, 0, WAL_HEADER_SIZE, 0);
-    const h = parseWalHeader(buf.subarray(0, n));
+    const n = fs.readSync(fd, this.#headerBuf, 0, WAL_HEADER_SIZE, 0);
+    const h = parseWalHeader(this.#headerBuf.subarray(0, n));
     if (h) this.#header = h;
     return h;
   }
@@ -145,9 +168,18 @@ export class WalReader {
    */
   poll(budget = Infinity): WalPollResult {
     const result: WalPollResult = { transactions: [], restarted: 0, gap: false, more: false };
+    const known = this.#header;
+    const c = this.#cursor;
+    // Commits found after the cursor, in its generation, show the WAL was not restarted: SQLite
+    // restarts it only once every frame is copied back, and capture's pin holds that back until
+    // it has read them. So the header (a read of its own) is looked at only when none are found.
+    const sameGeneration = c !== undefined && known !== undefined && c.salt1 === known.salt1 && c.salt2 === known.salt2;
+    if (sameGeneration && this.#open() !== undefined) {
+      this.#readFrames(known, result, budget);
+      if (result.transactions.length > 0 || result.more) return result;
+    }
     const h = this.readHeader();
     if (!h) return result;
-    const c = this.#cursor;
     if (!c || c.salt1 !== h.salt1 || c.salt2 !== h.salt2) {
       if (c) {
         // SQLite restarts a WAL by adding one to salt1, kept in the shared wal-index; any other jump
@@ -157,19 +189,25 @@ export class WalReader {
         else result.gap = true;
       }
       this.#cursor = { salt1: h.salt1, salt2: h.salt2, checkpointSeq: h.checkpointSeq, offset: WAL_HEADER_SIZE, s0: h.s0, s1: h.s1 };
+    } else if (sameGeneration) {
+      return result;
     }
     this.#readFrames(h, result, budget);
     return result;
   }
 
-  /** Releases the file descriptor. */
+  /** Releases the file descriptor and the read buffer. */
   close(): void {
     if (this.#fd !== undefined) fs.closeSync(this.#fd);
     this.#fd = undefined;
     this.#ino = -1;
+    this.#scratch = undefined;
   }
 
   #open(): number | undefined {
+    const now = performance.now();
+    if (this.#fd !== undefined && now - this.#checkedAt < REOPEN_CHECK_MS) return this.#fd;
+    this.#checkedAt = now;
     let st: fs.Stats;
     try {
       st = fs.statSync(this.path);
@@ -195,27 +233,31 @@ export class WalReader {
     const frameSize = WAL_FRAME_HEADER_SIZE + h.pageSize;
     const start = cur.offset;
     // SQLite never shrinks the WAL: past the new frames lie the old generation's, up to the file's
-    // end. A first read of a few frames' worth finds where the new ones stop without reading megabytes
-    // of stale ones each pass (at 1000 commits a second that cost a quarter of a millisecond each);
-    // a long run of new frames doubles the read, up to 8 MB.
-    let want = Math.min(256 * 1024, budget);
-    for (;;) {
-      const avail = fs.fstatSync(fd).size - cur.offset;
-      const whole = avail - (avail % frameSize);
-      if (whole <= 0) return;
-      if (cur.offset - start >= budget) {
-        result.more = true;
-        return;
+    // end. The first read takes about twice what the last poll found (at 1000 commits a second, a
+    // frame or two: a 256 KB read each pass was most of capture's reading), and stops where the
+    // new frames do; a backlog is read on in larger slices, and only a transaction larger than
+    // one doubles the read.
+    let want = Math.min(READ_BYTES, budget, Math.max(2 * this.#lastTaken, 4 * frameSize));
+    try {
+      for (;;) {
+        if (cur.offset - start >= budget) {
+          result.more = true;
+          return;
+        }
+        const len = Math.max(want - (want % frameSize), frameSize);
+        const buf = len <= READ_BYTES ? (this.#scratch ??= Buffer.allocUnsafeSlow(READ_BYTES)) : Buffer.allocUnsafeSlow(len);
+        const n = fs.readSync(fd, buf, 0, len, cur.offset);
+        const before = cur.offset;
+        const found = result.transactions.length;
+        const valid = this.#parse(h, buf.subarray(0, n - (n % frameSize)), result);
+        if (buf === this.#scratch) keepPages(result.transactions.slice(found), buf, cur.offset - before);
+        // A short read is the end of the file.
+        if (!valid || n < len) return;
+        // Read on from the end of the last whole transaction; one larger than the read needs a larger one.
+        want = cur.offset === before ? len * 2 : READ_BYTES;
       }
-      const len = Math.min(whole, Math.max(want, frameSize));
-      const buf = Buffer.allocUnsafeSlow(len);
-      const n = fs.readSync(fd, buf, 0, len, cur.offset);
-      const before = cur.offset;
-      const valid = this.#parse(h, buf.subarray(0, n - (n % frameSize)), result);
-      if (!valid || len >= whole) return;
-      // Every frame read was new (or the buffer ended inside a transaction larger than itself): read on, larger.
-      want = Math.min(len * 2, 8 * 1024 * 1024);
-      if (cur.offset === before) want = len * 2;
+    } finally {
+      this.#lastTaken = cur.offset - start;
     }
   }
 
@@ -254,5 +296,18 @@ export class WalReader {
       }
     }
     return valid;
+  }
+}
+
+/**
+ * Gives the transactions parsed from the first `used` bytes of the reused read buffer `buf` a copy
+ * of those bytes of their own, so their pages outlive the next read and hold only what they need.
+ */
+function keepPages(txs: WalTransaction[], buf: Buffer, used: number): void {
+  if (txs.length === 0) return;
+  const own = Buffer.allocUnsafeSlow(used);
+  buf.copy(own, 0, 0, used);
+  for (const tx of txs) {
+    for (const [pgno, page] of tx.pages) tx.pages.set(pgno, own.subarray(page.byteOffset - buf.byteOffset, page.byteOffset - buf.byteOffset + page.length));
   }
 }

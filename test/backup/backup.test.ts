@@ -15,6 +15,7 @@ import { NodeProcess, runCli, sleep } from '../helpers/node-process.ts';
 import { s3BackupConfig, startS3 } from '../helpers/s3.ts';
 import { databaseChecksum, runSqliteCli } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const DB = 'app.db';
 
@@ -38,6 +39,8 @@ function* randomInts(seed: number, below: number): Generator<number> {
 
 // Compactions and snapshots every few seconds, so the restores below go through every level.
 const FAST_LEVELS = ['  l1-interval: 1s', '  l2-interval: 2s', '  l3-interval: 3s', '  snapshot-interval: 2500ms'].join('\n');
+/** The folders of a backup, one per level. */
+const LEVELS = ['l0', 'l1', 'l2', 'l3', 'snapshots'];
 
 async function backupScenario(targetConfig: string): Promise<void> {
   const backupConfig = `${targetConfig}\n${FAST_LEVELS}`;
@@ -47,7 +50,8 @@ async function backupScenario(targetConfig: string): Promise<void> {
   try {
     await runSqliteCli(path.join(node.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT, at INTEGER);');
     await node.waitForTxid(DB, 1);
-    // The app writes for a few seconds, in small bursts, so the backup gets several segments.
+    // The app writes for a few seconds, in bursts of 10 with a pause between (time passing is the
+    // point: the backup gets several segments and the compactions run at every level meanwhile).
     const app = new Database(path.join(node.dir, DB), { timeout: 5000 });
     const insert = app.prepare('INSERT INTO t(v, at) VALUES (?, ?)');
     for (let i = 0; i < 400; i++) {
@@ -58,7 +62,13 @@ async function backupScenario(targetConfig: string): Promise<void> {
     app.close();
     // The snapshot holding the table, then 400 inserts and 20 updates, each its own transaction.
     const last = await node.waitForTxid(DB, 421);
-    await sleep(2_500);
+    // Everything reaches the backup within about a second; the compactions write every level.
+    const levels = async () => [...new Set((await target.list(`${DB}/`)).map((o) => o.key.split('/')[2]))].sort();
+    await node.waitForBackup(DB, last, 2_500);
+    await waitFor(async () => {
+      const written = await levels();
+      return LEVELS.every((l) => written.includes(l));
+    }, 5_000, 'a backup object at every level', 100);
     const states = loggedStates(node);
     assert.ok(states.has(last) && last > 400, `log holds every transaction up to ${last}`);
 
@@ -68,8 +78,7 @@ async function backupScenario(targetConfig: string): Promise<void> {
     assert.equal(gen!.db, DB);
     assert.equal(gen!.last.txid, last, 'everything reached the backup within about a second');
     assert.ok(gen!.files > 3, `${gen!.files} objects`);
-    const kinds = new Set((await target.list(`${DB}/`)).map((o) => o.key.split('/')[2]));
-    assert.deepEqual([...kinds].sort(), ['l0', 'l1', 'l2', 'l3', 'snapshots'], 'every level was written');
+    assert.deepEqual(await levels(), LEVELS, 'every level was written');
 
     // 50 restore points: half by TXID, half by timestamp, each compared with the state the node logged then.
     const work = makeTempDir('litefleet-restore-');

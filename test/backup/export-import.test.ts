@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { startCluster } from '../helpers/cluster.ts';
-import { runCli, sleep } from '../helpers/node-process.ts';
+import { runCli } from '../helpers/node-process.ts';
 import { databaseChecksum, runSqliteCli } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
 
@@ -16,13 +16,7 @@ test('export from a replica, import refused for a non-database and changing noth
   await runSqliteCli(path.join(c.primary.dir, DB), ".timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT); INSERT INTO users(email) VALUES ('before@example.com');");
   await runSqliteCli(path.join(c.primary.dir, DB), ".timeout 5000\nINSERT INTO users(email) VALUES ('before2@example.com');");
   const work = makeTempDir('litefleet-io-');
-  // Once capture has logged both writes, its checksum is the file's own.
-  const fileSum = () => databaseChecksum(path.join(c.primary.dir, DB)).checksum.toString(16).padStart(16, '0');
-  let before = (await c.primary.info()).databases.find((d) => d.name === DB)!;
-  for (let i = 0; i < 200 && before.checksum !== fileSum(); i++) {
-    await sleep(25);
-    before = (await c.primary.info()).databases.find((d) => d.name === DB)!;
-  }
+  const before = await c.primary.waitForCapture(DB);
   await replica.waitForTxid(DB, before.txid);
 
   // Export from a replica: the same content, sound.
@@ -58,8 +52,8 @@ test('export from a replica, import refused for a non-database and changing noth
     assert.equal(await runSqliteCli(path.join(n.dir, DB), 'PRAGMA journal_mode;', ['-readonly']), 'wal\n');
   }
 
-  // The state before the import stays restorable from the backup.
-  await sleep(2_000);
+  // The state before the import stays restorable from the backup, once the backup has the import too.
+  await c.primary.waitForBackup(DB, before.txid + 1);
   const restored = path.join(work, 'restored.db');
   const r = await runCli(['restore', '-c', c.primary.configPath, '--db', DB, '--txid', String(before.txid), '-o', restored]);
   assert.equal(r.code, 0, r.stderr);

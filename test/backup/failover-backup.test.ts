@@ -9,36 +9,27 @@ import { restoreDatabase } from '../../src/backup/restore.ts';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { startEtcd } from '../helpers/etcd.ts';
 import { drainFile, startFollowWriter, startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
-import { runCli, sleep, type NodeProcess } from '../helpers/node-process.ts';
+import { runCli } from '../helpers/node-process.ts';
 import { databaseChecksum, runSqliteCli } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
 
 const DB = 'app.db';
 const etcd = await startEtcd();
 
-/** The primary's position once capture has logged every write made so far (its checksum is then the file's own). */
-async function captured(node: NodeProcess): Promise<{ txid: number; checksum: string }> {
-  const fileSum = () => databaseChecksum(path.join(node.dir, DB)).checksum.toString(16).padStart(16, '0');
-  for (let i = 0; ; i++) {
-    const pos = (await node.info()).databases.find((d) => d.name === DB)!;
-    if (pos.checksum === fileSum() || i >= 200) return pos;
-    await sleep(25);
-  }
-}
-
 test('backup across a handoff and a crash under writes: the next primary continues the generation, every transaction around the crash restores', async (t) => {
   const target = makeTempDir('litefleet-target-');
   const c = await startLeaseCluster({ size: 3, backend: { type: 'etcd', url: etcd.url }, extraConfig: () => ['backup:', `  url: "file://${target}"`].join('\n') });
   const first = await waitForPrimary(c.nodes);
   await runSqliteCli(path.join(first.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, at INTEGER);');
+  // Under writes: the handoff comes once 300 are committed, and the writer stops 300 commits after it.
   const writer = startFollowWriter(c.nodes, DB, 2);
-  await sleep(1_500);
+  await first.waitForWrites(DB, 300);
   assert.match((await runCli(['handoff', '-c', first.configPath])).stdout, /primary is now/);
   const second = await waitForPrimary(c.nodes, 5_000, first);
-  await sleep(1_500);
+  await second.waitForWrites(DB, 300);
   await writer.stop();
-  const end = await captured(second);
-  await sleep(2_000);
+  const end = await second.waitForCapture(DB);
+  await second.waitForBackup(DB, end.txid);
 
   const ls = async () => JSON.parse((await runCli(['backup', 'ls', '-c', second.configPath, '--json'])).stdout) as Array<{ generation: string; first: { txid: number }; last: { txid: number } }>;
   const gens = await ls();
@@ -54,22 +45,21 @@ test('backup across a handoff and a crash under writes: the next primary continu
   // but had not shipped yet (it ships once a second). The replica that takes over ships them from
   // what it received, so the generation goes on and every transaction around the crash restores.
   const writer2 = startFollowWriter(c.nodes, DB, 2);
-  await sleep(1_500);
+  await second.waitForWrites(DB, 300);
   // The app instance beside the dying node stops using it first (it would go on writing to a file
   // no node guards), then the node dies with its last second of writes unshipped.
-  fs.writeFileSync(drainFile(second), '');
-  await sleep(30);
+  await writer2.drain(second);
   const atCrash = (await second.info()).databases.find((d) => d.name === DB)!.txid;
   const logged = new Map(c.nodes.map((n) => [n, n.output.length]));
   const shipped = Math.max(...fs.readdirSync(path.join(target, DB, gens[0]!.generation, 'l0')).map((f) => parseBackupKey(`${DB}/${gens[0]!.generation}/l0/${f}`)?.maxTxid ?? 0));
   await second.kill();
   t.diagnostic(`the primary crashed at TXID ${atCrash} with its backup at ${shipped}`);
   const third = await waitForPrimary(c.nodes.filter((n) => n !== second), 10_000);
-  await sleep(1_000);
+  await third.waitForWrites(DB, 200);
   await writer2.stop();
   await runSqliteCli(path.join(third.dir, DB), '.timeout 5000\nINSERT INTO t(id, at) VALUES (1000000, 0);');
-  const now = await captured(third);
-  await sleep(2_500);
+  const now = await third.waitForCapture(DB);
+  await third.waitForBackup(DB, now.txid);
   const after = await ls();
   assert.equal(after.length, 1, `one generation across the crash: ${JSON.stringify(after)}`);
   assert.equal(after[0]!.generation, gens[0]!.generation);

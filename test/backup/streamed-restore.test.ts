@@ -7,10 +7,11 @@ import Database from 'better-sqlite3';
 import { createBackupTarget } from '../../src/backup/create-target.ts';
 import { listGenerations } from '../../src/backup/restore.ts';
 import { parseConfig } from '../../src/config/load-config.ts';
-import { NodeProcess, runCli, sleep } from '../helpers/node-process.ts';
+import { NodeProcess, runCli } from '../helpers/node-process.ts';
 import { s3BackupConfig, startS3 } from '../helpers/s3.ts';
 import { databaseChecksum } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const DB = 'big.db';
 
@@ -34,10 +35,7 @@ async function bigRestore(backupConfig: string): Promise<string> {
   try {
     const target = createBackupTarget(parseConfig(`dir: /x\ndata-dir: /y\n${backupConfig}\n`, 'backup.yml').backup!);
     const txid = (await node.info()).databases.find((d) => d.name === DB)!.txid;
-    for (let waited = 0; !(await listGenerations(target, DB)).some((g) => g.last.txid >= txid); waited += 200) {
-      assert.ok(waited < 20_000, 'the snapshot reached the backup');
-      await sleep(200);
-    }
+    await waitFor(async () => (await listGenerations(target, DB)).some((g) => g.last.txid >= txid), 20_000, 'the snapshot to reach the backup', 200);
     const [snapshot] = (await target.list(`${DB}/`)).filter((o) => o.key.includes('/snapshots/'));
     assert.ok(snapshot!.size > 12 * 1024 * 1024, `snapshot of ${snapshot!.size} bytes`);
     const out = path.join(root, 'restored.db');

@@ -25,6 +25,13 @@ export interface ChaosOptions {
   faults?: Fault[];
   /** Stops starting rounds after this long (the run still ends with its checks). */
   timeLimitMs?: number;
+  /**
+   * How the app writes: through its own connection to the primary's database (undefined, the
+   * default), or through the primary's exec, acknowledged once this many replicas have each write
+   * (0: at once). With 1 or more, a write acknowledged and then lost although a replica that
+   * confirmed it survived is a violation.
+   */
+  replicas?: number;
   log?: (line: string) => void;
 }
 
@@ -37,6 +44,12 @@ export interface ChaosReport {
   lost: Array<{ id: number; msBeforeCrash: number }>;
   /** Acknowledged writes kept only in a `discarded/` copy (written on a primary that died or was fenced before replicating them). */
   discarded: number;
+  /**
+   * With `replicas`: acknowledged writes lost or kept only in `discarded/` because every replica
+   * that confirmed them went down with a primary that had them (what the acknowledgement does not
+   * cover); any other such write is a violation.
+   */
+  lostWithReplicas: number;
   /** Full snapshots sent to replicas after the first one each. */
   snapshots: number;
   finalTxid: number;
@@ -88,7 +101,8 @@ function resetTimes(n: NodeProcess): number[] {
  * primary, of a replica, or of two nodes — with restarts after random delays. Then every node is
  * brought back and the invariants are checked: identical copies, one unbroken TXID chain, TXIDs
  * never going back on a node that kept its history, every acknowledged write present or kept in
- * a `discarded/` copy, nothing lost that a surviving replica had applied, no node ending on its own.
+ * a `discarded/` copy, nothing lost that a surviving replica had applied, no node ending on its own;
+ * with `replicas`, no acknowledged write gone while a replica that confirmed it survived.
  */
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
@@ -107,7 +121,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const c = await startLeaseCluster({ size: 3, root: path.join(o.root, 'cluster'), backend: { type: 'etcd', url: etcd.url }, ttl: `${ttlMs}ms` });
   const nodes = c.nodes;
   const pending: Array<Promise<void>> = [];
-  const crashes: number[] = [];
+  /** Each time a primary went down: when, and the nodes up and in the cluster then. */
+  const crashes: Array<{ at: number; survivors: Set<NodeProcess> }> = [];
+  /** The nodes by id (as the replicas confirming a write are named). */
+  const byId = new Map<string, NodeProcess>();
   const observed = new Map<NodeProcess, { txid: number; at: number }>();
   /** TXIDs seen going back: fine only if the node set its history aside in between (checked at the end, when its log is all in). */
   const wentBack: Array<{ n: NodeProcess; from: number; to: number; since: number; at: number }> = [];
@@ -173,11 +190,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await checkTakeover(p);
   };
   const checkTakeover = async (gone: NodeProcess) => {
-    crashes.push(Date.now());
+    const survivors = new Set(nodes.filter((n) => n !== gone && n.running && !restarting.has(n)));
+    crashes.push({ at: Date.now(), survivors });
     const history = ids(path.join(gone.dir, DB));
     const applied = new Set<number>();
-    for (const n of nodes) {
-      if (n === gone || !n.running || restarting.has(n)) continue;
+    for (const n of survivors) {
       const rows = [...ids(path.join(n.dir, DB))].filter((id) => history.has(id));
       log(`  ${path.basename(n.root)} survives with ${rows.length} rows of the primary's history (max id ${Math.max(0, ...rows)})`);
       for (const id of rows) applied.add(id);
@@ -192,8 +209,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let writer: ReturnType<typeof startFollowWriter> | undefined;
   try {
     const first = await waitForPrimary(nodes, 30_000);
+    for (const n of nodes) byId.set((await n.info()).node.id, n);
     await runSqliteCli(path.join(first.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, at INTEGER);');
-    writer = startFollowWriter(nodes, DB, 2);
+    writer = startFollowWriter(nodes, DB, 2, o.replicas);
     await waitFor(() => writer!.acked().length > 100, 30_000, 'the writer to start');
 
     for (; rounds < o.rounds; rounds++) {
@@ -248,7 +266,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const done = writer;
     writer = undefined;
     const acked = await done.stop();
-    const ackTimes = new Map([...ackLines(done.output())]);
+    const acks = new Map([...ackLines(done.output())]);
     watching = false;
     await watcher;
 
@@ -278,10 +296,28 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const kept = new Set<number>();
     for (const n of nodes) for (const id of discardedIds(n)) if (!final.has(id)) kept.add(id);
     const lost = acked.filter((id) => !final.has(id) && !kept.has(id)).map((id) => {
-      const at = ackTimes.get(id) ?? 0;
-      const crash = crashes.find((t) => t >= at);
-      return { id, msBeforeCrash: crash === undefined ? -1 : crash - at };
+      const at = acks.get(id)?.at ?? 0;
+      const crash = crashes.find((c) => c.at >= at);
+      return { id, msBeforeCrash: crash === undefined ? -1 : crash.at - at };
     });
+    // A write confirmed by replicas is gone only if all of them were down when a primary holding
+    // it went down (after it was sent: before, the primary did not have it).
+    let lostWithReplicas = 0;
+    const unconfirmedLoss: number[] = [];
+    if (o.replicas) {
+      for (const id of acked.filter((x) => !final.has(x))) {
+        const ack = acks.get(id)!;
+        const confirmers = ack.replicas.map((r) => byId.get(r));
+        const crash = crashes.find((c) => c.at >= ack.sent! && confirmers.every((n) => !n || !c.survivors.has(n)));
+        if (!crash) {
+          unconfirmedLoss.push(id);
+          continue;
+        }
+        lostWithReplicas++;
+        log(`write ${id} is gone with ${confirmers.map((n) => (n ? path.basename(n.root) : '?')).join(', ')}, which confirmed it and were down when a primary went down at ${new Date(crash.at).toISOString()}`);
+      }
+      if (unconfirmedLoss.length > 0) violations.push(`${unconfirmedLoss.length} writes acknowledged by ${o.replicas} replicas are gone although one that confirmed them survived (ids ${unconfirmedLoss.slice(0, 5).join(', ')}…)`);
+    }
 
     // One unbroken chain in the final primary's log, one TXID per transaction.
     const finalTxid = (await finalPrimary.info()).databases.find((d) => d.name === DB)!.txid;
@@ -301,9 +337,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const exits = [...n.output.matchAll(/\[litefleet process \d+ exited: code (\S+) signal (\S+)\]/g)].filter((m) => m[2] !== 'SIGKILL');
       if (exits.length > 0) violations.push(`${path.basename(n.root)} ended on its own: ${exits.map((m) => `code ${m[1]} signal ${m[2]}`).join(', ')}`);
     }
-    log(`lost: ${lost.map((l) => `${l.id}@${ackTimes.get(l.id)}`).join(' ')}`);
+    log(`lost: ${lost.map((l) => `${l.id}@${acks.get(l.id)?.at}`).join(' ')}`);
     const snapshots = nodes.reduce((sum, n) => sum + (n.output.match(/sent snapshot to replica db=app\.db txid=(?!1 )/g)?.length ?? 0), 0);
-    return { rounds, primaryKills, acked: acked.length, lost, discarded: acked.filter((id) => !final.has(id) && kept.has(id)).length, snapshots, finalTxid, rows: final.size, violations, durationMs: Date.now() - started };
+    return { rounds, primaryKills, acked: acked.length, lost, discarded: acked.filter((id) => !final.has(id) && kept.has(id)).length, lostWithReplicas, snapshots, finalTxid, rows: final.size, violations, durationMs: Date.now() - started };
   } finally {
     watching = false;
     if (writer) await writer.stop().catch(() => undefined);
@@ -317,7 +353,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
-/** The writer's acknowledgement times by id. */
-function* ackLines(output: string): Generator<[number, number]> {
-  for (const m of output.matchAll(/^ack (\d+) (\d+)$/gm)) yield [Number(m[1]), Number(m[2])];
+/** The writer's acknowledgements by id: when, and through exec when it was sent and the replicas that confirmed it. */
+function* ackLines(output: string): Generator<[number, { at: number; sent?: number; replicas: string[] }]> {
+  for (const m of output.matchAll(/^ack (\d+) (\d+)(?: (\d+) (\S+))?$/gm)) {
+    yield [Number(m[1]), { at: Number(m[2]), sent: m[3] === undefined ? undefined : Number(m[3]), replicas: m[4] === undefined || m[4] === '-' ? [] : m[4].split(',') }];
+  }
 }

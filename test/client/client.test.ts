@@ -9,6 +9,7 @@ import { startEtcd } from '../helpers/etcd.ts';
 import { startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
 import { runCli } from '../helpers/node-process.ts';
 import { runSqliteCli } from '../helpers/sqlite.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const DB = 'app.db';
 const etcd = await startEtcd();
@@ -43,10 +44,7 @@ test('litefleet/client: instance info, ensurePrimary, waitForTxid driven by even
   assert.equal(sqlite.db.prepare('SELECT count(*) FROM notes').pluck().get(), 1);
   assert.throws(() => sqlite.db.prepare("INSERT INTO notes(body) VALUES ('no')").run(), /readonly/);
   assert.match((await runCli(['handoff', '-c', n1.configPath])).stdout, /primary is now/);
-  const deadline = Date.now() + 5_000;
-  const roleNow = (): string => sqlite.role;
-  while (roleNow() !== 'primary' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.equal(roleNow(), 'primary');
+  await waitFor(() => sqlite.role === 'primary', 5_000, 'the open database to become read-write after the handoff');
   sqlite.db.prepare("INSERT INTO notes(body) VALUES ('written after the handoff')").run();
   sqlite.close();
   await n1.waitForTxid(DB, txid + 2);

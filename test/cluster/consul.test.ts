@@ -3,23 +3,27 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { startConsulDouble } from '../helpers/consul-double.ts';
 import { startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
-import { runCli, sleep, type NodeProcess } from '../helpers/node-process.ts';
+import { runCli, type NodeProcess } from '../helpers/node-process.ts';
 import { databaseChecksum, runSqliteCli } from '../helpers/sqlite.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 async function sameEverywhere(nodes: NodeProcess[], timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const sums = nodes.map((n) => {
-      try {
-        return databaseChecksum(path.join(n.dir, 'app.db')).checksum;
-      } catch {
-        return -1n;
-      }
-    });
-    if (sums.every((s) => s === sums[0] && s !== -1n)) return;
-    if (Date.now() > deadline) throw new Error(`databases differ: ${sums.join(' ')}`);
-    await sleep(50);
-  }
+  let sums: bigint[] = [];
+  await waitFor(
+    () => {
+      sums = nodes.map((n) => {
+        try {
+          return databaseChecksum(path.join(n.dir, 'app.db')).checksum;
+        } catch {
+          return -1n;
+        }
+      });
+      return sums.every((s) => s === sums[0] && s !== -1n);
+    },
+    timeoutMs,
+    () => `the databases to agree (checksums: ${sums.join(' ')})`,
+    50,
+  );
 }
 
 test('Consul lease (against the HTTP API double): election, handoff, and failover once the dead primary\'s session is gone', async () => {

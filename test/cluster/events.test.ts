@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
+import { formatPos } from '../../src/ltx/position.ts';
 import { startCluster } from '../helpers/cluster.ts';
-import { sleep } from '../helpers/node-process.ts';
+import { makeTempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { createAppDatabase, databaseChecksum, runWriter } from '../helpers/sqlite.ts';
 
 test('GET /events streams the role, then every new position, as newline-delimited JSON', async () => {
@@ -14,27 +16,11 @@ test('GET /events streams the role, then every new position, as newline-delimite
   const res = await fetch(`${replica.url}/events`, { headers: { authorization: `Bearer ${replica.token}` }, signal: ac.signal });
   assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
   const events: Array<Record<string, unknown>> = [];
-  const reading = (async () => {
-    let buf = '';
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i).trim();
-          buf = buf.slice(i + 1);
-          if (line) events.push(JSON.parse(line) as Record<string, unknown>);
-        }
-      }
-    } catch {
-      // aborted
-    }
-  })();
+  const reading = readEvents(res, events);
   createAppDatabase(path.join(c.primary.dir, 'sqlite.db'));
   const { commits } = await runWriter(path.join(c.primary.dir, 'sqlite.db'), 'inserts', 30, 1, 200);
   await replica.waitForTxid('sqlite.db', 1 + commits);
-  await sleep(100);
+  await waitFor(() => events.some((e) => e.type === 'tx' && e.db === 'sqlite.db' && e.txid === 1 + commits), 5_000, 'the last position on /events');
   ac.abort();
   await reading;
   assert.deepEqual(events[0], { type: 'role', role: 'replica', primary: 'node1' });
@@ -71,3 +57,49 @@ test('a stalled replica does not hold back the primary or the others; a restarte
   assert.doesNotMatch(sinceRestart, /sent snapshot to replica/, 'replicas resumed from their positions after the primary restarted');
   assert.equal(sinceRestart.match(/replica connected/g)?.length, 2);
 });
+
+test("the primary's /info and /events show what each replica has applied and how far the backup has got", async () => {
+  const backupDir = makeTempDir('litefleet-events-backup-');
+  const c = await startCluster(2, ['backup:', `  url: "file://${backupDir}"`].join('\n'));
+  const replica = c.replicas[0]!;
+  const replicaId = (await replica.info()).node.id;
+  const ac = new AbortController();
+  const res = await fetch(`${c.primary.url}/events`, { headers: { authorization: `Bearer ${c.primary.token}` }, signal: ac.signal });
+  const events: Array<Record<string, unknown>> = [];
+  const reading = readEvents(res, events);
+  const db = path.join(c.primary.dir, 'sqlite.db');
+  createAppDatabase(db);
+  const { commits } = await runWriter(db, 'inserts', 30, 1, 200);
+  const txid = 1 + commits;
+  await replica.waitForTxid('sqlite.db', txid);
+  const { checksum } = (await c.primary.info()).databases[0]!;
+  await waitFor(async () => {
+    const d = (await c.primary.info()).databases[0]!;
+    return d.replicas?.[replicaId] === txid && d.backup === formatPos({ txid, checksum: BigInt(`0x${checksum}`) });
+  }, 10_000, 'the replica acknowledgement and the backup position in /info');
+  await waitFor(() => events.some((e) => e.type === 'ack' && e.node === replicaId && e.txid === txid) && events.some((e) => e.type === 'backup' && e.txid === txid && e.checksum === checksum), 5_000, 'ack and backup events');
+  const replicaInfo = (await replica.info()).databases[0]!;
+  assert.equal(replicaInfo.replicas, undefined, 'only the primary lists replicas');
+  assert.equal(replicaInfo.backup, undefined, 'only the primary backs up');
+  ac.abort();
+  await reading;
+});
+
+/** Collects the lines of a GET /events answer into `into` until it ends. */
+async function readEvents(res: Response, into: Array<Record<string, unknown>>): Promise<void> {
+  let buf = '';
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i).trim();
+        buf = buf.slice(i + 1);
+        if (line) into.push(JSON.parse(line) as Record<string, unknown>);
+      }
+    }
+  } catch {
+    // aborted
+  }
+}

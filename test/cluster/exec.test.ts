@@ -5,22 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { startEtcd } from '../helpers/etcd.ts';
 import { startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
-import { sleep } from '../helpers/node-process.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
 const etcd = await startEtcd();
 
-async function waitForFile(file: string, timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (fs.existsSync(file)) {
-      const text = fs.readFileSync(file, 'utf8');
-      if (text) return text;
-    }
-    await sleep(25);
-  }
-  throw new Error(`${file} did not appear`);
+/** Waits until `file` exists and is not empty (a missing file is polled again); resolves with its text. */
+function waitForFile(file: string, timeoutMs = 20_000): Promise<string> {
+  return waitFor(() => fs.readFileSync(file, 'utf8') || undefined, timeoutMs, `${file} to appear`, 25);
 }
 
 test('exec: the if-candidate migration runs exactly once, on the primary, before its app; apps get role, primary and paths; signals reach the app and its exit stops the node', async () => {
@@ -66,9 +59,7 @@ test('exec: the if-candidate migration runs exactly once, on the primary, before
   // The app exiting on its own stops its node too (the primary hands off first).
   const p = c.nodes.indexOf(primary);
   process.kill(envs[p]!.pid, 'SIGINT');
-  const deadline = Date.now() + 15_000;
-  while (primary.running && Date.now() < deadline) await sleep(25);
-  assert.equal(primary.running, false, 'the node stopped when its app exited');
+  await waitFor(() => !primary.running, 15_000, 'the node to stop when its app exited', 25);
   assert.match(primary.output, /the app exited with code 0/);
   assert.match(primary.output, /handoff done/);
   await waitForPrimary(c.nodes.filter((n) => n !== primary && n !== replica));

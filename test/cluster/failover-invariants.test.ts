@@ -5,9 +5,10 @@ import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { startEtcd } from '../helpers/etcd.ts';
 import { startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
-import { runCli, type NodeProcess } from '../helpers/node-process.ts';
+import { freePort, runCli, type NodeProcess } from '../helpers/node-process.ts';
 import { heldLocks } from '../helpers/locks.ts';
 import { runSqliteCli, runWriter } from '../helpers/sqlite.ts';
+import { TcpRelay } from '../helpers/tcp-relay.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const DB = 'app.db';
@@ -25,11 +26,11 @@ function count(n: NodeProcess): number {
   }
 }
 
-async function insert(n: NodeProcess, rows: number): Promise<void> {
+async function insert(n: NodeProcess, rows: number, tag = 'row'): Promise<void> {
   const db = new Database(path.join(n.dir, DB), { timeout: 5000 });
   try {
     const ins = db.prepare('INSERT INTO t(v) VALUES (?)');
-    for (let i = 0; i < rows; i++) ins.run(`row ${i}`);
+    for (let i = 0; i < rows; i++) ins.run(`${tag} ${i}`);
   } finally {
     db.close();
   }
@@ -84,7 +85,7 @@ describe('failover invariants (real etcd)', { timeout: 120_000 }, () => {
     await a.kill();
     await cc.restart();
     const next = await waitForPrimary([b, cc], 15_000);
-    assert.equal(await txidOf(next), early + 400, 'the new primary has every transaction the replica had');
+    assert.equal(await txidOf(next), early + 400, `the new primary has every transaction the replica had; its log:\n${next.output.slice(-4000)}\nthe other's:\n${(next === b ? cc : b).output.slice(-3000)}`);
     await insert(next, 1);
     for (const n of [b, cc]) await n.waitForTxid(DB, early + 401);
     assert.equal(count(b), rows + 1);
@@ -113,6 +114,81 @@ describe('failover invariants (real etcd)', { timeout: 120_000 }, () => {
     await insert(cc, 1);
     await b.waitForTxid(DB, early + 301);
     assert.doesNotMatch(b.output, /discarded transactions/);
+  });
+
+  test('B: a restarted candidate further along, but on an older term than a replica, takes the replica\'s newer history before it leads', async () => {
+    const c = await startLeaseCluster({ size: 3, candidates: [true, true, false], backend: { type: 'etcd', url: etcd.url } });
+    const [x, y, z] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
+    assert.equal(await waitForPrimary(c.nodes), x);
+    await runSqliteCli(path.join(x.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    await insert(x, 10);
+    const shared = await x.waitForTxid(DB, 11);
+    for (const n of [y, z]) await n.waitForTxid(DB, shared);
+    // x goes on alone to TXID 61 and dies; y leads from 11 under a newer term, z follows it to 16.
+    await y.stop();
+    await z.stop();
+    await insert(x, 50);
+    await x.waitForTxid(DB, shared + 50);
+    await x.kill();
+    await y.restart();
+    await z.restart();
+    assert.equal(await waitForPrimary([y], 15_000), y);
+    // Not the rows x wrote at those TXIDs: identical states would be one history.
+    await insert(y, 5, 'y');
+    await z.waitForTxid(DB, shared + 5);
+    const rows = count(z);
+    // y dies; x comes back with the longer log, written under the older term.
+    await y.kill();
+    await x.restart();
+    assert.equal(await waitForPrimary([x], 15_000), x);
+    assert.equal(count(x), rows, `x leads with the history z had; its log:\n${x.output.slice(-3000)}`);
+    assert.match(x.output, new RegExp(`discarded transactions ${shared + 1}-${shared + 50} of ${DB}`), 'what x wrote alone is set aside, kept');
+    await insert(x, 1);
+    await z.waitForTxid(DB, (await txidOf(x)));
+    assert.equal(count(z), rows + 1);
+    assert.doesNotMatch(z.output, /discarded transactions/, 'z keeps its history');
+  });
+
+  test('B: a candidate promoted while it resets from a primary that died continues the TXIDs from its database, and the old primary rejoins it', async () => {
+    // a is reached through a relay, to slow the snapshot it sends b down to a crawl.
+    const ports = [await freePort(), await freePort()];
+    const relay = await TcpRelay.start(`http://127.0.0.1:${ports[0]}`);
+    const c = await startLeaseCluster({ size: 2, ports, advertiseUrl: (i) => (i === 0 ? relay.url : undefined), backend: { type: 'etcd', url: etcd.url } });
+    const [a, b] = c.nodes as [NodeProcess, NodeProcess];
+    assert.equal(await waitForPrimary(c.nodes), a);
+    await runSqliteCli(path.join(a.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    await insert(a, 10);
+    const shared = await a.waitForTxid(DB, 11);
+    await b.waitForTxid(DB, shared);
+    // b leads and writes what a never gets; then a leads again (b down) and writes what b lacks.
+    await a.kill();
+    assert.equal(await waitForPrimary([b], 15_000), b);
+    await insert(b, 5);
+    await b.waitForTxid(DB, shared + 5);
+    await b.kill();
+    await a.restart();
+    assert.equal(await waitForPrimary([a], 15_000), a);
+    await runSqliteCli(path.join(a.dir, DB), '.timeout 5000\nINSERT INTO t(v) VALUES (randomblob(4000000));');
+    await a.waitForTxid(DB, shared + 1);
+    // b rejoins: a finds their histories forked after TXID 11, b sets its own aside and waits
+    // for a's database, which the slow link takes seconds to bring; a dies before it arrives.
+    relay.throttle(200_000);
+    await b.restart();
+    await waitFor(() => new RegExp(`discarded transactions ${shared + 1}-${shared + 5} of ${DB}`).test(b.output), 15_000, () => `b to set its history aside:\n${b.output.slice(-3000)}`);
+    relay.cut();
+    await a.kill();
+    assert.equal(await waitForPrimary([b], 15_000), b);
+    assert.match(b.output, /snapshot taken: promoted while resetting/);
+    assert.equal(await txidOf(b), shared + 6, 'the TXIDs go on after the highest b had');
+    await insert(b, 1);
+    await b.waitForTxid(DB, shared + 7);
+    relay.heal();
+    await a.restart();
+    await a.waitForTxid(DB, shared + 7);
+    assert.equal(count(a), 10 + 5 + 1);
+    assert.equal(count(b), 10 + 5 + 1);
+    // b's log starts over at its snapshot, so a cannot tell where they forked: it sets aside all it had.
+    assert.match(a.output, new RegExp(`discarded transactions \\d+-${shared + 1} of ${DB}`), "a sets aside the transaction b's history does not have");
   });
 
   test('C: a node keeps its SQLite locks across every role change, so an app closing its connection cannot delete the WAL under it', async () => {

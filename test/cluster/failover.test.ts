@@ -7,6 +7,7 @@ import { startEtcd } from '../helpers/etcd.ts';
 import { drainFile, startFollowWriter, startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
 import { runCli, sleep, type NodeProcess } from '../helpers/node-process.ts';
 import { databaseChecksum, runSqliteCli } from '../helpers/sqlite.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const DB = 'app.db';
 const TTL_MS = 2_000;
@@ -17,19 +18,20 @@ async function createTable(primary: NodeProcess): Promise<void> {
 
 /** Waits until every running node has the same position for the database as `primary`, then checks the files agree. */
 async function waitConverged(primary: NodeProcess, nodes: NodeProcess[], timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let last = '';
-  while (Date.now() < deadline) {
-    const infos = await Promise.all(nodes.filter((n) => n.running).map((n) => n.info()));
-    const positions = infos.map((i) => i.databases.find((d) => d.name === DB)).map((d) => (d ? `${d.txid}/${d.checksum}` : 'none'));
-    last = positions.join(' ');
-    if (positions.every((p) => p === positions[0] && p !== 'none')) {
-      const sums = nodes.filter((n) => n.running).map((n) => databaseChecksum(path.join(n.dir, DB)).checksum);
-      if (sums.every((s) => s === sums[0])) return;
-    }
-    await sleep(50);
-  }
-  throw new Error(`positions did not converge: ${last}\n${primary.output.slice(-2000)}`);
+  await waitFor(
+    async () => {
+      const running = nodes.filter((n) => n.running);
+      const positions = (await Promise.all(running.map((n) => n.database(DB)))).map((d) => (d ? `${d.txid}/${d.checksum}` : 'none'));
+      last = positions.join(' ');
+      if (!positions.every((p) => p === positions[0] && p !== 'none')) return false;
+      const sums = running.map((n) => databaseChecksum(path.join(n.dir, DB)).checksum);
+      return sums.every((s) => s === sums[0]);
+    },
+    timeoutMs,
+    () => `positions to converge (last: ${last})\n${primary.output.slice(-2000)}`,
+    50,
+  );
 }
 
 function ids(node: NodeProcess): Set<number> {
@@ -51,7 +53,7 @@ describe('leases and failover (3 nodes, real etcd)', { timeout: 120_000 }, () =>
     assert.notEqual(first, observer);
     await createTable(first);
     const writer = startFollowWriter(c.nodes, DB);
-    await sleep(1_500);
+    await first.waitForWrites(DB, 300);
     // The machine dies: its node and the app instance writing there.
     const before = writer.acked().length;
     await writer.stop();
@@ -63,10 +65,11 @@ describe('leases and failover (3 nodes, real etcd)', { timeout: 120_000 }, () =>
     assert.notEqual(next, observer, 'the non-candidate never becomes primary');
     assert.ok(before > 100, `the writer committed ${before} inserts before the crash`);
 
+    // The old primary comes back under writes and follows them as a replica.
     const writer2 = startFollowWriter(c.nodes, DB);
-    await sleep(1_000);
+    await next.waitForWrites(DB, 200);
     await first.restart();
-    await sleep(1_000);
+    await first.waitForTxid(DB, await next.waitForWrites(DB, 200));
     await writer2.stop();
     assert.equal(await first.role(), 'replica', 'the old primary rejoins as a replica');
     await waitConverged(next, c.nodes);
@@ -75,6 +78,7 @@ describe('leases and failover (3 nodes, real etcd)', { timeout: 120_000 }, () =>
     // With both candidates gone, the non-candidate waits; it never takes the lease.
     await next.kill();
     await first.kill();
+    // Something that must not happen: the lease runs out (TTL), and 2 s more give a wrong takeover time to show.
     await sleep(TTL_MS + 2_000);
     assert.equal(await observer.role(), 'replica');
     assert.doesNotMatch(observer.output, /took the primary lease/);
@@ -85,20 +89,19 @@ describe('leases and failover (3 nodes, real etcd)', { timeout: 120_000 }, () =>
     const first = await waitForPrimary(c.nodes);
     await createTable(first);
     const writer = startFollowWriter(c.nodes, DB, 1);
-    await sleep(1_000);
+    await first.waitForWrites(DB, 200);
     const out = await runCli(['handoff', '-c', first.configPath]);
     assert.match(out.stdout, /primary is now [0-9A-F]{16}/);
     const second = await waitForPrimary(c.nodes, 5_000, first);
-    await sleep(1_000);
+    await second.waitForWrites(DB, 200);
     // A deploy drains the primary's instance (its app takes no more requests), then stops its node,
     // which hands off before exiting.
-    fs.writeFileSync(drainFile(second), '');
-    await sleep(50);
+    await writer.drain(second);
     assert.equal(await second.stop(), 0);
     fs.rmSync(drainFile(second));
     const third = await waitForPrimary(c.nodes, 5_000, second);
     assert.notEqual(third, second);
-    await sleep(1_000);
+    await third.waitForWrites(DB, 200);
     const acked = await writer.stop();
     await second.restart();
     await waitConverged(third, c.nodes);
@@ -130,9 +133,7 @@ describe('leases and failover (3 nodes, real etcd)', { timeout: 120_000 }, () =>
     frozen.signal('SIGCONT');
 
     // Fenced: the node takes the write lock and steps down; the app's next write is refused.
-    const deadline = Date.now() + 10_000;
-    while ((await frozen.role()) !== 'replica' && Date.now() < deadline) await sleep(20);
-    assert.equal(await frozen.role(), 'replica');
+    await waitFor(async () => (await frozen.role()) === 'replica', 10_000, 'the woken primary to step down');
     // The app's next write is refused (the node holds the write lock), unless it slips into the
     // moment between two applies; then it is found, saved and undone, like the others.
     let slipped = false;
@@ -174,9 +175,8 @@ describe('leases and failover (3 nodes, real etcd)', { timeout: 120_000 }, () =>
     assert.equal(await waitForPrimary([n1!]), n1);
     await runSqliteCli(path.join(n1!.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, at INTEGER); INSERT INTO t VALUES (1, 1);');
     await c.start(1);
-    const deadline = Date.now() + 15_000;
-    while ((await n2!.role()) !== 'primary' && Date.now() < deadline) await sleep(50);
-    assert.equal(await n2!.role(), 'primary', n2!.output.slice(-2000));
-    assert.equal(await n1!.role(), 'replica');
+    await waitFor(async () => (await n2!.role()) === 'primary', 15_000, () => `node 2 to take the lease\n${n2!.output.slice(-2000)}`, 50);
+    // The old primary steps down once it sees the lease name node 2 (its writes are paused until then).
+    await waitFor(async () => (await n1!.role()) === 'replica', 5_000, 'node 1 to step down');
   });
 });

@@ -4,9 +4,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { startCluster } from '../helpers/cluster.ts';
-import { CLI, runCli, sleep } from '../helpers/node-process.ts';
+import { CLI, runCli } from '../helpers/node-process.ts';
 import { runSqliteCli } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const DB = 'app.db';
 
@@ -81,18 +82,12 @@ test('litefleet shell through a pseudo-terminal: dot commands, local reads, writ
   const proc = spawn('script', ['-qfec', `${process.execPath} ${CLI} shell -c ${replica.configPath} --db ${DB}`, '/dev/null'], { env: { ...process.env, HOME: home, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const waitFor = async (re: RegExp) => {
-    const deadline = Date.now() + 15_000;
-    while (!re.test(out)) {
-      if (Date.now() > deadline) throw new Error(`shell output lacks ${re}:\n${out}`);
-      await sleep(20);
-    }
-  };
+  const shows = (re: RegExp) => waitFor(() => re.test(out), 15_000, () => `the shell to print ${re}; it printed:\n${out}`);
   const type = async (line: string, expect: RegExp) => {
     proc.stdin.write(`${line}\r`);
-    await waitFor(expect);
+    await shows(expect);
   };
-  await waitFor(/app\.db> /);
+  await shows(/app\.db> /);
   await type('.tables', /notes/);
   await type(".timer on", /app\.db> .*\.timer on[\s\S]*app\.db> /);
   await type("INSERT INTO notes(body)", /\.\.\.> /);

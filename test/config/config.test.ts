@@ -47,6 +47,10 @@ test('wrong types and values are rejected with their path and line', () => {
   assert.throws(() => parseConfig(`${base}lease:\n  type: etcd\n`, 'f.yml'), /lease\.etcd: required when lease\.type is etcd/);
   assert.throws(() => parseConfig(`${base}http:\n  token: short\n`, 'f.yml'), /http\.token: the cluster token must be at least 16 characters/);
   assert.throws(() => parseConfig('data-dir: /x\n', 'f.yml'), /f\.yml:1: dir: required key is missing/);
+  // Wrong types say what was expected and what came, not zod's bare "Invalid input".
+  assert.throws(() => parseConfig(`${base}lease:\n  candidate: 7\n`, 'f.yml'), /f\.yml:4: lease\.candidate: expected true or false, got 7$/);
+  assert.throws(() => parseConfig(`${base}capture:\n  poll-interval: true\n`, 'f.yml'), /capture\.poll-interval: expected a duration such as 500ms, 10s or 5m \(or a number of seconds\), got true$/);
+  assert.throws(() => parseConfig(`${base}http:\n  addr: 9000\n`, 'f.yml'), /http\.addr: expected a string, got a number$/);
 });
 
 test('malformed YAML names the line', () => {
@@ -71,4 +75,12 @@ test('lease backends: etcd and Consul settings with their defaults; Consul TTLs 
     { cmd: 'npm start', 'if-candidate': false },
   ]);
   assert.deepEqual(parseConfig(`${base}exec: npm start\n`, 'f.yml').exec, [{ cmd: 'npm start', 'if-candidate': false }]);
+});
+
+test('durations must be positive (where 0 means nothing) and fit a timer', () => {
+  for (const bad of ['0', '0s', '-5', '-1.5']) assert.throws(() => parseConfig(`${base}capture:\n  poll-interval: ${bad}\n`, 'f.yml'), /capture\.poll-interval: invalid duration .*\(it must be more than 0\)/, bad);
+  assert.throws(() => parseConfig(`${base}lease:\n  reconnect-delay: 9999999999\n`, 'f.yml'), /lease\.reconnect-delay: invalid duration 9999999999 \(at most 24 days/);
+  assert.throws(() => parseConfig(`${base}lease:\n  demote-delay: -1\n`, 'f.yml'), /lease\.demote-delay: invalid duration -1 \(it may not be negative\)/);
+  assert.equal(parseConfig(`${base}lease:\n  demote-delay: 0\n`, 'f.yml').lease['demote-delay'], 0);
+  assert.equal(parseConfig(`${base}backup:\n  url: file:///b\n  retention: 8760h\n`, 'f.yml').backup!.retention, 8760 * 3_600_000, 'a retention is compared against, not waited for: a year is fine');
 });

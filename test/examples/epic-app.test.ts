@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Page } from 'playwright-core';
 import { startDemo, type DemoProcess } from '../helpers/demo-process.ts';
-import { sleep } from '../helpers/node-process.ts';
 import { runSqliteCli } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const app = path.join(repo, 'examples/epic-app');
@@ -26,7 +26,7 @@ function prisma(args: string[], db: string): Promise<{ code: number | null; out:
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => resolve({ code, out }));
+    child.on('close', (code) => resolve({ code, out }));
   });
 }
 
@@ -57,16 +57,20 @@ test('prisma migrate deploy runs under exec once, on the primary, before its app
   assert.match(again.out, /No pending migrations to apply/);
 });
 
-/** Waits until `page` shows `text` (after reloading it), or fails naming what it shows. */
+/** Waits until `page` shows `text` (reloading it), or fails naming what it shows. */
 async function waitForText(page: Page, text: string, present = true, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const body = await page.locator('body').innerText();
-    if (body.includes(text) === present) return;
-    if (Date.now() > deadline) throw new Error(`${page.url()} ${present ? 'does not show' : 'still shows'} "${text}":\n${body}`);
-    await sleep(100);
-    await page.reload();
-  }
+  let body = '';
+  await waitFor(
+    async () => {
+      body = await page.locator('body').innerText();
+      if (body.includes(text) === present) return true;
+      await page.reload();
+      return false;
+    },
+    timeoutMs,
+    () => `${page.url()} ${present ? 'to show' : 'to stop showing'} "${text}"; it shows:\n${body}`,
+    100,
+  );
 }
 
 async function signIn(page: Page, url: string, user: string): Promise<void> {

@@ -7,18 +7,10 @@ import { FlyNetwork, type FlyMachine } from '../helpers/fly-machines.ts';
 import { sleep } from '../helpers/node-process.ts';
 import { runSqliteCli } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const KIT = path.join(repo, 'examples/fly/litefleet.yml');
-
-/** Polls until `check` holds, failing after `timeoutMs` with what `describe` says. */
-async function until(check: () => Promise<boolean>, timeoutMs: number, describe: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(describe());
-    await sleep(100);
-  }
-}
 
 async function answers(m: FlyMachine, urlPath: string): Promise<boolean> {
   return fetch(`${m.url(8080)}${urlPath}`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
@@ -45,7 +37,7 @@ test("the Fly kit as Fly runs it: three machines with Fly's environment, a Consu
   const start = (m: FlyMachine) => m.start({ config: KIT, args: [], cwd: path.join(repo, 'examples/epic-app'), env });
   const everyLog = () => net.machines.map((m) => `--- ${m.id} (${m.region})\n${m.output.slice(-3000)}`).join('\n');
 
-  // m3 is sampled the whole time: a machine outside the primary region must never lead.
+  // m3's role is sampled every 50 ms the whole time: a machine outside the primary region must never lead.
   const m3Roles = new Set<string>();
   let sampling = true;
   const sampler = (async () => {
@@ -56,17 +48,17 @@ test("the Fly kit as Fly runs it: three machines with Fly's environment, a Consu
   })();
   try {
     await start(m1);
-    await until(() => answers(m1, '/resources/healthcheck'), 120_000, () => `m1's app did not come up\n${everyLog()}`);
+    await waitFor(() => answers(m1, '/resources/healthcheck'), 120_000, () => `m1's app to come up\n${everyLog()}`, 100);
     assert.equal(await m1.role(), 'primary');
     assert.match(m1.output, /checked 20260101000000_init\n\nno narrowing changes[\s\S]*All migrations have been successfully applied[\s\S]*starting the app/);
 
     // m2 comes up in the primary region as a deploy's new machine does: caught up, it takes the
     // lease over (promote) and runs the migrations as the primary, finding nothing left to apply.
     await start(m2);
-    await until(async () => (await m2.role()) === 'primary' && (await answers(m2, '/resources/healthcheck')), 120_000, () => `m2 did not take over\n${everyLog()}`);
+    await waitFor(async () => (await m2.role()) === 'primary' && (await answers(m2, '/resources/healthcheck')), 120_000, () => `m2 to take over\n${everyLog()}`, 100);
     assert.match(m2.output, /took the primary lease why="the primary handed the lease to this node"[\s\S]*No pending migrations to apply[\s\S]*starting the app cmd="npm start" role=primary/);
     await start(m3);
-    await until(() => answers(m3, '/resources/healthcheck'), 60_000, () => `m3's app did not come up\n${everyLog()}`);
+    await waitFor(() => answers(m3, '/resources/healthcheck'), 60_000, () => `m3's app to come up\n${everyLog()}`, 100);
     assert.match(m3.output, /not the primary: skipping if-candidate command cmd="npx prisma migrate deploy"/);
     assert.equal(await runSqliteCli(path.join(m3.volume, 'db', 'sqlite.db'), '.timeout 5000\nSELECT migration_name FROM _prisma_migrations;\n', ['-readonly']), '20260101000000_init\n');
 
@@ -92,7 +84,7 @@ test("the Fly kit as Fly runs it: three machines with Fly's environment, a Consu
     // in the primary region. (npm re-raises the SIGINT its script died of: 128 + 2, passed on.)
     assert.equal(await m2.stop('SIGINT'), 130, m2.output.slice(-3000));
     assert.match(m2.output, /handoff done[\s\S]*litefleet node stopped/);
-    await until(async () => (await m1.role()) === 'primary', 20_000, () => `m1 did not take over\n${everyLog()}`);
+    await waitFor(async () => (await m1.role()) === 'primary', 20_000, () => `m1 to take over\n${everyLog()}`, 100);
     const replay = await fetch(`${m3.url(8080)}/notes`, { method: 'POST', body: '', redirect: 'manual' });
     assert.equal(replay.headers.get('fly-replay'), `instance=${m1.id}`);
 

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after } from 'node:test';
-import { CLI, sleep } from './node-process.ts';
+import { CLI } from './node-process.ts';
+import { waitFor } from './wait.ts';
 
 /** One instance of the demo: its node's folder and the URL of its proxy (the app as users reach it). */
 export interface DemoInstance {
@@ -21,6 +22,9 @@ export interface DemoProcess {
   stop(): Promise<number | null>;
 }
 
+/** What the demo prints once every instance is up. */
+const READY = 'Ctrl-C stops everything';
+
 /** Starts `litefleet demo` in `root` on any free ports and waits until it prints its URLs; stopped when the test file ends. */
 export async function startDemo(root: string, timeoutMs = 180_000): Promise<DemoProcess> {
   const proc = spawn(process.execPath, [CLI, 'demo', '--dir', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -33,9 +37,8 @@ export async function startDemo(root: string, timeoutMs = 180_000): Promise<Demo
     return exited;
   };
   after(stop);
-  const deadline = Date.now() + timeoutMs;
-  while (!out.includes('Ctrl-C stops everything') && Date.now() < deadline && proc.exitCode === null) await sleep(100);
-  if (!out.includes('Ctrl-C stops everything')) throw new Error(`the demo did not start:\n${out.slice(-4000)}`);
+  await waitFor(() => out.includes(READY) || proc.exitCode !== null, timeoutMs, () => `the demo to start:\n${out.slice(-4000)}`, 100);
+  if (!out.includes(READY)) throw new Error(`the demo exited with ${proc.exitCode} before it started:\n${out.slice(-4000)}`);
   const instances = [...out.matchAll(/^ {2}(node\d) {2}(primary|replica) {2}(http:\/\/127\.0\.0\.1:\d+)/gm)].map((m) => ({
     name: m[1]!,
     role: m[2]!,

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { freePort, sleep } from './node-process.ts';
+import { freePort } from './node-process.ts';
 import { makeTempDir } from './temp-dir.ts';
+import { waitFor } from './wait.ts';
 
 /** A real etcd (Debian's etcd-server) on free loopback ports, with its data in a temporary folder. */
 export interface EtcdServer {
@@ -42,17 +43,13 @@ export async function startEtcd(dataDir?: string): Promise<EtcdServer> {
     proc.once('error', (err) => reject(new Error(`cannot start etcd (is Debian's etcd-server installed? .ci/run installs it): ${err.message}`)));
   });
   await spawned;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      const res = await fetch(`${url}/health`);
-      if (res.ok && ((await res.json()) as { health: string }).health === 'true') break;
-    } catch {
-      // not listening yet
-    }
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`etcd did not start:\n${output.slice(-2000)}`);
-    await sleep(50);
-  }
+  // A fetch that fails (not listening yet) is polled again.
+  const healthy = async () => {
+    const res = await fetch(`${url}/health`);
+    return res.ok && ((await res.json()) as { health: string }).health === 'true';
+  };
+  const state = await waitFor(async () => (proc.exitCode !== null ? 'exited' : (await healthy()) && 'healthy'), 20_000, () => `etcd to start:\n${output.slice(-2000)}`, 50);
+  if (state === 'exited') throw new Error(`etcd exited with ${proc.exitCode}:\n${output.slice(-2000)}`);
   stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc.once('exit', r));

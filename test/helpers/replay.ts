@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import { applyLtx, readDatabaseState } from '../../src/apply/apply-ltx.ts';
+import { applyLtx, readDatabaseState } from '../../src/sqlite/apply-ltx.ts';
 import { readSegmentFile, segmentFilesIn } from '../../src/log/segment-files.ts';
 import { decodeLtx } from '../../src/ltx/decoder.ts';
 

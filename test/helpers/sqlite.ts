@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { readDatabaseState } from '../../src/apply/apply-ltx.ts';
+import { readDatabaseState } from '../../src/sqlite/apply-ltx.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -38,7 +38,7 @@ export function runWriter(file: string, workload: 'inserts' | 'transfers' | 'mix
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       if (code === 0) resolve(JSON.parse(out) as { commits: number });
       else reject(new Error(`writer exited with ${code}: ${err}`));
     });
@@ -54,7 +54,7 @@ export function runSqliteCli(file: string, script: string, args: string[] = []):
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 && err === '' ? resolve(out) : reject(new Error(`sqlite3 exited with ${code}: ${err}`))));
+    child.on('close', (code) => (code === 0 && err === '' ? resolve(out) : reject(new Error(`sqlite3 exited with ${code}: ${err}`))));
     child.stdin.end(script);
   });
 }

@@ -2,10 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Polls `check` until it returns a value other than undefined or false, and resolves with it;
- * fails naming `what` once `timeoutMs` has passed. Tests wait for conditions this way, never for
- * a fixed time.
+ * fails naming `what` once `timeoutMs` has passed (a function is asked only then, so the message
+ * can show a log or a page as it was at the end). Tests wait for conditions this way, never for a
+ * fixed time.
  */
-export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string, intervalMs = 20): Promise<T> {
+export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string | (() => string), intervalMs = 20): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -17,7 +18,7 @@ export async function waitFor<T>(check: () => T | undefined | false | Promise<T 
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
     }
     await sleep(intervalMs);
   }

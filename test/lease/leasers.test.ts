@@ -5,15 +5,15 @@ import { EtcdLeaser } from '../../src/lease/etcd-leaser.ts';
 import { LeaseExpiredError, PrimaryExistsError, type Leaser } from '../../src/lease/leaser.ts';
 import { startConsulDouble } from '../helpers/consul-double.ts';
 import { startEtcd } from '../helpers/etcd.ts';
-import { sleep } from '../helpers/node-process.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const self = (n: number) => ({ hostname: `host${n}`, advertiseUrl: `http://127.0.0.1:${20200 + n}`, nodeId: `00000000000000A${n}` });
 
 interface Backend {
   name: string;
   make(n: number, candidate?: boolean): Leaser;
-  /** Makes the held lease run out (waiting out a short TTL, or expiring the Consul sessions). */
-  expire(): Promise<void>;
+  /** Makes the held lease run out (until `watcher` sees the key gone after a short TTL, or by expiring the Consul sessions). */
+  expire(watcher: Leaser): Promise<void>;
   /** How long a lost lease keeps the key from being taken again. */
   lockDelayMs: number;
 }
@@ -24,7 +24,9 @@ async function etcdBackend(): Promise<Backend> {
   return {
     name: 'etcd',
     make: (n, candidate = true) => new EtcdLeaser({ endpoints: [etcd.url], key, ttlMs: 2_000, self: self(n), candidate }),
-    expire: () => sleep(3_500),
+    expire: async (watcher) => {
+      await waitFor(async () => (await watcher.primaryInfo()) === undefined, 10_000, 'etcd to drop the key of the unrenewed 2 s lease', 100);
+    },
     lockDelayMs: 0,
   };
 }
@@ -62,12 +64,11 @@ for (const make of [etcdBackend, consulBackend]) {
         assert.deepEqual(await l3.primaryInfo(), self(2), 'closing the handed-off lease leaves the new holder alone');
 
         // Node 2 stops renewing: the key goes, its renew fails, another candidate takes it.
-        await b.expire();
+        await b.expire(l3);
         await assert.rejects(lease2.renew(), LeaseExpiredError);
         assert.equal(await l3.primaryInfo(), undefined);
         if (b.lockDelayMs) await assert.rejects(l3.acquire(), PrimaryExistsError, 'lock delay');
-        await sleep(b.lockDelayMs);
-        const lease3 = await l3.acquire();
+        const lease3 = await waitFor(() => l3.acquire(), b.lockDelayMs + 5_000, 'the key to be free to take (after any lock delay)', 100);
         assert.equal((await l1.primaryInfo())?.hostname, 'host3');
         // Closing releases it at once.
         await lease3.close();

@@ -10,7 +10,7 @@ import { crc64 } from '../../src/ltx/crc64.ts';
 import { decodeLtx } from '../../src/ltx/decoder.ts';
 import { encodeLtx, encodeTransaction } from '../../src/ltx/encoder.ts';
 import { readLtxFile } from '../../src/ltx/file-reader.ts';
-import { FLAG_COMPRESS_LZ4, type LtxHeader } from '../../src/ltx/header.ts';
+import { FLAG_COMPRESS_LZ4, HEADER_SIZE, type LtxHeader } from '../../src/ltx/header.ts';
 import { formatPos, ltxFilename, parseLtxFilename, parsePos } from '../../src/ltx/position.ts';
 
 const PAGE = 512;
@@ -178,6 +178,10 @@ test('LZ4: the body is one frame, the file checksum covers uncompressed bytes, a
   const bad = Buffer.from(packed);
   bad[110] = bad[110]! ^ 0xff;
   assert.throws(() => decodeLtx(bad), (e: Error) => e instanceof LtxFormatError || e instanceof ChecksumMismatchError);
+  // A block size that reaches past the file (lz4js would copy 2 GB for it) is refused before anything is decompressed.
+  const huge = Buffer.from(packed);
+  huge.writeUInt32LE(0xffffffff, HEADER_SIZE + 7);
+  assert.throws(() => decodeLtx(huge), (e: Error) => e instanceof LtxFormatError && /do not end where the page block does/.test(e.message));
 });
 
 test('compaction merges contiguous files, newest page wins, and refuses gaps', () => {

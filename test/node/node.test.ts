@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { makeTempDir } from '../helpers/temp-dir.ts';
-import { NodeProcess, runCli, sleep } from '../helpers/node-process.ts';
+import { NodeProcess, runCli } from '../helpers/node-process.ts';
 import { ltxFilesAt } from '../../src/log/segment-files.ts';
 import { decodeHeader } from '../../src/ltx/header.ts';
 import { decodeTrailer } from '../../src/ltx/decoder.ts';
@@ -86,7 +86,8 @@ test('litefleet status prints the node and each database, as a table and as JSON
   assert.match(out.node.id, /^[0-9A-F]{16}$/);
   const live = databaseChecksum(db);
   assert.deepEqual(out.databases, [
-    { name: 'sqlite.db', txid: 1 + commits, checksum: live.checksum.toString(16).padStart(16, '0'), pageSize: live.pageSize, pages: live.pageCount },
+    // A primary lists what its replicas have applied: none here.
+    { name: 'sqlite.db', txid: 1 + commits, checksum: live.checksum.toString(16).padStart(16, '0'), pageSize: live.pageSize, pages: live.pageCount, replicas: {} },
   ]);
   const table = await runCli(['status', '-c', node.configPath]);
   assert.equal(table.code, 0, table.stderr);
@@ -150,9 +151,13 @@ test('litefleet ltx ls, verify, dump and export work on the log; a bit flip or a
 
 test('a node killed with SIGKILL mid-workload resumes without a gap or a repeat', async () => {
   const { node, db } = await setup();
-  const writer = runWriter(db, 'transfers', 2400, 7, 400);
+  let writing = true;
+  const writer = runWriter(db, 'transfers', 2400, 7, 400).finally(() => (writing = false));
+  // Each kill comes mid-workload: once the node, since it started, has logged another 200 of the
+  // writer's 2400 commits (unless a slow restart let the writer finish meanwhile).
   for (let k = 0; k < 2; k++) {
-    await sleep(1500);
+    const from = (await node.database('sqlite.db'))!.txid;
+    await waitFor(async () => !writing || (await node.database('sqlite.db'))!.txid >= from + 200, 30_000, 'capture to log 200 more commits');
     await node.kill();
     await node.restart();
   }
@@ -258,4 +263,26 @@ test('pruning a long log never holds up the node: its event loop keeps turning a
   worst = Math.max(worst, await lagMax());
   // Generous against noise (a GC pause, a loaded CI box): this catches a stall, not a slowdown.
   assert.ok(worst < 0.25, `the event loop stalled for ${Math.round(worst * 1000)} ms`);
+});
+
+test('the transactions and the snapshot a node hands another carry its terms as they are when it sends them', async () => {
+  const { node, db } = await setup();
+  const get = (pathname: string) => fetch(`${node.url}${pathname}`, { headers: { authorization: `Bearer ${node.token}` } });
+  await runSqliteCli(db, ".timeout 5000\nINSERT INTO t(v) VALUES ('one');");
+  await node.waitForTxid('sqlite.db', 2);
+  const at2 = (await node.info()).databases.find((d) => d.name === 'sqlite.db')!;
+  await runSqliteCli(db, ".timeout 5000\nINSERT INTO t(v) VALUES ('two');");
+  await node.waitForTxid('sqlite.db', 3);
+  const positions = (await (await get('/positions')).json()) as { terms: Record<string, unknown> };
+  const terms = positions.terms['sqlite.db'];
+  assert.ok(Array.isArray(terms) && terms.length > 0, JSON.stringify(positions));
+  // A candidate that fetches what it lacks records the terms of what it got, from these headers.
+  const ltx = await get(`/db/sqlite.db/ltx?after=${(2).toString(16).padStart(16, '0')}/${at2.checksum}`);
+  assert.equal(ltx.status, 200, await ltx.clone().text());
+  assert.deepEqual(JSON.parse(ltx.headers.get('litefleet-terms') ?? 'null'), terms);
+  assert.equal(decodeHeader(Buffer.from(await ltx.arrayBuffer())).minTxid, 3);
+  const snapshot = await get('/db/sqlite.db/snapshot');
+  assert.equal(snapshot.status, 200);
+  assert.deepEqual(JSON.parse(snapshot.headers.get('litefleet-terms') ?? 'null'), terms);
+  await snapshot.arrayBuffer();
 });

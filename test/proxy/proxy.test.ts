@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { startEtcd } from '../helpers/etcd.ts';
 import { startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
-import { freePort, sleep } from '../helpers/node-process.ts';
+import { freePort } from '../helpers/node-process.ts';
 import { runSqliteCli } from '../helpers/sqlite.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
 const DB = 'app.db';
@@ -51,10 +52,7 @@ test('the proxy: writes on a replica land on the primary, read-your-writes throu
   for (const n of c.nodes) await n.waitForTxid(DB, 1);
   const proxy = (i: number) => `http://127.0.0.1:${proxyPorts[i]}`;
   // The apps start once their node is ready.
-  for (const i of [0, 1, 2]) {
-    const deadline = Date.now() + 15_000;
-    while ((await request(`${proxy(i)}/notes`).catch(() => ({ status: 0 }))).status !== 200 && Date.now() < deadline) await sleep(50);
-  }
+  for (const i of [0, 1, 2]) await waitFor(async () => (await request(`${proxy(i)}/notes`)).status === 200, 15_000, `the app behind proxy ${i + 1} to answer`, 50);
 
   // A POST on a replica is forwarded to the primary; the answer carries the cookie and names the instances.
   const post = await request(`${proxy(1)}/notes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ body: 'written through a replica' }) });

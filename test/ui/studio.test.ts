@@ -11,6 +11,7 @@ import { launchCluster, type Cluster } from '../helpers/cluster.ts';
 import { runCli, type NodeProcess } from '../helpers/node-process.ts';
 import { runSqliteCli } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const DB = 'app.db';
 const ROWS = 10_000;
@@ -24,17 +25,6 @@ let replica: NodeProcess;
 let readOnly: NodeProcess;
 /** The TXID once the table and its rows are in. */
 let seeded: number;
-
-/** Polls `fn` until it returns a value other than undefined, or fails after `ms`. */
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 function readRow(node: NodeProcess, id: number): unknown {
   const db = new Database(path.join(node.dir, DB), { readonly: true, timeout: 5_000 });
@@ -196,10 +186,10 @@ test('an edit on a replica\'s UI goes to the primary as one transaction and reac
   await page.fill('.editor textarea[name=name]', "edited on a replica's UI");
   await screenshot(page, '06-edit-row');
   await page.click('.editor button:has-text("Save")');
-  const status = await until('the edit to reach this node', async () => {
+  const status = await waitFor(async () => {
     const t = await page.textContent('.status');
     return t && /This node \(replica\) has TXID/.test(t) ? t : undefined;
-  });
+  }, 20_000, 'the edit to reach this node', 50);
   const txid = Number(/as TXID (\d+) \(1 row changed\)/.exec(status)?.[1]);
   assert.ok(txid > 1, status);
   await page.waitForSelector(`.rows td:has-text("edited on a replica's UI")`);
@@ -220,10 +210,10 @@ test('an edit on a replica\'s UI goes to the primary as one transaction and reac
   await page.locator('.rows tbody tr').nth(5).click();
   await page.waitForSelector('.editor h2:has-text("Row 6")');
   await page.click('.editor button:has-text("Delete")');
-  const deleted = await until('the delete to reach this node', async () => {
+  const deleted = await waitFor(async () => {
     const t = await page.textContent('.status');
     return t && /has TXID/.test(t) && !t.includes('Row 6') ? t : undefined;
-  });
+  }, 20_000, 'the delete to reach this node', 50);
   const delTxid = Number(/as TXID (\d+)/.exec(deleted)?.[1]);
   for (const n of cluster.nodes) {
     await n.waitForTxid(DB, delTxid);
@@ -314,13 +304,12 @@ test('backups: generations and restore points, and the database downloaded as it
   const page = await signIn(browser, replica.url, replica.token);
   const last = (await primary.info()).databases.find((d) => d.name === DB)!.txid;
   // The primary ships about once a second; reload until the backup holds the last transaction.
-  await until('the backup to hold the last transaction', async () => {
+  await waitFor(async () => {
     await page.goto(`${replica.url}/ui/#/backups/${DB}`);
     await page.reload();
     await page.waitForSelector('h1:has-text("Backups") ~ div :is(table, p)');
-    const text = await page.innerText('main');
-    return text.includes(`TXID ${last} ·`) ? true : undefined;
-  });
+    return (await page.innerText('main')).includes(`TXID ${last} ·`);
+  }, 20_000, 'the backup to hold the last transaction', 50);
   await page.waitForSelector('svg[aria-label="restore point timeline"] rect.generation');
   assert.equal(await page.evaluate(async () => (await fetch('/ui/api/backups?db=../../etc')).status), 400);
   await screenshot(page, '13-backups');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { LitefleetError } from '../../src/errors.ts';
-import { statusOf } from '../../src/api/error-status.ts';
+import { statusOf } from '../../src/protocol/error-status.ts';
 import { runConsoleScript } from '../../src/ui/console-script.ts';
 import { COUNT_CAP, countRows, describeTable, fetchRow, listTables, pageRows, type RowQuery } from '../../src/ui/table-queries.ts';
 import { fromWire } from '../../src/ui/wire-value.ts';

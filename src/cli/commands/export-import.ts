@@ -4,8 +4,8 @@ import type { Command } from 'commander';
 import Database from 'better-sqlite3';
 import { loadConfig, resolveConfigPath } from '../../config/load-config.ts';
 import { LitefleetError } from '../../errors.ts';
-import type { NodeInfo } from '../../node/litefleet-node.ts';
-import { NodeClient } from '../node-client.ts';
+import type { NodeInfo } from '../../protocol/api-types.ts';
+import { NodeClient } from '../../protocol/node-client.ts';
 import { progressBar } from '../progress.ts';
 
 /**
@@ -26,15 +26,15 @@ export function registerExportImport(program: Command): void {
       if (fs.existsSync(out)) throw new LitefleetError('EEXIST', `${out} exists; export writes a new file and never overwrites one`);
       const config = loadConfig(resolveConfigPath(opts.config));
       const client = NodeClient.fromOptions(config, opts.url);
-      const res = await client.fetch(`/db/${encodeURIComponent(opts.db)}/export`);
-      const total = Number(res.headers.get('content-length') ?? 0);
+      const res = await client.request(`/db/${encodeURIComponent(opts.db)}/export`);
+      const total = Number(res.headers['content-length'] ?? 0);
       const tmp = `${out}.exporting`;
       const fd = fs.openSync(tmp, 'w');
       const bar = progressBar('exporting');
       bar.start(total, 0);
       let done = 0;
       try {
-        for await (const chunk of res.body! as AsyncIterable<Uint8Array>) {
+        for await (const chunk of res as AsyncIterable<Buffer>) {
           fs.writeSync(fd, chunk);
           done += chunk.length;
           bar.update(done);
@@ -50,7 +50,7 @@ export function registerExportImport(program: Command): void {
       }
       fs.closeSync(fd);
       fs.renameSync(tmp, out);
-      process.stdout.write(`exported ${opts.db} at TXID ${res.headers.get('litefleet-txid')} (${total} bytes) to ${out}\n`);
+      process.stdout.write(`exported ${opts.db} at TXID ${String(res.headers['litefleet-txid'])} (${total} bytes) to ${out}\n`);
     });
 
   program

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath } from '../../config/load-config.ts';
-import { NodeClient } from '../node-client.ts';
+import { NodeClient } from '../../protocol/node-client.ts';
 
 /** `litefleet handoff [--to NODE]`: moves the primary lease to a caught-up candidate without losing a write (for deploys). */
 export function registerHandoff(program: Command): void {

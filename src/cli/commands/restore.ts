@@ -6,7 +6,7 @@ import { createBackupTarget } from '../../backup/create-target.ts';
 import { restoreDatabase, type RestoreTarget } from '../../backup/restore.ts';
 import { loadConfig, resolveConfigPath } from '../../config/load-config.ts';
 import { ConfigError, LitefleetError } from '../../errors.ts';
-import { NodeClient } from '../node-client.ts';
+import { NodeClient } from '../../protocol/node-client.ts';
 import { progressBar } from '../progress.ts';
 import { importIntoCluster } from './export-import.ts';
 

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath } from '../../config/load-config.ts';
 import { isComplete, isReadOnly, splitStatements } from '../../sql/statements.ts';
 import { openLocalDatabase } from '../local-database.ts';
-import { NodeClient } from '../node-client.ts';
+import { NodeClient } from '../../protocol/node-client.ts';
 import { formatRows } from '../table.ts';
 import { execOnCluster } from './exec.ts';
 

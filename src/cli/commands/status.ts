@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath } from '../../config/load-config.ts';
-import type { NodeInfo } from '../../node/litefleet-node.ts';
-import { NodeClient } from '../node-client.ts';
+import type { NodeInfo } from '../../protocol/api-types.ts';
+import { NodeClient } from '../../protocol/node-client.ts';
 import { formatTable } from '../table.ts';
 
 /** `litefleet status`: the node's role and each database's position, as a table or JSON. */

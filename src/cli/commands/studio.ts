@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath } from '../../config/load-config.ts';
 import { LitefleetError } from '../../errors.ts';
-import { NodeClient } from '../node-client.ts';
+import { NodeClient } from '../../protocol/node-client.ts';
 
 /** `litefleet studio [-c litefleet.yml] [--open]`: prints (or opens) the URL of the node's web studio. */
 export function registerStudio(program: Command): void {

@@ -7,6 +7,7 @@ import type { LtxFile } from '../ltx/decoder.ts';
 import type { LtxPage } from '../ltx/encoder.ts';
 import type { LtxSource } from '../ltx/file-reader.ts';
 import { isSnapshot } from '../ltx/header.ts';
+import { statement } from './statements.ts';
 
 /** Position and checksum state of a database as read through sqlite_dbpage. */
 export interface DatabaseState {
@@ -58,10 +59,11 @@ export function commitLtxPages(db: Database.Database, file: LtxSource, state: Da
   let next: DatabaseChecksum | undefined;
   try {
     next = writeLtxPages(db, file, state);
-    db.exec('COMMIT');
+    statement(db, 'COMMIT').run();
   } catch (err) {
     next?.rollback();
-    db.exec('ROLLBACK');
+    // SQLite rolls back by itself on some errors (SQLITE_FULL): a ROLLBACK then would only hide the cause.
+    if (db.inTransaction) db.exec('ROLLBACK');
     throw err;
   }
   next.commit();
@@ -112,13 +114,16 @@ export function writeLtxPages(db: Database.Database, file: LtxSource, state: Dat
 /**
  * Writes pages through sqlite_dbpage inside the caller's write transaction, in the order SQLite
  * needs: ascending but page 1, then the truncation to `commit` pages (when the database had
- * `before`), then page 1. Truncating before page 1: once page 1 (the schema) changes, the next
- * statement reloads the schema, and a new schema read against the old, longer file is reported as
- * corrupt (measured: a shrinking snapshot that drops a table failed with "malformed" the other way
- * round).
+ * `before`), then page 1. Page 1 last: once it (the schema) changes, the next statement reloads
+ * the schema, and a new schema read against the old, longer file is reported as corrupt
+ * (measured: a shrinking snapshot that drops a table failed with "malformed" the other way round).
+ * sqlite_dbpage holds a truncation until the commit and drops it when a page is written after it,
+ * so a database shrinks here through page 1's header alone: SQLite goes by that size, while the
+ * file keeps its old tail (measured with SQLite 3.53), which capture must not count (see
+ * databaseSize in capture/transaction-ltx.ts).
  */
 export function insertPages(db: Database.Database, pages: Iterable<{ pgno: number; data: Uint8Array }>, commit: number, before: number): void {
-  const insert = db.prepare('INSERT INTO sqlite_dbpage(pgno, data) VALUES (?, ?)');
+  const insert = statement(db, 'INSERT INTO sqlite_dbpage(pgno, data) VALUES (?, ?)');
   let page1: Uint8Array | undefined;
   for (const p of pages) {
     if (p.pgno === 1) page1 = p.data;

@@ -8,20 +8,27 @@ export function formatNodeId(id: bigint): string {
   return id.toString(16).toUpperCase().padStart(16, '0');
 }
 
-/** Reads `<data-dir>/id`, creating it with a random id the first time, so the id survives restarts. */
-export function loadNodeId(dataDir: string): bigint {
+/**
+ * This node's id from `<data-dir>/id`, or a new random one the first time; `save` writes a new one
+ * (call it once the node has started: a start that fails leaves nothing behind).
+ */
+export function nodeIdentity(dataDir: string): { id: bigint; save(): void } {
   const file = path.join(dataDir, 'id');
   try {
     const text = fs.readFileSync(file, 'utf8').trim();
-    if (/^[0-9A-F]{16}$/.test(text)) return BigInt(`0x${text}`);
+    if (/^[0-9A-F]{16}$/.test(text)) return { id: BigInt(`0x${text}`), save: () => {} };
   } catch {
     // first start
   }
-  fs.mkdirSync(dataDir, { recursive: true });
   let id = 0n;
   while (id === 0n) id = crypto.randomBytes(8).readBigUInt64BE() & ((1n << 63n) - 1n);
-  writeFileDurable(file, `${formatNodeId(id)}\n`);
-  return id;
+  return {
+    id,
+    save: () => {
+      fs.mkdirSync(dataDir, { recursive: true });
+      writeFileDurable(file, `${formatNodeId(id)}\n`);
+    },
+  };
 }
 
 /** The cluster id in `<data-dir>/cluster-id`, if this node has one yet. */
