@@ -5,10 +5,13 @@ import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { startCluster, type Cluster } from '../helpers/cluster.ts';
-import { freePort, NodeProcess, runCli, sleep } from '../helpers/node-process.ts';
+import { freePort, NodeProcess, runCli } from '../helpers/node-process.ts';
 import { createAppDatabase, databaseChecksum, dumpRows, integrityCheck, runSqliteCli, runWriter, startReader } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
-import { FrameParser, FrameType } from '../../src/stream/frames.ts';
+import { ltxFilesAt, segmentFilesIn } from '../../src/log/segment-files.ts';
+import { parseSegmentName } from '../../src/log/segment.ts';
+import { decodeHeader } from '../../src/ltx/header.ts';
+import { FrameParser, FrameType } from '../../src/protocol/frames.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const DB = 'sqlite.db';
@@ -64,7 +67,11 @@ test('three nodes: writers on the primary, readers on every replica never see a 
   const out = JSON.parse(status.stdout) as { node: { role: string }; nodes: Array<{ role: string; databases: Array<{ txid: number; lagTxids: number }> }> };
   assert.equal(out.node.role, 'replica');
   assert.deepEqual(out.nodes.map((n) => n.role).sort(), ['primary', 'replica', 'replica']);
-  await sleep(1200); // replicas report their position every second
+  // Replicas report their position every second: wait until the primary has both reports of the last TXID.
+  await waitFor(async () => {
+    const acked = Object.values((await c.primary.database(DB))?.replicas ?? {});
+    return acked.length === 2 && acked.every((t) => t === txid);
+  }, 5_000, `both replicas to report TXID ${txid} to the primary`);
   const again = JSON.parse((await runCli(['status', '-c', c.replicas[1]!.configPath, '--json'])).stdout) as typeof out;
   for (const n of again.nodes) assert.deepEqual(n.databases.map((d) => [d.txid, d.lagTxids]), [[txid, 0]], JSON.stringify(n));
   // Replicas log every transaction they applied, as the primary does, unmerged: the same chain.
@@ -84,22 +91,39 @@ test('a database created on the primary appears on the replicas; a deleted one i
   await runWriter(other, 'inserts', 50);
   await assertConverged(c, 51, 'other.db');
   for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${other}${suffix}`, { force: true });
-  const deadline = Date.now() + 10_000;
-  while (fs.existsSync(dbOf(c.replicas[0]!, 'other.db')) && Date.now() < deadline) await sleep(100);
-  assert.ok(!fs.existsSync(dbOf(c.replicas[0]!, 'other.db')), `dropped on the replica\n${c.replicas[0]!.output}\n${c.primary.output}`);
-  assert.match(c.replicas[0]!.output, /deleted on the primary; dropped it here/);
+  // The node logs after it drops the file, and its log reaches us through a pipe: wait for both.
+  await waitFor(
+    () => !fs.existsSync(dbOf(c.replicas[0]!, 'other.db')) && /deleted on the primary; dropped it here/.test(c.replicas[0]!.output),
+    10_000,
+    () => `other.db to be dropped on the replica, with a warning\n${c.replicas[0]!.output}\n${c.primary.output}`,
+    100,
+  );
   await assertConverged(c, 1);
 });
 
 test('a replica killed mid-apply restarts and converges; one offline past retention gets a snapshot', async () => {
   const c = await clusterWithDatabase(3, 'ltx:\n  retention: 1s\n  retention-interval: 200ms\n');
   const writer = runWriter(dbOf(c.primary), 'mixed', 1500, 5);
-  await sleep(700);
+  // Mid-apply: once replica 1 has applied 200 of the writer's transactions.
+  await c.replicas[0]!.waitForTxid(DB, 200);
   await c.replicas[0]!.kill();
   await c.replicas[1]!.stop();
   await c.replicas[0]!.restart();
-  const { commits } = await writer;
-  await sleep(1500); // the files replica 2 needs are now past retention on the primary
+  let { commits } = await writer;
+  // Replica 2 comes back once the files it needs are past retention on the primary: its log starts later.
+  const needed = decodeHeader(ltxFilesAt(path.join(c.replicas[1]!.dataDir, 'dbs', DB)).at(-1)!.bytes).maxTxid + 1;
+  const logStart = () => parseSegmentName(path.basename(segmentFilesIn(path.join(c.primary.dataDir, 'dbs', DB))[0]!))!;
+  // Only a closed segment is pruned, and a segment closes at a write past its age: a replica that
+  // kept up with the writer needs one the writer's last write went to, so writes go on meanwhile.
+  await waitFor(
+    async () => {
+      if (logStart() > needed) return true;
+      commits += (await runWriter(dbOf(c.primary), 'transfers', 1, 7)).commits;
+      return false;
+    },
+    20_000,
+    () => `the primary's log to start after TXID ${needed} (it starts at ${logStart()})`,
+  );
   await c.replicas[1]!.restart();
   await assertConverged(c, 1 + commits);
   assert.match(c.primary.output, /sent snapshot to replica/);
@@ -189,9 +213,8 @@ test('the stream needs the token; a replica with a wrong token or from another c
 
   const root = makeTempDir();
   const stranger = await NodeProcess.start({ root, candidate: false, primaryUrl: c.primary.url, token: 'a-different-token-entirely' });
-  await sleep(1000);
+  await waitFor(() => /primary answered 401/.test(stranger.output), 5_000, () => `the stranger to be refused\n${stranger.output}`);
   assert.deepEqual((await stranger.info()).databases, []);
-  assert.match(stranger.output, /primary answered 401/);
   await stranger.stop();
 });
 

@@ -3,7 +3,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after } from 'node:test';
-import { CLI, sleep } from './node-process.ts';
+import { CLI } from './node-process.ts';
+import { waitFor } from './wait.ts';
 
 /**
  * Machines the way Fly runs them, on this host: each `litefleet run` in a network namespace of its
@@ -123,13 +124,8 @@ export class FlyMachine {
     this.#proc = proc;
     proc.stdout!.on('data', (d: Buffer) => (this.#output += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (this.#output += d.toString()));
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      if (proc.exitCode !== null) throw new Error(`machine ${this.id} exited with ${proc.exitCode}:\n${this.#output}`);
-      if (await this.role()) return;
-      await sleep(100);
-    }
-    throw new Error(`machine ${this.id} did not start:\n${this.#output}`);
+    const state = await waitFor(async () => (proc.exitCode !== null ? 'exited' : (await this.role()) && 'started'), 30_000, () => `machine ${this.id} to start:\n${this.#output}`, 100);
+    if (state === 'exited') throw new Error(`machine ${this.id} exited with ${proc.exitCode}:\n${this.#output}`);
   }
 
   /** The node's role from its health endpoint, or undefined when it does not answer. */
@@ -149,7 +145,8 @@ export class FlyMachine {
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     const proc = this.#proc;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    // 'close': the machine's log is read to its end (every process of the machine is gone by then).
+    const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
     const crash = () => {
       for (const pid of execFileSync('ip', ['netns', 'pids', this.netns], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
         try {

@@ -1,15 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NodeInfo } from '../../src/node/litefleet-node.ts';
+import { formatHex64 } from '../../src/ltx/checksum.ts';
+import { parsePos } from '../../src/ltx/position.ts';
+import type { DatabaseStatus, NodeInfo } from '../../src/protocol/api-types.ts';
+import { databaseChecksum } from './sqlite.ts';
+import { waitFor } from './wait.ts';
 
 const STOP_TIMEOUT_MS = 30_000;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The CLI entry point, run the way a user runs it. */
 export const CLI = path.resolve(here, '../../bin/litefleet.js');
+// The CLI runs the build in dist/: rebuilt first when a source changed since (a quick check otherwise),
+// so a test run by hand after an edit never spawns yesterday's code.
+execFileSync(process.execPath, [path.resolve(here, '../../scripts/build.mjs'), '--if-stale'], { stdio: 'inherit' });
 
 /** A free TCP port on loopback. */
 export async function freePort(): Promise<number> {
@@ -39,6 +46,8 @@ export interface NodeProcessOptions {
   args?: string[];
   /** The node's environment (its exec commands inherit it); default: the test's. */
   env?: NodeJS.ProcessEnv;
+  /** Options for node itself, before the CLI (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
   /** Where the node runs (its exec commands too); default: root. */
   cwd?: string;
 }
@@ -54,8 +63,11 @@ export class NodeProcess {
   readonly url: string;
   readonly #args: string[];
   readonly #env: NodeJS.ProcessEnv | undefined;
+  readonly #nodeArgs: string[];
   readonly #cwd: string;
   #proc: ChildProcess | undefined;
+  /** Resolves with the exit code once the process has exited and its output is read to the end. */
+  #closed: Promise<number | null> | undefined;
   #output = '';
 
   private constructor(o: NodeProcessOptions, port: number) {
@@ -68,6 +80,7 @@ export class NodeProcess {
     this.url = `http://127.0.0.1:${port}`;
     this.#args = o.args ?? [];
     this.#env = o.env;
+    this.#nodeArgs = o.nodeArgs ?? [];
     this.#cwd = o.cwd ?? o.root;
     fs.mkdirSync(this.dir, { recursive: true });
     fs.writeFileSync(
@@ -115,24 +128,23 @@ export class NodeProcess {
 
   /** Starts the process again (after stop or kill) with the same config and data. */
   async restart(): Promise<void> {
-    const proc = spawn(process.execPath, [CLI, 'run', '-c', this.configPath, ...this.#args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.#cwd, env: this.#env });
+    const proc = spawn(process.execPath, [...this.#nodeArgs, CLI, 'run', '-c', this.configPath, ...this.#args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.#cwd, env: this.#env });
     this.#proc = proc;
     proc.stdout!.on('data', (d: Buffer) => (this.#output += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (this.#output += d.toString()));
     // Recorded in the log, so a node that ended on its own (a crash) is plain to see there.
     proc.on('exit', (code, signal) => (this.#output += `[litefleet process ${proc.pid} exited: code ${code} signal ${signal}]\n`));
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (proc.exitCode !== null) throw new Error(`node exited with ${proc.exitCode}:\n${this.#output}`);
-      try {
-        const res = await fetch(`${this.url}/health`);
-        if (res.ok) return;
-      } catch {
-        // not listening yet
-      }
-      await sleep(50);
-    }
-    throw new Error(`node did not become healthy:\n${this.#output}`);
+    // 'exit' may come before the last of its output is read: a node is gone once both are done
+    // ('close'), or 2 s after its exit when an app it started outlives it holding the same pipes.
+    const closed = new Promise<number | null>((resolve) => {
+      proc.once('close', (code) => resolve(code));
+      proc.once('exit', (code) => setTimeout(() => resolve(code), 2_000).unref());
+    });
+    this.#closed = closed;
+    void closed.then(() => this.#proc === proc && (this.#proc = undefined));
+    // A fetch that fails (not listening yet) is polled again.
+    const state = await waitFor(async () => (proc.exitCode !== null ? 'exited' : (await fetch(`${this.url}/health`)).ok && 'healthy'), 20_000, () => `the node to become healthy:\n${this.#output}`, 50);
+    if (state === 'exited') throw new Error(`node exited with ${proc.exitCode}:\n${this.#output}`);
   }
 
   /** GET /info with the token. */
@@ -145,24 +157,58 @@ export class NodeProcess {
     return (await res.json()) as NodeInfo;
   }
 
-  /** Waits until the node reports `txid` (or more) for `db`. */
+  /** The node's status of `db` (undefined when it has no such database). */
+  async database(db: string): Promise<DatabaseStatus | undefined> {
+    return (await this.info()).databases.find((d) => d.name === db);
+  }
+
+  /** Waits until the node reports `txid` (or more) for `db`; resolves with the TXID it reports. */
   async waitForTxid(db: string, txid: number, timeoutMs = 30_000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
     let last = -1;
-    while (Date.now() < deadline) {
-      const d = (await this.info()).databases.find((x) => x.name === db);
-      last = d?.txid ?? -1;
-      if (last >= txid) return last;
-      await sleep(25);
-    }
-    throw new Error(`${db} stayed at TXID ${last}, expected ${txid}\n${this.#output.slice(-3000)}`);
+    return waitFor(
+      async () => {
+        last = (await this.database(db))?.txid ?? -1;
+        return last >= txid && last;
+      },
+      timeoutMs,
+      () => `${db} to reach TXID ${txid} (it stayed at ${last})\n${this.#output.slice(-3000)}`,
+      25,
+    );
+  }
+
+  /** Waits until the node reports `count` more transactions of `db` than when it was called (on a primary: commits made meanwhile). */
+  async waitForWrites(db: string, count: number, timeoutMs = 30_000): Promise<number> {
+    return this.waitForTxid(db, ((await this.database(db))?.txid ?? 0) + count, timeoutMs);
+  }
+
+  /** Waits until capture has logged every write made to `db` so far (the node's checksum is then the file's own); resolves with its status. */
+  async waitForCapture(db: string, timeoutMs = 10_000): Promise<DatabaseStatus> {
+    const fileSum = () => formatHex64(databaseChecksum(path.join(this.dir, db)).checksum);
+    return waitFor(async () => {
+      const d = await this.database(db);
+      return d?.checksum === fileSum() && d;
+    }, timeoutMs, `capture to log every write to ${db}`, 25);
+  }
+
+  /** On a primary with a backup: waits until the backup has shipped `txid` (or more) of `db`. */
+  async waitForBackup(db: string, txid: number, timeoutMs = 10_000): Promise<void> {
+    let shipped: string | undefined;
+    await waitFor(
+      async () => {
+        shipped = (await this.database(db))?.backup;
+        return shipped !== undefined && parsePos(shipped).txid >= txid;
+      },
+      timeoutMs,
+      () => `the backup to ship TXID ${txid} of ${db} (it has shipped ${shipped ?? 'nothing'})\n${this.#output.slice(-3000)}`,
+      50,
+    );
   }
 
   /** Sends SIGTERM and waits for a clean exit; resolves with the exit code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     const proc = this.#proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    const exited = this.#closed;
+    if (!proc || !exited) return exited ? await exited : null;
     proc.kill(signal);
     // A node that does not stop is a failure to report with its log, not a test run that hangs.
     let timer: NodeJS.Timeout | undefined;
@@ -184,7 +230,7 @@ export class NodeProcess {
 
   /** True while the process runs. */
   get running(): boolean {
-    return this.#proc !== undefined && this.#proc.exitCode === null && this.#proc.signalCode === null;
+    return this.#proc !== undefined;
   }
 
   /** GET /health (no token): this node's role, or undefined when it does not answer. */
@@ -217,6 +263,6 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Pr
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
