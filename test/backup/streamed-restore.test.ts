@@ -34,7 +34,7 @@ async function bigRestore(backupConfig: string): Promise<string> {
   const node = await NodeProcess.start({ root, extraConfig: backupConfig });
   try {
     const target = createBackupTarget(parseConfig(`dir: /x\ndata-dir: /y\n${backupConfig}\n`, 'backup.yml').backup!);
-    const txid = (await node.info()).databases.find((d) => d.name === DB)!.txid;
+    const txid = (await node.waitForCapture(DB)).txid;
     await waitFor(async () => (await listGenerations(target, DB)).some((g) => g.last.txid >= txid), 20_000, 'the snapshot to reach the backup', 200);
     const [snapshot] = (await target.list(`${DB}/`)).filter((o) => o.key.includes('/snapshots/'));
     assert.ok(snapshot!.size > 12 * 1024 * 1024, `snapshot of ${snapshot!.size} bytes`);

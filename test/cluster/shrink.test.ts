@@ -11,14 +11,14 @@ test('a DROP TABLE, then a VACUUM that shrinks the file, apply on a replica, and
   const [replica] = c.replicas;
   const db = path.join(c.primary.dir, 'app.db');
   await runSqliteCli(db, ".timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE keep(v); CREATE TABLE big(v); INSERT INTO keep VALUES ('kept'); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO big SELECT randomblob(500) FROM n;");
-  const before = (await c.primary.info()).databases.find((d) => d.name === 'app.db')!;
+  const before = await c.primary.waitForCapture('app.db');
   await replica!.waitForTxid('app.db', before.txid);
   await runSqliteCli(db, '.timeout 5000\nDROP TABLE big;');
   // Applied on its own (a schema change without truncation), then the VACUUM (a truncation).
   await replica!.waitForTxid('app.db', before.txid + 1);
   await runSqliteCli(db, '.timeout 5000\nVACUUM;');
   await runSqliteCli(db, ".timeout 5000\nINSERT INTO keep VALUES ('after the vacuum');");
-  const after = (await c.primary.info()).databases.find((d) => d.name === 'app.db')!;
+  const after = await c.primary.waitForCapture('app.db');
   assert.ok(after.pages < before.pages / 10, `the file shrank from ${before.pages} to ${after.pages} pages`);
   await replica!.waitForTxid('app.db', after.txid);
   const replicaDb = path.join(replica!.dir, 'app.db');
@@ -34,7 +34,7 @@ test("a replica whose database shrank, restarted as the primary, logs its app's 
   await runSqliteCli(db, ".timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE keep(v); CREATE TABLE big(v); INSERT INTO keep VALUES ('kept'); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO big SELECT randomblob(500) FROM n;");
   await runSqliteCli(db, '.timeout 5000\nDROP TABLE big;');
   await runSqliteCli(db, '.timeout 5000\nVACUUM;');
-  const shrunk = (await c.primary.info()).databases.find((d) => d.name === 'app.db')!;
+  const shrunk = await c.primary.waitForCapture('app.db');
   await replica!.waitForTxid('app.db', shrunk.txid);
   const replicaDb = path.join(replica!.dir, 'app.db');
   // What makes this case: the replica's file still holds the pages the shrink cut off.

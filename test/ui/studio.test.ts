@@ -68,7 +68,7 @@ CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT, data B
 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${ROWS})
 INSERT INTO items(id, name, note, data) SELECT i, 'item ' || i, CASE WHEN i % 10 = 0 THEN printf('%.300c', 'x') END, CASE WHEN i % 2 = 0 THEN randomblob(24) END FROM c;`,
   );
-  seeded = (await primary.info()).databases.find((d) => d.name === DB)!.txid;
+  seeded = (await primary.waitForCapture(DB)).txid;
   for (const n of cluster.replicas) await n.waitForTxid(DB, seeded);
   browser = await launchChromium();
 });
@@ -128,7 +128,7 @@ test('cluster: the three nodes with their roles, the primary marked, live', asyn
   assert.ok(rows.some((r) => r.includes('this node') && r.includes(replicaId)));
   // Live: a write on the primary shows up in the positions without a reload.
   await runSqliteCli(path.join(primary.dir, DB), ".timeout 5000\nINSERT INTO items(id, name) VALUES (20000, 'live');");
-  const txid = (await primary.info()).databases.find((d) => d.name === DB)!.txid;
+  const txid = (await primary.waitForCapture(DB)).txid;
   await page.waitForSelector(`#nodes tr.primary:has-text("${DB} @ TXID ${txid}")`);
   await page.waitForSelector('figure.chart svg polyline.rate', { state: 'attached' });
   await screenshot(page, '02-cluster');
@@ -274,7 +274,7 @@ test('read-only studio: no write controls, and writes are refused by the node', 
 
 test('a value holding markup is shown as text and never runs', async () => {
   await runSqliteCli(path.join(primary.dir, DB), `.timeout 5000\nINSERT INTO items(id, name) VALUES (40000, '${EVIL.replaceAll("'", "''")}');`);
-  const txid = (await primary.info()).databases.find((d) => d.name === DB)!.txid;
+  const txid = (await primary.waitForCapture(DB)).txid;
   await replica.waitForTxid(DB, txid);
   const page = await signIn(browser, replica.url, replica.token);
   await page.goto(`${replica.url}/ui/#/data/${DB}/items`);
@@ -302,7 +302,7 @@ test('a value holding markup is shown as text and never runs', async () => {
 
 test('backups: generations and restore points, and the database downloaded as it was at a TXID', async () => {
   const page = await signIn(browser, replica.url, replica.token);
-  const last = (await primary.info()).databases.find((d) => d.name === DB)!.txid;
+  const last = (await primary.waitForCapture(DB)).txid;
   // The primary ships about once a second; reload until the backup holds the last transaction.
   await waitFor(async () => {
     await page.goto(`${replica.url}/ui/#/backups/${DB}`);
