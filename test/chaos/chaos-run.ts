@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { readSegmentFile, segmentFilesIn } from '../../src/log/segment-files.ts';
 import { decodeLtx } from '../../src/ltx/decoder.ts';
+import type { PositionsAnswer } from '../../src/protocol/api-types.ts';
 import { startEtcd } from '../helpers/etcd.ts';
 import { drainFile, startFollowWriter, startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
 import { sleep, type NodeProcess } from '../helpers/node-process.ts';
@@ -132,6 +133,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let rounds = 0;
   let watching = true;
 
+  /** The term of the newest record in `n`'s history of the database, or undefined when it does not answer. */
+  const newestTerm = async (n: NodeProcess): Promise<number | undefined> => {
+    try {
+      const res = await fetch(`${n.url}/positions`, { headers: { authorization: `Bearer ${n.token}` }, signal: AbortSignal.timeout(500) });
+      return ((await res.json()) as PositionsAnswer).terms?.[DB]?.at(-1)?.[1];
+    } catch {
+      return undefined;
+    }
+  };
+
   // Watches every node's TXID: it never goes back unless the node's history was set aside meanwhile.
   const watcher = (async () => {
     while (watching) {
@@ -184,18 +195,29 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
    * must be on the next primary once it is elected (what happens to that primary afterwards is
    * the next round's business).
    */
-  const killPrimary = async (p: NodeProcess, also?: NodeProcess) => {
+  const killPrimary = async (p: NodeProcess, term: number | undefined, also?: NodeProcess) => {
     primaryKills++;
     await Promise.all([kill(p), also && kill(also)]);
-    await checkTakeover(p);
+    await checkTakeover(p, term);
   };
-  const checkTakeover = async (gone: NodeProcess) => {
+  /**
+   * Rows count as applied from the primary `gone` (term `term`) only on a survivor that heard of
+   * that term: a node holding the same rows from an earlier term (a primary of that term, back
+   * after a crash, that the last primary never reached) did not get them from it, and the rule a
+   * candidate goes by rightly ranks a newer term's history above them (README, "Leases, failover and deploys").
+   */
+  const checkTakeover = async (gone: NodeProcess, term: number | undefined) => {
     const survivors = new Set(nodes.filter((n) => n !== gone && n.running && !restarting.has(n)));
     crashes.push({ at: Date.now(), survivors });
     const history = ids(path.join(gone.dir, DB));
     const applied = new Set<number>();
     for (const n of survivors) {
       const rows = [...ids(path.join(n.dir, DB))].filter((id) => history.has(id));
+      const heard = await newestTerm(n);
+      if (term !== undefined && heard !== undefined && heard < term) {
+        log(`  ${path.basename(n.root)} survives with ${rows.length} rows of the primary's history, from before its term ${term} (the newest it knows is ${heard}): not applied from it`);
+        continue;
+      }
       log(`  ${path.basename(n.root)} survives with ${rows.length} rows of the primary's history (max id ${Math.max(0, ...rows)})`);
       for (const id of rows) applied.add(id);
     }
@@ -218,12 +240,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       if (o.timeLimitMs !== undefined && Date.now() - started > o.timeLimitMs) break;
       await sleep(300 + rand() * 1200);
       const primary = await waitForPrimary(nodes, 30_000);
+      const term = await newestTerm(primary);
       const fault = faults[Math.floor(rand() * faults.length)]!;
       const delay = Math.floor(rand() * 3_000);
       log(`round ${rounds + 1}: ${fault} (primary ${path.basename(primary.root)})`);
       switch (fault) {
         case 'kill-primary':
-          await killPrimary(primary);
+          await killPrimary(primary, term);
           restartLater(primary, delay);
           break;
         case 'kill-replica': {
@@ -235,7 +258,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         }
         case 'kill-two': {
           const r = pickReplica(primary);
-          await killPrimary(primary, r);
+          await killPrimary(primary, term, r);
           restartLater(primary, delay);
           if (r) restartLater(r, Math.floor(rand() * 3_000));
           break;
@@ -244,7 +267,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           const until = Date.now() + ttlMs + 500 + rand() * 1500;
           down(primary);
           primary.signal('SIGSTOP');
-          await checkTakeover(primary);
+          await checkTakeover(primary, term);
           await sleep(until - Date.now());
           primary.signal('SIGCONT');
           up(primary);
