@@ -286,3 +286,13 @@ test('the transactions and the snapshot a node hands another carry its terms as 
   assert.deepEqual(JSON.parse(snapshot.headers.get('litefleet-terms') ?? 'null'), terms);
   await snapshot.arrayBuffer();
 });
+
+test("a node holds V8's young generation at its first size: a burst of commits does not grow it", async () => {
+  const { node, db } = await setup();
+  await runWriter(db, 'inserts', 20_000);
+  await node.waitForTxid('sqlite.db', 20_001);
+  const metrics = await (await fetch(`${node.url}/metrics`)).text();
+  const newSpace = Number(/^litefleet_process_nodejs_heap_space_size_total_bytes\{space="new"\} (\S+)$/m.exec(metrics)?.[1]);
+  // Two semi-spaces of 1 MB; left to grow, they reach 2 × 16 MB under such a burst.
+  assert.ok(newSpace <= 2 * 1024 * 1024, `V8's young generation is ${(newSpace / 1048576).toFixed(1)} MB`);
+});
