@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
-import type { z } from 'zod';
+import * as v from 'valibot';
 import { ConfigError } from '../errors.ts';
 import { expandEnv } from './expand-env.ts';
 import { configSchema, type Config } from './schema.ts';
@@ -37,9 +37,9 @@ export function parseConfig(text: string, file = 'litefleet.yml', options: LoadC
     throw new ConfigError(`${file}:${line}:${col}: malformed YAML: ${e.message.split('\n')[0]}`);
   }
   const data: unknown = doc.toJS() ?? {};
-  const parsed = configSchema.safeParse(data);
-  if (parsed.success) return resolvePaths(parsed.data, path.dirname(path.resolve(file)));
-  const messages = parsed.error.issues.map((issue) => describeIssue(issue, doc, lines, file));
+  const parsed = v.safeParse(configSchema, data);
+  if (parsed.success) return resolvePaths(parsed.output, path.dirname(path.resolve(file)));
+  const messages = parsed.issues.map((issue) => describeIssue(issue, doc, lines, file));
   throw new ConfigError(messages.join('\n'));
 }
 
@@ -54,16 +54,10 @@ export function loadConfig(file: string, options: LoadConfigOptions = {}): Confi
   return Object.freeze(parseConfig(text, file, options)) as Config;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, doc: ReturnType<typeof parseDocument>, lines: LineCounter, file: string): string {
-  let keyPath = issue.path.map(String);
-  let message = /received undefined$/.test(issue.message)
-    ? 'required key is missing'
-    : issue.message.replace(/^Invalid input: expected (\w+), received (\w+)$/, 'expected a $1, got a $2').replace(/^Invalid option: /, '');
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0]!;
-    keyPath = [...keyPath, key];
-    message = `unknown key ${JSON.stringify(key)}`;
-  }
+function describeIssue(issue: v.BaseIssue<unknown>, doc: ReturnType<typeof parseDocument>, lines: LineCounter, file: string): string {
+  const keyPath = (issue.path ?? []).map((p) => String(p.key));
+  const unknownKey = issue.type === 'strict_object' && issue.expected === 'never';
+  const message = unknownKey ? `unknown key ${JSON.stringify(keyPath.at(-1))}` : issue.received === 'undefined' ? 'required key is missing' : plainMessage(issue);
   // Point at the deepest node that exists (a missing key is reported at its parent).
   let line = 0;
   for (let n = keyPath.length; n >= 0; n--) {
@@ -71,12 +65,26 @@ function describeIssue(issue: z.core.$ZodIssue, doc: ReturnType<typeof parseDocu
     const node = n === 0 ? doc.contents : doc.getIn(segs, true);
     if (isNode(node) && node.range) {
       line = lines.linePos(node.range[0]).line;
-      if (issue.code === 'unrecognized_keys') line = keyLine(doc, segs, lines) ?? line;
+      if (unknownKey) line = keyLine(doc, segs, lines) ?? line;
       break;
     }
   }
   const where = keyPath.length ? keyPath.join('.') : '(top level)';
   return `${file}:${line || 1}: ${where}: ${message}`;
+}
+
+/**
+ * valibot's own messages ("Invalid type: Expected string but received 9000") in the words the
+ * rest of the config's messages use; the schema's own messages are kept as they are.
+ */
+function plainMessage(issue: v.BaseIssue<unknown>): string {
+  const own = /^Invalid (\w+): Expected (.+) but received .+$/.exec(issue.message);
+  if (!own) return issue.message;
+  const [, kind, expected] = own;
+  const got = `got ${issue.input === null ? 'null' : Array.isArray(issue.input) ? 'a list' : typeof issue.input === 'object' ? 'a map' : `a ${typeof issue.input}`}`;
+  if (kind !== 'type') return `expected ${kind} ${expected}, ${got} (${issue.received})`;
+  if (expected!.startsWith('(')) return `expected one of ${expected!.slice(1, -1)}, got ${issue.received}`;
+  return `expected ${{ Object: 'a map', Array: 'a list' }[expected!] ?? `a ${expected}`}, ${got}`;
 }
 
 /** The line of a key itself (for unknown keys the value node may be on the next line). */

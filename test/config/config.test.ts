@@ -47,10 +47,15 @@ test('wrong types and values are rejected with their path and line', () => {
   assert.throws(() => parseConfig(`${base}lease:\n  type: etcd\n`, 'f.yml'), /lease\.etcd: required when lease\.type is etcd/);
   assert.throws(() => parseConfig(`${base}http:\n  token: short\n`, 'f.yml'), /http\.token: the cluster token must be at least 16 characters/);
   assert.throws(() => parseConfig('data-dir: /x\n', 'f.yml'), /f\.yml:1: dir: required key is missing/);
-  // Wrong types say what was expected and what came, not zod's bare "Invalid input".
+  // Wrong types say what was expected and what came, not a validator's bare "Invalid input".
   assert.throws(() => parseConfig(`${base}lease:\n  candidate: 7\n`, 'f.yml'), /f\.yml:4: lease\.candidate: expected true or false, got 7$/);
   assert.throws(() => parseConfig(`${base}capture:\n  poll-interval: true\n`, 'f.yml'), /capture\.poll-interval: expected a duration such as 500ms, 10s or 5m \(or a number of seconds\), got true$/);
   assert.throws(() => parseConfig(`${base}http:\n  addr: 9000\n`, 'f.yml'), /http\.addr: expected a string, got a number$/);
+  assert.throws(() => parseConfig(`${base}http: null\n`, 'f.yml'), /f\.yml:3: http: expected a map, got null$/);
+  assert.throws(() => parseConfig('just a string\n', 'f.yml'), /f\.yml:1: \(top level\): expected a map, got a string$/);
+  assert.throws(() => parseConfig(`${base}capture:\n  reset-frames: 60.5\n`, 'f.yml'), /capture\.reset-frames: expected a whole number$/);
+  assert.throws(() => parseConfig(`${base}capture:\n  reset-frames: 10\n`, 'f.yml'), /capture\.reset-frames: expected at least 50$/);
+  assert.throws(() => parseConfig(`${base}exec: 7\n`, 'f.yml'), /exec: expected a command, a map with cmd \(and if-candidate\), or a list of them$/);
 });
 
 test('malformed YAML names the line', () => {
