@@ -13,6 +13,7 @@ import { percentile } from './lib/stats.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DB = 'app.db';
+const WARM_UP_MINUTES = 3;
 
 /**
  * Where a node's memory is: RSS, V8's heap (used of total) and the memory outside it that V8 knows
@@ -77,6 +78,9 @@ export async function benchSoak(root: string): Promise<void> {
     console.log(`\nsoak: ${minutes} min, 3 nodes on etcd, a writer following the primary, a reader on every node, a handoff a minute`);
     console.log(`  memory at 0 min: ${(await Promise.all(c.nodes.map(memory))).join(', ')}`);
 
+    // Each node's RSS every minute: after a few minutes' warm-up (the heap reaching its working
+    // set, SQLite's page caches filling) it should stay flat.
+    const rssByMinute: number[][] = [rssStart];
     const behind: number[] = [];
     const lagMs: number[] = [];
     let handoffs = 0;
@@ -95,6 +99,7 @@ export async function benchSoak(root: string): Promise<void> {
       if (Date.now() >= nextHandoff) {
         // Just before each handoff: a minute of writes since the last.
         console.log(`  memory at ${Math.round((Date.now() - (end - minutes * 60_000)) / 60_000)} min: ${(await Promise.all(c.nodes.map(memory))).join(', ')}`);
+        rssByMinute.push(c.nodes.map((n) => rssMb(n.pid)));
         const p = await waitForPrimary(c.nodes);
         const res = await fetch(`${p.url}/handoff`, { method: 'POST', headers: { authorization: `Bearer ${p.token}`, 'content-type': 'application/json' }, body: '{}' });
         if (res.ok) handoffs++;
@@ -133,6 +138,13 @@ export async function benchSoak(root: string): Promise<void> {
     console.log(`  replica lag the nodes reported: p50 ${percentile(lagMs, 50)} ms, p99 ${percentile(lagMs, 99)} ms, max ${Math.max(...lagMs)} ms`);
     console.log(`  every file hashes to the position its node reports: ${mismatched.length === 0 ? 'yes' : `no: ${mismatched.join('; ')}`}`);
     console.log(`  node RSS start → end: ${c.nodes.map((n, i) => `${path.basename(n.root)} ${rssStart[i]!.toFixed(0)} → ${rssEnd[i]!.toFixed(0)} MB`).join(', ')}`);
+    const warm = Math.min(WARM_UP_MINUTES, rssByMinute.length - 1);
+    const after = Math.max(1, minutes - warm);
+    console.log(
+      `  node RSS from minute ${warm} to the end (goal: flat): ${c.nodes
+        .map((n, i) => `${path.basename(n.root)} ${rssByMinute[warm]![i]!.toFixed(0)} → ${rssEnd[i]!.toFixed(0)} MB (${((rssEnd[i]! - rssByMinute[warm]![i]!) / after).toFixed(1)} MB/min)`)
+        .join(', ')}`,
+    );
   } finally {
     if (writer) await writer.stop().catch(() => undefined);
     for (const r of readers) await r.stop().catch(() => undefined);
