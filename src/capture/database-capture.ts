@@ -5,7 +5,8 @@ import { formatHex64, type DatabaseChecksum } from '../ltx/checksum.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import type { DatabaseHandle } from '../sqlite/database-handle.ts';
-import { WAL_FRAME_HEADER_SIZE, WalReader, type WalTransaction } from '../wal/wal-reader.ts';
+import { readWalIndex, type WalIndexState } from '../wal/wal-index.ts';
+import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalReader, type WalTransaction } from '../wal/wal-reader.ts';
 import type { LockedDatabase } from '../sqlite/pages.ts';
 import { openSnapshotRead, type SnapshotRead } from '../sqlite/snapshot-read.ts';
 import { CaptureConnections } from './capture-connections.ts';
@@ -34,6 +35,10 @@ const PASS_BYTES = 1024 * 1024;
 // (the store's poll) brings it up to date.
 const REPIN_MS = 20;
 const SNAPSHOT_LOCK_MS = 10_000;
+// How long the WAL index may say SQLite committed frames the reader cannot read before capture
+// gives up following the WAL and starts over from a snapshot (a pass runs every poll interval,
+// so a commit merely racing the check is read long before).
+const STALL_MS = 1_000;
 
 /**
  * Captures every transaction committed to one database into its LTX log, following the WAL from
@@ -56,6 +61,8 @@ export class DatabaseCapture extends EventEmitter {
   /** When the pin last moved, and whether capture has read past it since. */
   #pinnedAt = -Infinity;
   #pinBehind = false;
+  /** Since when idle passes have found the WAL index ahead of what the reader can read. */
+  #stalledSince: number | undefined;
   /** Callers of settle() waiting for the next pass that reads the WAL to its end. */
   #settling: Array<(pos: Pos) => void> = [];
   /** Counters for metrics and tests. */
@@ -179,6 +186,7 @@ export class DatabaseCapture extends EventEmitter {
         this.#snapshot('WAL frames were missed (the WAL restarted more than once between reads)');
         return;
       }
+      if (res.transactions.length === 0 && !res.more && this.#stalled()) return;
       if (res.more) {
         // Keep the old pin: a new one could begin at read-lock 0 once the app has checkpointed
         // past what this pass read, and then the app may restart the WAL over unread frames.
@@ -206,6 +214,49 @@ export class DatabaseCapture extends EventEmitter {
         }
       }
     }
+  }
+
+  /**
+   * True when capture had to start over because SQLite's WAL index has said for STALL_MS that
+   * the WAL holds committed frames past the reader's cursor, in its generation, which the reader
+   * cannot read: their checksum chain does not continue from the cursor (a commit frame the
+   * reader took that SQLite then dropped, or frames changed on disk). Reading on would never get
+   * past them, and the app's commits would go unlogged: under the app's write lock the reader
+   * moves to the index's end, and a snapshot logs the database as it is there.
+   */
+  #stalled(): boolean {
+    const cursor = this.#reader.cursor;
+    const frameSize = WAL_FRAME_HEADER_SIZE + (this.#checksum?.pageSize ?? 0);
+    const ahead = (index: WalIndexState | undefined): index is WalIndexState =>
+      cursor !== undefined && index !== undefined && index.salt1 === cursor.salt1 && index.salt2 === cursor.salt2 && WAL_HEADER_SIZE + index.mxFrame * frameSize > cursor.offset;
+    const seen = cursor && readWalIndex(this.#db.files.shm);
+    if (!ahead(seen)) {
+      this.#stalledSince = undefined;
+      return false;
+    }
+    const now = performance.now();
+    this.#stalledSince ??= now;
+    if (now - this.#stalledSince < STALL_MS) return false;
+    this.#stalledSince = undefined;
+    const conns = this.#conns!;
+    if (!conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw lockedError(this.name, SNAPSHOT_LOCK_MS);
+    let index: WalIndexState | undefined;
+    let gap = false;
+    try {
+      // Under the lock nothing commits: a last read settles whether the frames are unreadable.
+      const res = this.#poll();
+      gap = res.gap;
+      index = readWalIndex(this.#db.files.shm);
+      if (gap || res.transactions.length > 0 || !ahead(index)) return gap;
+      this.#o.logger.error({ db: this.name, frames: index.mxFrame, read: (cursor!.offset - WAL_HEADER_SIZE) / frameSize }, 'the WAL index counts committed frames the WAL cannot be read to (a broken checksum chain); reading on from the end of the index');
+      this.#reader.seek({ ...cursor!, offset: WAL_HEADER_SIZE + index.mxFrame * frameSize, s0: index.s0, s1: index.s1 });
+      conns.repin();
+    } finally {
+      conns.unlockWrite();
+      if (gap) this.#snapshot('WAL frames were missed (the WAL restarted more than once between reads)');
+    }
+    this.#snapshotPinned(`WAL frames ${(cursor!.offset - WAL_HEADER_SIZE) / frameSize + 1}-${index.mxFrame} could not be read`);
+    return true;
   }
 
   /**

@@ -5,6 +5,10 @@ import fs from 'node:fs';
 // copied back into the database file. Both are in the machine's byte order, little-endian on
 // every platform Node runs litefleet on.
 const MX_FRAME_OFFSET = 16;
+// aFrameCksum: the checksum chain's value after frame mxFrame (native order, like mxFrame).
+const FRAME_CKSUM_OFFSET = 24;
+// aSalt: the WAL header's salts, as the bytes stand there (so read big-endian, as the header is).
+const SALT_OFFSET = 32;
 const BACKFILL_OFFSET = 96;
 const IS_INIT_OFFSET = 12;
 
@@ -14,6 +18,12 @@ export interface WalIndexState {
   mxFrame: number;
   /** Frames already checkpointed into the database file. */
   backfill: number;
+  /** The checksum chain after frame mxFrame, where the next frame's continues. */
+  s0: number;
+  s1: number;
+  /** The salts of the WAL generation mxFrame counts in. */
+  salt1: number;
+  salt2: number;
 }
 
 /**
@@ -25,5 +35,8 @@ export function readWalIndex(fd: number): WalIndexState | undefined {
   const buf = Buffer.alloc(BACKFILL_OFFSET + 4);
   if (fs.readSync(fd, buf, 0, buf.length, 0) < buf.length) return undefined;
   if (buf[IS_INIT_OFFSET] !== 1) return undefined;
-  return { mxFrame: buf.readUInt32LE(MX_FRAME_OFFSET), backfill: buf.readUInt32LE(BACKFILL_OFFSET) };
+  return { mxFrame: buf.readUInt32LE(MX_FRAME_OFFSET), backfill: buf.readUInt32LE(BACKFILL_OFFSET),
+    s0: buf.readUInt32LE(FRAME_CKSUM_OFFSET),
+    s1: buf.readUInt32LE(FRAME_CKSUM_OFFSET + 4),
+    salt1: buf.readUInt32BE(SALT_OFFSET), salt2: buf.readUInt32BE(SALT_OFFSET + 4) };
 }

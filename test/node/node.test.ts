@@ -296,3 +296,32 @@ test("a node holds V8's young generation at its first size: a burst of commits d
   // Two semi-spaces of 1 MB; left to grow, they reach 2 × 16 MB under such a burst.
   assert.ok(newSpace <= 2 * 1024 * 1024, `V8's young generation is ${(newSpace / 1048576).toFixed(1)} MB`);
 });
+
+test('a WAL that cannot be read past a frame SQLite counts as committed does not stall capture: it logs the database as it is and goes on', async () => {
+  const { node, db } = await setup();
+  await runSqliteCli(db, ".timeout 5000\nINSERT INTO t(v) VALUES ('before');");
+  await node.waitForCapture('sqlite.db');
+  // While the node is stopped, a commit whose last frame's checksum no longer continues the chain:
+  // SQLite reads through its WAL index and never checks it, the node's reader cannot get past it.
+  node.signal('SIGSTOP');
+  try {
+    await runSqliteCli(db, ".timeout 5000\nINSERT INTO t(v) VALUES ('unreadable');");
+    const shm = fs.readFileSync(`${db}-shm`);
+    const pageSize = shm.readUInt16LE(14) === 1 ? 65536 : shm.readUInt16LE(14);
+    const last = 32 + (shm.readUInt32LE(16) - 1) * (24 + pageSize);
+    const fd = fs.openSync(`${db}-wal`, 'r+');
+    const byte = Buffer.alloc(1);
+    fs.readSync(fd, byte, 0, 1, last + 16);
+    byte[0] = byte[0]! ^ 0xff;
+    fs.writeSync(fd, byte, 0, 1, last + 16);
+    fs.closeSync(fd);
+    await runSqliteCli(db, ".timeout 5000\nINSERT INTO t(v) VALUES ('after');");
+  } finally {
+    node.signal('SIGCONT');
+  }
+  await runSqliteCli(db, ".timeout 5000\nINSERT INTO t(v) VALUES ('later');");
+  await node.waitForCapture('sqlite.db');
+  assert.match(node.output, /the WAL index counts committed frames the WAL cannot be read to/);
+  assert.match(node.output, /snapshot taken: WAL frames \d+-\d+ could not be read/);
+  assert.deepEqual(dumpRows(db).t!.slice(-4).map((r) => (r as { v: string }).v), ['before', 'unreadable', 'after', 'later']);
+});

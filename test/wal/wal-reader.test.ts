@@ -438,14 +438,19 @@ test('a WAL larger than one read is read whole, both as many small transactions 
   assert.ok(tx.pages.every(([pgno, data], i) => pgno === i + 1 && data.equals(page(i + 1, pageSize))));
 });
 
-test('the WAL index gives the last committed frame and the frames checkpointed, from the -shm SQLite keeps', () => {
+test('the WAL index gives the last committed frame, where its checksum chain ends, its generation\'s salts and the frames checkpointed, from the -shm SQLite keeps', () => {
   const shm = (init: number, mxFrame: number, backfill: number): Buffer => {
     const b = Buffer.alloc(136);
     b[12] = init;
     b.writeUInt32LE(mxFrame, 16);
+    b.writeUInt32LE(0xa1b2c3d4, 24);
+    b.writeUInt32LE(0x05060708, 28);
+    b.writeUInt32BE(0x11223344, 32);
+    b.writeUInt32BE(0x55667788, 36);
     b.writeUInt32LE(backfill, 96);
     return b;
   };
+  const ids = { s0: 0xa1b2c3d4, s1: 0x05060708, salt1: 0x11223344, salt2: 0x55667788 };
   const indexOf = (bytes: Buffer) => {
     const file = path.join(dir, `${++files}.db-shm`);
     fs.writeFileSync(file, bytes);
@@ -456,7 +461,7 @@ test('the WAL index gives the last committed frame and the frames checkpointed, 
       fs.closeSync(fd);
     }
   };
-  assert.deepEqual(indexOf(shm(1, 0x01020304, 17)), { mxFrame: 0x01020304, backfill: 17 });
+  assert.deepEqual(indexOf(shm(1, 0x01020304, 17)), { mxFrame: 0x01020304, backfill: 17, ...ids });
   assert.equal(indexOf(shm(0, 5, 5)), undefined, 'not initialised');
   assert.equal(indexOf(shm(1, 5, 5).subarray(0, 99)), undefined, 'shorter than the headers');
 
@@ -469,10 +474,14 @@ test('the WAL index gives the last committed frame and the frames checkpointed, 
   const fd = fs.openSync(`${file}-shm`, 'r');
   try {
     const wal = fs.readFileSync(`${file}-wal`);
-    const frames = (wal.length - HEADER) / (24 + wal.readUInt32BE(8));
-    assert.deepEqual(readWalIndex(fd), { mxFrame: frames, backfill: 0 }, 'as SQLite left it');
+    const frameSize = 24 + wal.readUInt32BE(8);
+    const frames = (wal.length - HEADER) / frameSize;
+    // The salts as the WAL header has them, and the chain as the last frame's header ends it.
+    const last = HEADER + (frames - 1) * frameSize;
+    const chain = { s0: wal.readUInt32BE(last + 16), s1: wal.readUInt32BE(last + 20), salt1: wal.readUInt32BE(16), salt2: wal.readUInt32BE(20) };
+    assert.deepEqual(readWalIndex(fd), { mxFrame: frames, backfill: 0, ...chain }, 'as SQLite left it');
     db.pragma('wal_checkpoint(PASSIVE)');
-    assert.deepEqual(readWalIndex(fd), { mxFrame: frames, backfill: frames }, 'after a checkpoint');
+    assert.deepEqual(readWalIndex(fd), { mxFrame: frames, backfill: frames, ...chain }, 'after a checkpoint');
   } finally {
     // Closed after SQLite is done: closing any fd of the -shm drops this process's locks on it.
     db.close();
