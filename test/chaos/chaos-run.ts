@@ -133,32 +133,29 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let rounds = 0;
   let watching = true;
 
-  /** The term of the newest record in `n`'s history of the database, or undefined when it does not answer. */
-  const newestTerm = async (n: NodeProcess): Promise<number | undefined> => {
+  /** `n`'s GET /positions answer, or undefined when it does not answer (down or frozen). */
+  const positions = async (n: NodeProcess): Promise<PositionsAnswer | undefined> => {
     try {
       const res = await fetch(`${n.url}/positions`, { headers: { authorization: `Bearer ${n.token}` }, signal: AbortSignal.timeout(500) });
-      return ((await res.json()) as PositionsAnswer).terms?.[DB]?.at(-1)?.[1];
+      return (await res.json()) as PositionsAnswer;
     } catch {
       return undefined;
     }
   };
+  /** The term of the newest record in `n`'s history of the database, or undefined when it does not answer. */
+  const newestTerm = async (n: NodeProcess): Promise<number | undefined> => (await positions(n))?.terms?.[DB]?.at(-1)?.[1];
 
   // Watches every node's TXID: it never goes back unless the node's history was set aside meanwhile.
   const watcher = (async () => {
     while (watching) {
       for (const n of nodes) {
         if (!n.running) continue;
-        try {
-          const res = await fetch(`${n.url}/positions`, { headers: { authorization: `Bearer ${n.token}` }, signal: AbortSignal.timeout(500) });
-          const pos = ((await res.json()) as { databases: Record<string, string> }).databases[DB];
-          if (!pos) continue;
-          const txid = Number.parseInt(pos.slice(0, 16), 16);
-          const before = observed.get(n);
-          if (before && txid < before.txid) wentBack.push({ n, from: before.txid, to: txid, since: before.at, at: Date.now() });
-          observed.set(n, { txid, at: Date.now() });
-        } catch {
-          // down or frozen
-        }
+        const pos = (await positions(n))?.databases[DB];
+        if (!pos) continue;
+        const txid = Number.parseInt(pos.slice(0, 16), 16);
+        const before = observed.get(n);
+        if (before && txid < before.txid) wentBack.push({ n, from: before.txid, to: txid, since: before.at, at: Date.now() });
+        observed.set(n, { txid, at: Date.now() });
       }
       await sleep(100);
     }
