@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { waitForReplicas } from '../../src/client/index.ts';
 import { launchCluster, startCluster } from '../helpers/cluster.ts';
+import { request } from '../helpers/http.ts';
 import { freePort, runCli, type NodeProcess } from '../helpers/node-process.ts';
 import { createAppDatabase, runSqliteCli } from '../helpers/sqlite.ts';
 import { makeTempDir } from '../helpers/temp-dir.ts';
@@ -112,18 +113,6 @@ test('exec ?replicas=N answers once N replicas have the transaction, from any no
 });
 
 /** One HTTP request through a proxy; the body collected. */
-function request(url: string, o: { method?: string; body?: string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: o.method ?? 'GET', headers: o.body ? { 'content-type': 'application/json' } : {} }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end(o.body);
-  });
-}
-
 test('the proxy with sync-replicas answers a write once the replicas have it, and 504 with the cookie when they do not', async () => {
   const appPorts = await Promise.all([0, 1, 2].map(() => freePort()));
   const proxyPorts = await Promise.all([0, 1, 2].map(() => freePort()));
@@ -143,7 +132,7 @@ test('the proxy with sync-replicas answers a write once the replicas have it, an
   await runSqliteCli(path.join(c.primary.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);');
   for (const n of c.nodes) await n.waitForTxid(DB, 1);
   const proxy = (i: number) => `http://127.0.0.1:${proxyPorts[i]}`;
-  const post = (i: number, body: string) => request(`${proxy(i)}/notes`, { method: 'POST', body: JSON.stringify({ body }) });
+  const post = (i: number, body: string) => request(`${proxy(i)}/notes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ body }) });
   const txidOf = (res: { headers: http.IncomingHttpHeaders }) => Number.parseInt(/__txid=([0-9a-f]{16})/.exec(String(res.headers['set-cookie']))![1]!, 16);
   // The apps start once their node is ready.
   for (const i of [0, 1, 2]) await waitFor(async () => (await request(`${proxy(i)}/notes`)).status === 200, 15_000, `the app behind proxy ${i + 1} to answer`, 50);

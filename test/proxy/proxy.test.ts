@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { startEtcd } from '../helpers/etcd.ts';
+import { request } from '../helpers/http.ts';
 import { startLeaseCluster, waitForPrimary } from '../helpers/lease-cluster.ts';
 import { freePort } from '../helpers/node-process.ts';
 import { runSqliteCli } from '../helpers/sqlite.ts';
@@ -15,18 +16,6 @@ const DB = 'app.db';
 const etcd = await startEtcd();
 
 /** One HTTP request; the body is collected. */
-function request(url: string, o: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: o.method ?? 'GET', headers: o.headers }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end(o.body);
-  });
-}
-
 test('the proxy: writes on a replica land on the primary, read-your-writes through the txid cookie, 504 when a replica cannot catch up, fly-replay, a streamed 10 MB upload, server-sent events, a WebSocket, health', async () => {
   const appPorts = await Promise.all([0, 1, 2].map(() => freePort()));
   const proxyPorts = await Promise.all([0, 1, 2].map(() => freePort()));
