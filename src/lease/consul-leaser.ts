@@ -31,7 +31,8 @@ export class ConsulLeaser implements Leaser {
   readonly #o: ConsulLeaserOptions;
   readonly #base: string;
   readonly #token: string | undefined;
-  readonly #markSeen = new Map<number, number>();
+  /** The released key with a handoff target this node saw last (its modify index), and when it first saw it. */
+  #markSeen = { index: -1, at: 0 };
 
   constructor(o: ConsulLeaserOptions) {
     this.#o = o;
@@ -48,10 +49,8 @@ export class ConsulLeaser implements Leaser {
     const entry = await this.#read();
     const holder = parsePrimaryInfo(entry?.Value ? Buffer.from(entry.Value, 'base64').toString() : null);
     if (entry?.Session) throw new PrimaryExistsError(`${holder?.hostname ?? 'another node'} holds the primary lease`);
-    if (entry && holder?.handoffTo && holder.handoffTo !== this.#o.self.nodeId) {
-      const seen = this.#markSeen.get(entry.ModifyIndex) ?? Date.now();
-      this.#markSeen.set(entry.ModifyIndex, seen);
-      if (Date.now() - seen < this.#o.ttlMs) throw new PrimaryExistsError(`the primary lease is being handed to ${holder.handoffTo}`);
+    if (entry && holder?.handoffTo && holder.handoffTo !== this.#o.self.nodeId && this.#handingOff(entry)) {
+      throw new PrimaryExistsError(`the primary lease is being handed to ${holder.handoffTo}`);
     }
     const sentAt = Date.now();
     const created = (await this.call('PUT', '/v1/session/create', {
@@ -79,10 +78,23 @@ export class ConsulLeaser implements Leaser {
     return this.self.advertiseUrl;
   }
 
+  /**
+   * The lock's holder; during a handoff (the lock released with a target named, for one TTL) the
+   * primary handing it over, as etcd's key shows it, so replicas keep following its stream, where
+   * the final transactions and the handoff itself come.
+   */
   async primaryInfo(): Promise<PrimaryInfo | undefined> {
     const entry = await this.#read();
-    if (!entry?.Session || !entry.Value) return undefined;
-    return parsePrimaryInfo(Buffer.from(entry.Value, 'base64').toString());
+    if (!entry?.Value) return undefined;
+    const info = parsePrimaryInfo(Buffer.from(entry.Value, 'base64').toString());
+    if (entry.Session) return info;
+    return info?.handoffTo && this.#handingOff(entry) ? info : undefined;
+  }
+
+  /** True for one TTL after this node first saw the key released with a handoff target named (a primary that died mid-handoff leaves it so). */
+  #handingOff(entry: KvEntry): boolean {
+    if (this.#markSeen.index !== entry.ModifyIndex) this.#markSeen = { index: entry.ModifyIndex, at: Date.now() };
+    return Date.now() - this.#markSeen.at < this.#o.ttlMs;
   }
 
   async close(): Promise<void> {}

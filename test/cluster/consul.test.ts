@@ -33,7 +33,7 @@ test('Consul lease (against the HTTP API double): election, handoff, and failove
   await runSqliteCli(path.join(first.dir, 'app.db'), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(v); INSERT INTO t VALUES (1);');
   await sameEverywhere(c.nodes);
   const out = await runCli(['handoff', '-c', first.configPath]);
-  assert.match(out.stdout, /primary is now/);
+  assert.match(out.stdout, /primary is now/, `handoff exited ${out.code}: ${out.stderr}\n${first.output}`);
   const second = await waitForPrimary(c.nodes, 5_000, first);
   await runSqliteCli(path.join(second.dir, 'app.db'), '.timeout 5000\nINSERT INTO t VALUES (2);');
   await sameEverywhere(c.nodes);

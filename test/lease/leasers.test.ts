@@ -57,6 +57,7 @@ for (const make of [etcdBackend, consulBackend]) {
 
         // Handoff: the mark lets only node 2 take the lease.
         await lease1.handoff(self(2).nodeId);
+        assert.deepEqual(await l3.primaryInfo(), { ...self(1), handoffTo: self(2).nodeId }, 'while it is handed over, the lease names the primary handing it (replicas keep following its stream)');
         await assert.rejects(l3.acquire(), PrimaryExistsError);
         const lease2 = await l2.acquire();
         assert.deepEqual(await l1.primaryInfo(), self(2));
@@ -98,3 +99,15 @@ for (const make of [etcdBackend, consulBackend]) {
     });
   });
 }
+
+test('Consul: a primary that dies mid-handoff is named, with its target, for one TTL; then no node is', async () => {
+  const consul = await startConsulDouble();
+  const key = `litefleet-test/${Date.now()}`;
+  const holder = new ConsulLeaser({ url: consul.url, key, ttlMs: 10_000, lockDelayMs: 1_000, self: self(1), candidate: true });
+  // Only reads: a TTL shorter than Consul's 10 s minimum is fine for a node that never takes the lease.
+  const watcher = new ConsulLeaser({ url: consul.url, key, ttlMs: 300, lockDelayMs: 1_000, self: self(3), candidate: false });
+  const lease = await holder.acquire();
+  await lease.handoff(self(2).nodeId);
+  assert.deepEqual(await watcher.primaryInfo(), { ...self(1), handoffTo: self(2).nodeId });
+  await waitFor(async () => (await watcher.primaryInfo()) === undefined, 5_000, 'the handoff mark to be one TTL old', 50);
+});
