@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream } from 'node:stream/web';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import { parseTerms } from '../log/segment-log.ts';
 import { termAt } from '../log/terms.ts';
@@ -28,6 +28,8 @@ function newer(a: Tip, b: Tip): boolean {
 
 const ASK_TIMEOUT_MS = 1_000;
 const FETCH_TIMEOUT_MS = 30_000;
+// Transactions fetched from a peer are applied in batches of about this many bytes.
+const APPLY_BYTES = 4 * 1024 * 1024;
 
 /**
  * Before a candidate takes a free lease: asks every node it knows of (see PeerBook) where its
@@ -94,7 +96,7 @@ export async function catchUpFromPeers(o: { store: Store; peers: PeerNode[]; tok
     const sentTerms = (res: Response) => termsOf(res) ?? peer.terms;
     if (from.txid > 0) {
       const res = await get(`/ltx?after=${formatPos(from)}`);
-      if (res.ok) return { pos: applyFiles(store.applying(name), Buffer.from(await res.arrayBuffer()), peer.url), terms: sentTerms(res) };
+      if (res.ok && res.body) return { pos: await applyFiles(store.applying(name), res.body as WebReadableStream<Uint8Array>, peer.url), terms: sentTerms(res) };
       const answer = res.status === 409 ? ((await res.json()) as { reason?: string; points?: string[] }) : undefined;
       if (answer?.reason === 'fork') {
         const points = (answer.points ?? []).flatMap((p) => {
@@ -147,17 +149,47 @@ async function askPositions(peer: PeerNode, token: string): Promise<(PositionsAn
   }
 }
 
-/** Applies LTX files sent back to back. */
-function applyFiles(db: DB, body: Buffer, url: string): Pos {
-  const received = [];
-  for (let off = 0; off < body.length; ) {
-    const len = ltxFileLength(body, off);
-    if (len === undefined) throw new Error(`${url} sent a torn LTX file at byte ${off}`);
-    const bytes = body.subarray(off, off + len);
-    received.push({ file: decodeLtx(bytes), bytes });
-    off += len;
+/**
+ * Applies LTX files sent back to back as they arrive, a few MB at a time: the range a peer sends
+ * can be far larger than this node's memory. What arrived whole stays applied if the body is cut
+ * short (the next round continues from there).
+ */
+async function applyFiles(db: DB, body: WebReadableStream<Uint8Array>, url: string): Promise<Pos> {
+  let chunks: Buffer[] = [];
+  let size = 0;
+  // Bytes to gather before looking for whole files again: twice what was left over, so a file
+  // larger than a chunk is not copied into ever longer buffers at every chunk.
+  let wanted = 0;
+  let batch: Array<{ file: ReturnType<typeof decodeLtx>; bytes: Buffer }> = [];
+  let batchBytes = 0;
+  const split = () => {
+    const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    let off = 0;
+    for (let len = ltxFileLength(buf, off); len !== undefined; len = ltxFileLength(buf, off)) {
+      const bytes = buf.subarray(off, off + len);
+      batch.push({ file: decodeLtx(bytes), bytes });
+      batchBytes += len;
+      off += len;
+    }
+    chunks = off < buf.length ? [buf.subarray(off)] : [];
+    size = buf.length - off;
+    wanted = 2 * size;
+  };
+  const apply = () => {
+    if (batch.length) db.applier!.apply(batch);
+    batch = [];
+    batchBytes = 0;
+  };
+  for await (const chunk of Readable.fromWeb(body) as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size < wanted) continue;
+    split();
+    if (batchBytes >= APPLY_BYTES) apply();
   }
-  db.applier!.apply(received);
+  if (size > 0) split();
+  apply();
+  if (size > 0) throw new Error(`${url} sent a torn LTX file (${size} bytes at its end)`);
   return db.applier!.pos;
 }
 
@@ -167,7 +199,7 @@ async function fetchSnapshot(db: DB, url: string, get: (pathname: string) => Pro
   if (!res.ok || !res.body) throw new Error(`${url} answered ${res.status} for a snapshot`);
   const spool = path.join(db.log.segmentsDir, `peer-snapshot-${process.pid}.ltx.tmp`);
   try {
-    await pipeline(Readable.fromWeb(res.body as ReadableStream), fs.createWriteStream(spool));
+    await pipeline(Readable.fromWeb(res.body as WebReadableStream), fs.createWriteStream(spool));
     db.applier!.applySnapshot(readLtxFile(spool));
   } finally {
     fs.rmSync(spool, { force: true });

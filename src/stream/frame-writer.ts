@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type { Pos } from '../ltx/position.ts';
+import { drained } from '../protocol/drained.ts';
 import { encodeFrame, FrameType, frameChunks, type Frame } from '../protocol/frames.ts';
 import { snapshotLtx } from '../sqlite/snapshot-ltx.ts';
 import type { DB } from '../store/db.ts';
@@ -51,18 +52,10 @@ export async function sendSnapshot(db: DB, send: Send, nodeId: bigint): Promise<
  * full: each write of a response is a chunk of its own, with a header the replica parses, and a
  * catch-up sends thousands of frames at once.
  */
-export function writeFrames(res: http.ServerResponse, frames: Frame[]): Promise<void> {
-  if (res.destroyed) return Promise.reject(new Error('replica went away'));
+export async function writeFrames(res: http.ServerResponse, frames: Frame[]): Promise<void> {
+  if (res.destroyed) throw new Error('replica went away');
   const ok = res.write(frames.length === 1 ? encodeFrame(frames[0]!) : Buffer.concat(frames.flatMap((f) => frameChunks(f).filter((c): c is Buffer => c !== undefined))));
-  if (ok) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      if (res.destroyed) reject(new Error('replica went away'));
-      else resolve();
-    };
-    res.once('drain', done);
-    res.once('close', done);
-  });
+  if (ok) return;
+  await drained(res);
+  if (res.destroyed) throw new Error('replica went away');
 }

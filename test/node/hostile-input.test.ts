@@ -166,6 +166,45 @@ describe('a cluster facing hostile requests', () => {
     assert.equal(await runSqliteCli(path.join(primary.dir, DB), 'PRAGMA quick_check;', ['-readonly']), 'ok\n');
   });
 
+  test('a client that stops reading an export or a snapshot and goes away ends the read it held: the WAL checkpoints past it', async () => {
+    const { primary } = cluster();
+    const file = path.join(primary.dir, 'big.db');
+    // 24 MB: more than loopback's socket buffers hold, so the node cannot finish while the client does not read.
+    await runSqliteCli(file, '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE b(v BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000) INSERT INTO b SELECT randomblob(4000) FROM n;');
+    await primary.waitForCapture('big.db');
+    // PASSIVE checkpoint: [busy, frames in the WAL, frames checkpointed].
+    const checkpoint = async () => (await runSqliteCli(file, '.timeout 5000\nPRAGMA wal_checkpoint;')).trim().split('|').map(Number);
+    // Capture restarts the WAL once it has checkpointed it (after those 6,000 frames, at the next commits).
+    let frames: number[] = [];
+    await waitFor(async () => {
+      await runSqliteCli(file, '.timeout 5000\nINSERT INTO b VALUES (x\'02\');');
+      await primary.waitForCapture('big.db');
+      return (frames = await checkpoint())[1]! < 100;
+    }, 20_000, () => `capture to restart the WAL (busy|frames|checkpointed: ${frames.join('|')})`);
+    for (const route of ['export', 'snapshot']) {
+      // A commit in the WAL, so the read the request begins uses the WAL: it holds checkpoints at that frame while it lasts.
+      await runSqliteCli(file, '.timeout 5000\nINSERT INTO b VALUES (x\'01\');');
+      await primary.waitForCapture('big.db');
+      const socket = net.connect(Number(new URL(primary.url).port), '127.0.0.1');
+      socket.write(`GET /db/big.db/${route} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${primary.token}\r\n\r\n`);
+      let got = 0;
+      socket.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got > 256 * 1024) socket.pause();
+      });
+      await waitFor(() => got > 256 * 1024, 10_000, () => `the ${route} to start (${got} bytes)`);
+      socket.destroy();
+    }
+    for (let i = 0; i < 3; i++) await runSqliteCli(file, '.timeout 5000\nINSERT INTO b VALUES (x\'00\');');
+    await primary.waitForCapture('big.db');
+    // All but the last commit's frame (capture's own read stays there until the next), where a read
+    // the requests left open would hold the checkpoint three commits back.
+    await waitFor(async () => {
+      frames = await checkpoint();
+      return frames[0] === 0 && frames[2]! >= frames[1]! - 1;
+    }, 10_000, () => `a checkpoint of the WAL up to its last commit (busy|frames|checkpointed: ${frames.join('|')})`);
+  });
+
   test('a second node on the same data-dir is refused and changes nothing; the first runs on', async () => {
     const { primary } = cluster();
     const id = fs.readFileSync(path.join(primary.dataDir, 'id'), 'utf8');

@@ -8,6 +8,7 @@ import { ConflictError, InvalidRequestError, NotFoundError, NotPrimaryError, Uns
 import { headerFields } from '../../log/segment-log.ts';
 import { formatPos, parsePos, type Pos } from '../../ltx/position.ts';
 import { TERMS_HEADER } from '../../protocol/api-types.ts';
+import { drained } from '../../protocol/drained.ts';
 import { parseSyncWrite } from '../../protocol/sync-write.ts';
 import { execScript } from '../../sql/exec-sql.ts';
 import { filePages, importIntoDatabase, importNewDatabase } from '../../sql/import-export.ts';
@@ -19,7 +20,7 @@ import { FORWARD_TIMEOUT_MS, type RouteHost } from './route-host.ts';
 // A seed script sent to POST /db/<name>/exec may be large.
 const EXEC_BODY_LIMIT = 256 * 1024 * 1024;
 // GET /db/<name>/ltx sends at most this much of the log per read.
-const LTX_READ_BYTES = 16 * 1024 * 1024;
+const LTX_READ_BYTES = 4 * 1024 * 1024;
 // A snapshot goes out in writes of about this size.
 const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 
@@ -67,7 +68,7 @@ async function exportDatabase(db: DB, res: http.ServerResponse): Promise<void> {
   try {
     res.writeHead(200, { 'content-type': 'application/vnd.sqlite3', 'content-length': snap.pageSize * snap.pageCount, 'litefleet-txid': String(snap.pos.txid) });
     for (const page of filePages(snap.pages(), snap.pageSize, snap.pageCount)) {
-      if (!res.write(page)) await new Promise((r) => res.once('drain', r));
+      if (!res.write(page)) await drained(res);
       if (res.destroyed) break;
     }
     res.end();
@@ -81,7 +82,7 @@ async function exportDatabase(db: DB, res: http.ServerResponse): Promise<void> {
  * back (a candidate fetches what it lacks from the others before it takes the lease); 409 when
  * the log cannot continue `pos`.
  */
-function ltxAfter(db: DB, after: string | null, res: http.ServerResponse): ApiResponse | void {
+async function ltxAfter(db: DB, after: string | null, res: http.ServerResponse): Promise<ApiResponse | void> {
   let pos: Pos;
   try {
     pos = parsePos(after ?? '');
@@ -98,15 +99,25 @@ function ltxAfter(db: DB, after: string | null, res: http.ServerResponse): ApiRe
     const points = reason === 'fork' ? [db.pos, ...db.log.historyPoints()].map(formatPos) : undefined;
     return { status: 409, body: { error: `the log of ${db.name} cannot continue ${formatPos(pos)} (${reason})`, reason, points } };
   }
-  const files: Buffer[] = [];
-  while (pos.txid < db.pos.txid) {
-    const read = db.log.read(pos.txid + 1, LTX_READ_BYTES);
-    if (!read || headerFields(read.files[0]!).pre !== pos.checksum) break;
-    files.push(...read.files);
-    pos = read.pos;
-  }
   res.writeHead(200, { 'content-type': 'application/octet-stream', [TERMS_HEADER]: JSON.stringify(db.log.recentTerms) });
-  for (const f of files) res.write(f);
+  // A read at a time, each sent before the next is made: a range of the log can be far larger
+  // than the node's memory. Each read continues the last one's checksum, so a log changed while
+  // this one waits for the socket (set aside, reset) ends the answer where it stops continuing.
+  while (pos.txid < db.pos.txid && !res.destroyed) {
+    let read;
+    try {
+      read = db.log.read(pos.txid + 1, LTX_READ_BYTES);
+    } catch (err) {
+      // Pruned or damaged since the answer began: the asker sees it cut short and asks again.
+      res.destroy(err as Error);
+      return;
+    }
+    if (!read || headerFields(read.files[0]!).pre !== pos.checksum) break;
+    let ok = true;
+    for (const f of read.files) ok = res.write(f);
+    pos = read.pos;
+    if (!ok) await drained(res);
+  }
   res.end();
 }
 
@@ -124,7 +135,7 @@ async function snapshot(host: RouteHost, db: DB, res: http.ServerResponse): Prom
       const ok = res.write(Buffer.concat(pieces));
       pieces = [];
       size = 0;
-      if (!ok) await new Promise((r) => res.once('drain', r));
+      if (!ok) await drained(res);
       if (res.destroyed) return;
     }
     res.end(Buffer.concat(pieces));
