@@ -145,7 +145,9 @@ export class DatabaseCapture extends EventEmitter {
     try {
       this.#db.openFiles();
       this.#reader.seek(undefined);
-      this.#reader.poll();
+      // Past what the WAL holds, a slice at a time: a replica's WAL can hold many MB its readers
+      // kept from being checkpointed, none of which is needed (read whole, it was held at once).
+      while (this.#reader.poll(PASS_BYTES).more);
       this.#writeWalMark();
       this.#conns.repin();
     } finally {
