@@ -151,7 +151,7 @@ async function askPositions(peer: PeerNode, token: string): Promise<(PositionsAn
 
 /**
  * Applies LTX files sent back to back as they arrive, a few MB at a time: the range a peer sends
- * can be far larger than this node's memory. What arrived whole stays applied if the body is cut
+ * can be far larger than this node's memory. The batches applied stay applied if the body is cut
  * short (the next round continues from there).
  */
 async function applyFiles(db: DB, body: WebReadableStream<Uint8Array>, url: string): Promise<Pos> {
