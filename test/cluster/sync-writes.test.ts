@@ -112,7 +112,6 @@ test('exec ?replicas=N answers once N replicas have the transaction, from any no
   await frozen(r2, () => assert.rejects(waitForReplicas(DB, txid + 1000, 1, { ...on, timeout: 300 }), /only 0 of 1 replicas had TXID \d+ of sqlite\.db within 300 ms/));
 });
 
-/** One HTTP request through a proxy; the body collected. */
 test('the proxy with sync-replicas answers a write once the replicas have it, and 504 with the cookie when they do not', async () => {
   const appPorts = await Promise.all([0, 1, 2].map(() => freePort()));
   const proxyPorts = await Promise.all([0, 1, 2].map(() => freePort()));

@@ -15,7 +15,6 @@ const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const DB = 'app.db';
 const etcd = await startEtcd();
 
-/** One HTTP request; the body is collected. */
 test('the proxy: writes on a replica land on the primary, read-your-writes through the txid cookie, 504 when a replica cannot catch up, fly-replay, a streamed 10 MB upload, server-sent events, a WebSocket, health', async () => {
   const appPorts = await Promise.all([0, 1, 2].map(() => freePort()));
   const proxyPorts = await Promise.all([0, 1, 2].map(() => freePort()));
