@@ -32,6 +32,8 @@ test("a replica whose database shrank, restarted as the primary, logs its app's 
   const [replica] = c.replicas;
   const db = path.join(c.primary.dir, 'app.db');
   await runSqliteCli(db, ".timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE keep(v); CREATE TABLE big(v); INSERT INTO keep VALUES ('kept'); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO big SELECT randomblob(500) FROM n;");
+  // The replica must have the large file before the shrink: one that joins after it is sent a snapshot of the small file.
+  await replica!.waitForTxid('app.db', (await c.primary.waitForCapture('app.db')).txid);
   await runSqliteCli(db, '.timeout 5000\nDROP TABLE big;');
   await runSqliteCli(db, '.timeout 5000\nVACUUM;');
   const shrunk = await c.primary.waitForCapture('app.db');
