@@ -18,6 +18,8 @@ test('GET /events streams the role, then every new position, as newline-delimite
   const events: Array<Record<string, unknown>> = [];
   const reading = readEvents(res, events);
   createAppDatabase(path.join(c.primary.dir, 'sqlite.db'));
+  // The database's first snapshot reaches the replica before any write folds into it.
+  await replica.waitForTxid('sqlite.db', 1);
   const { commits } = await runWriter(path.join(c.primary.dir, 'sqlite.db'), 'inserts', 30, 1, 200);
   await replica.waitForTxid('sqlite.db', 1 + commits);
   await waitFor(() => events.some((e) => e.type === 'tx' && e.db === 'sqlite.db' && e.txid === 1 + commits), 5_000, 'the last position on /events');
@@ -55,7 +57,8 @@ test('a stalled replica does not hold back the primary or the others; a restarte
   for (const r of c.replicas) assert.equal(databaseChecksum(path.join(r.dir, 'sqlite.db')).checksum, databaseChecksum(db).checksum);
   const sinceRestart = c.primary.output.slice(c.primary.output.lastIndexOf('litefleet node started'));
   assert.doesNotMatch(sinceRestart, /sent snapshot to replica/, 'replicas resumed from their positions after the primary restarted');
-  assert.equal(sinceRestart.match(/replica connected/g)?.length, 2);
+  // A stream that drops under load reconnects and is counted again.
+  assert.ok((sinceRestart.match(/replica connected/g)?.length ?? 0) >= 2, 'both replicas connected to the restarted primary');
 });
 
 test("the primary's /info and /events show what each replica has applied and how far the backup has got", async () => {
@@ -69,6 +72,8 @@ test("the primary's /info and /events show what each replica has applied and how
   const reading = readEvents(res, events);
   const db = path.join(c.primary.dir, 'sqlite.db');
   createAppDatabase(db);
+  // Captured before the writer starts, or its first commits fold into the first snapshot.
+  await c.primary.waitForTxid('sqlite.db', 1);
   const { commits } = await runWriter(db, 'inserts', 30, 1, 200);
   const txid = 1 + commits;
   await replica.waitForTxid('sqlite.db', txid);

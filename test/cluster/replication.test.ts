@@ -88,6 +88,8 @@ test('a database created on the primary appears on the replicas; a deleted one i
   const c = await clusterWithDatabase(2);
   const other = dbOf(c.primary, 'other.db');
   createAppDatabase(other);
+  // Captured before the writer starts, or its first commits fold into the first snapshot.
+  await c.primary.waitForTxid('other.db', 1);
   await runWriter(other, 'inserts', 50);
   await assertConverged(c, 51, 'other.db');
   for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${other}${suffix}`, { force: true });

@@ -27,6 +27,8 @@ test('SQL on the live cluster: exec from a replica, query, errors that change no
     { email: 'kody@example.com', score: 1.5 },
     { email: 'hannah@example.com', score: null },
   ]);
+  // `query` reads the node's own copy; the exec waited for `replica` alone.
+  await other!.waitForTxid(DB, txid);
   const table = await runCli(['query', '-c', other!.configPath, '--db', DB, 'SELECT id, email FROM users WHERE id = 1']);
   assert.equal(table.stdout, 'id  email\n1   kody@example.com\n');
 

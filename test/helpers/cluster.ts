@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { freePort, NodeProcess } from './node-process.ts';
 import { makeTempDir } from './temp-dir.ts';
+import { waitFor } from './wait.ts';
 
 /** A primary and its replicas, each a real `litefleet run` process on loopback with the static lease. */
 export interface Cluster {
@@ -24,6 +25,14 @@ export async function launchCluster(root: string, size: number, extraConfig = ''
     const extra = [extraConfig, perNode.extraConfig?.(i) ?? ''].filter(Boolean).join('\n');
     nodes.push(await NodeProcess.start({ root: dir, port: ports[i], candidate: i === 0, primaryUrl, extraConfig: extra, args: perNode.args?.(i) }));
   }
+  // A node answers /health before its replica stream is up. A test that writes before a replica
+  // subscribes sends that replica one snapshot of those writes, not the transactions one by one.
+  // The primary lists a replica in /info from the moment it takes its stream.
+  const ids = await Promise.all(nodes.slice(1).map(async (n) => (await n.info()).node.id));
+  await waitFor(async () => {
+    const listed = new Set((await nodes[0]!.info()).nodes.map((n) => n.id));
+    return ids.every((id) => listed.has(id));
+  }, 20_000, 'every replica to stream from the primary');
   return { primary: nodes[0]!, replicas: nodes.slice(1), nodes };
 }
 

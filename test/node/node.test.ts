@@ -262,8 +262,9 @@ test('pruning a long log never holds up the node: its event loop keeps turning a
   await waitFor(() => ltxFilesAt(segDir).every((f) => decodeHeader(f.bytes).minTxid > 2), 20_000, 'retention to remove the first segments');
   clearInterval(watch);
   worst = Math.max(worst, await lagMax());
-  // Generous against noise (a GC pause, a loaded CI box): this catches a stall, not a slowdown.
-  assert.ok(worst < 0.25, `the event loop stalled for ${Math.round(worst * 1000)} ms`);
+  // Generous against noise (a GC pause, a process descheduled on a loaded CI box): this catches a
+  // stall of seconds, as the synchronous prune was, not a slowdown.
+  assert.ok(worst < 1, `the event loop stalled for ${Math.round(worst * 1000)} ms`);
 });
 
 test('the transactions and the snapshot a node hands another carry its terms as they are when it sends them', async () => {
