@@ -123,13 +123,15 @@ export class LogSync {
     return this.#flushing;
   }
 
-  /** Segments synced up to `txid`: no longer unsynced unless written since; rolled-over ones are closed. */
+  /** Segments synced up to `txid`: no longer unsynced unless written since; rolled-over ones are closed and their index leaves memory. */
   #settled(segs: Segment[], txid: number, current: CurrentSegment): void {
     const newest = current();
     for (const s of segs) {
       if (s.maxTxid > txid) continue;
       this.#unsynced.delete(s);
-      if (s !== newest) s.close();
+      if (s === newest) continue;
+      s.close();
+      s.releaseIndex();
     }
   }
 }

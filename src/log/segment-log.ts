@@ -86,6 +86,11 @@ export class SegmentLog {
     return this.#segments.map((s) => s.path);
   }
 
+  /** How many segments hold their index in memory (the newest, and sealed ones read lately). */
+  get indexesInMemory(): number {
+    return this.#segments.filter((s) => s.indexInMemory).length;
+  }
+
   /** Loads the segments and their indexes, and checks the tail past the durable position (see checkSegments). */
   recover(): LogRecovery {
     for (const s of this.#segments) s.close();
@@ -111,6 +116,8 @@ export class SegmentLog {
     const lastHeader = this.#lastHeader();
     for (const s of this.#segments) {
       if (s.count > 0) s.lastTimestamp = s.headerAt(s.count - 1).timestamp;
+      // Never appended to again (this process starts its own): read back only when wanted.
+      s.releaseIndex();
     }
     return { pos: this.#pos, lastHeader, removed: checked.removed };
   }
@@ -359,6 +366,8 @@ export class SegmentLog {
    * never the newest segment; without blocking the thread. Returns how many it removed.
    */
   async prune(cutoff: number): Promise<number> {
+    // What a catch-up read loaded back of a sealed segment's index leaves memory again.
+    for (const s of this.#segments.slice(0, -1)) if (!this.#sync.pending(s)) s.releaseIndex();
     const old: Segment[] = [];
     for (const s of this.#segments.slice(0, -1)) {
       if (s.lastTimestamp >= cutoff || this.#sync.pending(s)) break;
