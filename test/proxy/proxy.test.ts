@@ -92,6 +92,10 @@ test('the proxy: writes on a replica land on the primary, read-your-writes throu
   assert.match(curled, /> Expect: 100-continue/i, 'curl sent Expect: 100-continue');
   assert.match(curled, new RegExp(`"sha256":"${crypto.createHash('sha256').update(big).digest('hex')}"`));
   fs.rmSync(path.dirname(file), { recursive: true });
+  // The app's hop-by-hop headers stay on its connection; the others come through.
+  const hop = await request(`${proxy(1)}/hop`);
+  assert.equal(hop.headers['x-end-to-end'], 'kept');
+  assert.equal(hop.headers['x-this-hop'], undefined);
   // A request naming its host twice is passed on with the first.
   const twice = await new Promise<string>((resolve, reject) => {
     const s = net.connect(proxyPorts[1]!, '127.0.0.1', () => s.write('GET /notes HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n'));
