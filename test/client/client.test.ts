@@ -20,7 +20,8 @@ test('litefleet/client: instance info, ensurePrimary, waitForTxid driven by even
   await waitForPrimary([n1]);
   await c.start(1);
   await runSqliteCli(path.join(n1.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);');
-  await n2.waitForTxid(DB, 1);
+  // The table's TXID exactly (the CLI's new database may be logged as one snapshot or two).
+  await n2.waitForTxid(DB, (await n1.waitForCapture(DB)).txid);
   const on = (n: typeof n1) => ({ url: n.url, token: n.token });
 
   assert.deepEqual(await getInstanceInfo(on(n1)), { currentInstance: 'node1', primaryInstance: 'node1', currentIsPrimary: true });

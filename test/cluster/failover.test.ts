@@ -61,7 +61,9 @@ describe('leases and failover (3 nodes, real etcd)', { timeout: 120_000 }, () =>
     const killedAt = Date.now();
     const next = await waitForPrimary(c.nodes, TTL_MS + 10_000, first);
     const took = Date.now() - killedAt;
-    assert.ok(took <= TTL_MS + 2_000, `new primary after ${took} ms (TTL ${TTL_MS} ms)`);
+    // The lease's expiry, etcd's sweep, a round, the gather from peers and the promotion, on a box
+    // that may be busy: well under the TTL and 4 s, where a node that waits for anything more is not.
+    assert.ok(took <= TTL_MS + 4_000, `new primary after ${took} ms (TTL ${TTL_MS} ms)`);
     assert.notEqual(next, observer, 'the non-candidate never becomes primary');
     assert.ok(before > 100, `the writer committed ${before} inserts before the crash`);
 

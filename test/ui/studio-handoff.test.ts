@@ -19,7 +19,7 @@ test('the cluster page hands the lease to a candidate replica (etcd), after conf
   const primary = await waitForPrimary(nodes);
   const [candidate, other] = nodes.filter((n) => n !== primary);
   await runSqliteCli(path.join(primary.dir, 'app.db'), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY);');
-  const txid = (await primary.info()).databases[0]!.txid;
+  const txid = (await primary.waitForCapture('app.db')).txid;
   for (const n of nodes.filter((x) => x !== primary)) await n.waitForTxid('app.db', txid);
 
   browser = await launchChromium();

@@ -129,6 +129,8 @@ test('cluster: the three nodes with their roles, the primary marked, live', asyn
   // Live: a write on the primary shows up in the positions without a reload.
   await runSqliteCli(path.join(primary.dir, DB), ".timeout 5000\nINSERT INTO items(id, name) VALUES (20000, 'live');");
   const txid = (await primary.waitForCapture(DB)).txid;
+  // The data browser's tests count this row on the replicas.
+  for (const n of [replica, readOnly]) await n.waitForTxid(DB, txid);
   await page.waitForSelector(`#nodes tr.primary:has-text("${DB} @ TXID ${txid}")`);
   await page.waitForSelector('figure.chart svg polyline.rate', { state: 'attached' });
   await screenshot(page, '02-cluster');
