@@ -8,7 +8,7 @@ import { startFollowWriter, startLeaseCluster, waitForPrimary } from '../test/he
 import { sleep, type NodeProcess } from '../test/helpers/node-process.ts';
 import { databaseChecksum, runSqliteCli } from '../test/helpers/sqlite.ts';
 import { waitFor } from '../test/helpers/wait.ts';
-import { rssMb } from './lib/processes.ts';
+import { anonMb, rssMb } from './lib/processes.ts';
 import { percentile } from './lib/stats.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -25,7 +25,7 @@ async function memory(n: NodeProcess): Promise<string> {
   const mb = (name: string) => (Number(new RegExp(`^litefleet_process_nodejs_${name} (\\S+)`, 'm').exec(text)?.[1]) / 1024 / 1024).toFixed(0);
   const role = (await n.role()) === 'primary' ? 'primary, ' : '';
   const fds = n.pid ? fs.readdirSync(`/proc/${n.pid}/fd`).length : NaN;
-  return `${path.basename(n.root)} (${role}RSS ${rssMb(n.pid).toFixed(0)} MB, heap ${mb('heap_size_used_bytes')}/${mb('heap_size_total_bytes')} MB, external ${mb('external_memory_bytes')} MB, ${fds} fds)`;
+  return `${path.basename(n.root)} (${role}RSS ${rssMb(n.pid).toFixed(0)} MB (anon ${anonMb(n.pid).toFixed(0)}), heap ${mb('heap_size_used_bytes')}/${mb('heap_size_total_bytes')} MB, external ${mb('external_memory_bytes')} MB, ${fds} fds)`;
 }
 
 function rows(n: NodeProcess): number {
@@ -81,6 +81,7 @@ export async function benchSoak(root: string): Promise<void> {
     // Each node's RSS every minute: after a few minutes' warm-up (the heap reaching its working
     // set, SQLite's page caches filling) it should stay flat.
     const rssByMinute: number[][] = [rssStart];
+    const anonByMinute: number[][] = [c.nodes.map((n) => anonMb(n.pid))];
     const behind: number[] = [];
     const lagMs: number[] = [];
     let handoffs = 0;
@@ -100,6 +101,7 @@ export async function benchSoak(root: string): Promise<void> {
         // Just before each handoff: a minute of writes since the last.
         console.log(`  memory at ${Math.round((Date.now() - (end - minutes * 60_000)) / 60_000)} min: ${(await Promise.all(c.nodes.map(memory))).join(', ')}`);
         rssByMinute.push(c.nodes.map((n) => rssMb(n.pid)));
+        anonByMinute.push(c.nodes.map((n) => anonMb(n.pid)));
         const p = await waitForPrimary(c.nodes);
         const res = await fetch(`${p.url}/handoff`, { method: 'POST', headers: { authorization: `Bearer ${p.token}`, 'content-type': 'application/json' }, body: '{}' });
         if (res.ok) handoffs++;
@@ -109,6 +111,7 @@ export async function benchSoak(root: string): Promise<void> {
       await sleep(500);
     }
     const rssEnd = c.nodes.map((n) => rssMb(n.pid));
+    const anonEnd = c.nodes.map((n) => anonMb(n.pid));
     console.log(`  memory at the end: ${(await Promise.all(c.nodes.map(memory))).join(', ')}`);
     const done = writer;
     writer = undefined;
@@ -140,11 +143,14 @@ export async function benchSoak(root: string): Promise<void> {
     console.log(`  node RSS start → end: ${c.nodes.map((n, i) => `${path.basename(n.root)} ${rssStart[i]!.toFixed(0)} → ${rssEnd[i]!.toFixed(0)} MB`).join(', ')}`);
     const warm = Math.min(WARM_UP_MINUTES, rssByMinute.length - 1);
     const after = Math.max(1, minutes - warm);
-    console.log(
-      `  node RSS from minute ${warm} to the end (goal: flat): ${c.nodes
-        .map((n, i) => `${path.basename(n.root)} ${rssByMinute[warm]![i]!.toFixed(0)} → ${rssEnd[i]!.toFixed(0)} MB (${((rssEnd[i]! - rssByMinute[warm]![i]!) / after).toFixed(1)} MB/min)`)
-        .join(', ')}`,
-    );
+    const growth = (label: string, byMinute: number[][], end: number[]) =>
+      console.log(
+        `  node ${label} from minute ${warm} to the end (goal: flat): ${c.nodes
+          .map((n, i) => `${path.basename(n.root)} ${byMinute[warm]![i]!.toFixed(0)} → ${end[i]!.toFixed(0)} MB (${((end[i]! - byMinute[warm]![i]!) / after).toFixed(1)} MB/min)`)
+          .join(', ')}`,
+      );
+    growth('RSS', rssByMinute, rssEnd);
+    growth('anonymous memory (RSS less mapped files)', anonByMinute, anonEnd);
   } finally {
     if (writer) await writer.stop().catch(() => undefined);
     for (const r of readers) await r.stop().catch(() => undefined);

@@ -9,8 +9,21 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }
 
 /** Resident set size of a process in MB, from /proc (what the kernel charges a VM's memory for it); NaN without one. */
 export function rssMb(pid: number | undefined): number {
+  return statusMb(pid, 'VmRSS');
+}
+
+/**
+ * The anonymous part of a process's resident set in MB: its own memory (heaps, allocator, stacks),
+ * without the pages of files it maps (the node binary's code, touched bit by bit as code paths run
+ * for the first time, which the kernel can drop and read again).
+ */
+export function anonMb(pid: number | undefined): number {
+  return statusMb(pid, 'RssAnon');
+}
+
+function statusMb(pid: number | undefined, field: string): number {
   if (!pid) return NaN;
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  const kb = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
   return kb === undefined ? NaN : Number(kb) / 1024;
 }
 

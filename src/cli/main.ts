@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { outcomeOf } from './exit-codes.ts';
+import { tuneAllocator } from '../node/allocator.ts';
 import { holdYoungGeneration } from './young-generation.ts';
 
 type Register = (program: Command) => void;
@@ -48,9 +49,13 @@ const program = new Command('litefleet')
   .version('0.1.0')
   .showHelpAfterError();
 
-// Before the node's modules load: loading them alone grows the young generation to 2 × 8 MB.
+// Before the node's modules load: loading them alone grows the young generation to 2 × 8 MB (and
+// a process about to start over with other allocator settings loads nothing).
 const args = process.argv.slice(2);
-if (args.find((a) => !a.startsWith('-')) === 'run') holdYoungGeneration();
+if (args.find((a) => !a.startsWith('-')) === 'run') {
+  tuneAllocator();
+  holdYoungGeneration();
+}
 
 try {
   for (const register of await Promise.all(modulesFor(args).map((load) => load()))) register(program);

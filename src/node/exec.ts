@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { parse } from 'shell-quote';
 import { ConfigError } from '../errors.ts';
+import { withoutNodeAllocator } from './allocator.ts';
 import type { LitefleetNode } from './litefleet-node.ts';
 
 /** One command to run once the node is ready: a string (split with shell-word rules) or an argv. */
@@ -39,7 +40,7 @@ export async function runExec(node: LitefleetNode, commands: ExecCommand[], logg
     }
     const info = await node.info();
     const env = {
-      ...process.env,
+      ...withoutNodeAllocator(process.env),
       LITEFLEET_ROLE: node.role,
       LITEFLEET_PRIMARY: info.node.role === 'primary' ? info.node.hostname : (info.node.primary ?? ''),
       LITEFLEET_DIR: path.resolve(node.config.dir),

@@ -354,3 +354,33 @@ test('a WAL that cannot be read past a frame SQLite counts as committed does not
   assert.match(node.output, /snapshot taken: WAL frames \d+-\d+ could not be read/);
   assert.deepEqual(dumpRows(db).t!.slice(-4).map((r) => (r as { v: string }).v), ['before', 'unreadable', 'after', 'later']);
 });
+
+test("a node runs with glibc's malloc thresholds fixed where Node can start it over with them; thresholds the environment sets are kept", async () => {
+  const environ = (pid: number) => fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  const { node } = await setup();
+  const env = environ(node.pid!);
+  if (typeof (process as { execve?: unknown }).execve === 'function') {
+    assert.ok(env.includes('MALLOC_MMAP_THRESHOLD_=131072') && env.includes('MALLOC_TRIM_THRESHOLD_=262144'), env.filter((e) => e.startsWith('MALLOC_')).join(' '));
+  } else {
+    assert.deepEqual(env.filter((e) => e.startsWith('MALLOC_')), [], `Node ${process.version} cannot replace its process: the node runs as started`);
+  }
+  assert.deepEqual(await node.info().then((i) => i.databases.map((d) => d.name)), ['sqlite.db'], 'the node started over serves as before');
+
+  // The app the node runs gets the environment the node was started with.
+  const appEnv = path.join(makeTempDir('litefleet-'), 'env.json');
+  const withApp = await NodeProcess.start({ root: makeTempDir('litefleet-'), args: ['--', process.execPath, '-e', 'require("fs").writeFileSync(process.argv[1], JSON.stringify(process.env)); setInterval(() => {}, 1000)', appEnv] });
+  try {
+    const seen = await waitFor(() => fs.existsSync(appEnv) && (JSON.parse(fs.readFileSync(appEnv, 'utf8')) as Record<string, string>), 10_000, 'the app to write its environment');
+    assert.deepEqual(Object.keys(seen).filter((k) => k.startsWith('MALLOC_') || k === 'LITEFLEET_ALLOCATOR'), []);
+    assert.equal(seen.LITEFLEET_ROLE, 'primary');
+  } finally {
+    await withApp.stop();
+  }
+
+  const own = await NodeProcess.start({ root: makeTempDir('litefleet-'), env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '65536' } });
+  try {
+    assert.deepEqual(environ(own.pid!).filter((e) => e.startsWith('MALLOC_')), ['MALLOC_MMAP_THRESHOLD_=65536']);
+  } finally {
+    await own.stop();
+  }
+});
