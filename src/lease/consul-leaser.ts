@@ -28,6 +28,7 @@ export class ConsulLeaser implements Leaser {
   readonly self: PrimaryInfo;
   readonly candidate: boolean;
   readonly canHandOff = true;
+  readonly ttl: number;
   readonly #o: ConsulLeaserOptions;
   readonly #base: string;
   readonly #token: string | undefined;
@@ -38,6 +39,7 @@ export class ConsulLeaser implements Leaser {
     this.#o = o;
     this.self = o.self;
     this.candidate = o.candidate;
+    this.ttl = o.ttlMs;
     const u = new URL(o.url);
     this.#token = u.password ? decodeURIComponent(u.password) : undefined;
     u.username = '';

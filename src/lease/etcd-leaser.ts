@@ -29,11 +29,13 @@ export class EtcdLeaser implements Leaser {
   readonly self: PrimaryInfo;
   readonly candidate: boolean;
   readonly canHandOff = true;
+  readonly ttl: number;
   readonly #o: EtcdLeaserOptions;
   #etcd: Promise<Etcd> | undefined;
 
   constructor(o: EtcdLeaserOptions) {
     this.#o = o;
+    this.ttl = o.ttlMs;
     this.self = o.self;
     this.candidate = o.candidate;
   }

@@ -41,6 +41,8 @@ export interface Leaser {
   readonly candidate: boolean;
   /** Whether a held lease can be handed to another node (not the static one). */
   readonly canHandOff: boolean;
+  /** How long (ms) a lease lasts unrenewed; Infinity for the static lease. */
+  readonly ttl: number;
   /**
    * Where the other nodes reach this node's API, given the port it listens on: its advertise-url,
    * or loopback for a static replica (whose config names the primary's URL, not its own).

@@ -12,6 +12,7 @@ export class StaticLeaser implements Leaser {
   readonly self: PrimaryInfo;
   readonly candidate: boolean;
   readonly canHandOff = false;
+  readonly ttl = Infinity;
   readonly #primary: PrimaryInfo;
 
   constructor(primary: PrimaryInfo, candidate: boolean, nodeId: string) {

@@ -225,6 +225,7 @@ export class Elector {
   async #round(): Promise<void> {
     if (this.#electing || this.#stopping || this.#lease) return;
     this.#electing = true;
+    const started = Date.now();
     try {
       const primary = await this.primaryInfo();
       if (this.#lease) return;
@@ -243,6 +244,16 @@ export class Elector {
       // Whatever a reachable node applied from the last primary, this one gets before it may lead.
       if ((await this.#host.gatherFromPeers()) === 'wait') return;
       if (this.#lease || this.#stopping) return;
+      // A node that took the lease after `primary` was read can have led, taken writes and lost
+      // it only after a whole TTL: a round that long may have gathered a history that is no longer
+      // the newest (a gather that set aside thousands of transactions took 8 s in a chaos run, and
+      // the node then led without what the next primary had written meanwhile). Within half a TTL,
+      // any such lease is still held, and taking it fails.
+      const took = Date.now() - started;
+      if (took >= this.#leaser.ttl / 2) {
+        this.#o.logger.info({ ms: took }, 'election round took over half the lease TTL; gathering from peers again before leading');
+        return;
+      }
       // Behind the primary we last followed (or never synced with one): give the others a chance first.
       const behind = !named && (!this.#host.caughtUp() || this.#host.neverSynced());
       if (behind && Date.now() - this.#noPrimarySince < this.#o.catchUpTimeoutMs) return;

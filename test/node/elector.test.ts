@@ -44,6 +44,7 @@ class FakeLeaser implements Leaser {
   readonly self: PrimaryInfo;
   readonly candidate: boolean;
   readonly canHandOff: boolean;
+  readonly ttl = 1_000;
   readonly #board: Board;
   constructor(board: Board, id: string, o: { candidate?: boolean; canHandOff?: boolean } = {}) {
     this.#board = board;
@@ -216,4 +217,30 @@ test('handoff is refused with a named error: by a replica, and under a lease tha
   await assert.rejects(b.elector.handoff('A'), NotPrimaryError);
   assert.equal(a.elector.role, 'primary');
   await stopAll(a, b);
+});
+
+test('a candidate whose gathering from peers took over half the TTL gathers again before it leads: what a primary elected meanwhile wrote is not left behind', async () => {
+  const board = new Board();
+  const a = node(board, 'A');
+  const gathers: number[] = [];
+  let first = true;
+  a.host.gatherFromPeers = async () => {
+    const began = Date.now();
+    if (first) {
+      first = false;
+      // While A sets its history aside, B takes the lease, takes writes, and its lease runs out.
+      board.holder = { hostname: 'b', advertiseUrl: 'http://b', nodeId: 'B' };
+      await new Promise((r) => setTimeout(r, 700));
+      board.holder = undefined;
+    }
+    gathers.push(Date.now() - began);
+    return 'lead';
+  };
+  await a.elector.start();
+  try {
+    await waitFor(() => a.elector.role === 'primary', 5_000, 'A to lead');
+    assert.ok(gathers.length >= 2 && gathers[0]! >= 700, `A led after gathering ${gathers.length} time(s) (${gathers.join(', ')} ms): the one that took over half the TTL must be done again`);
+  } finally {
+    await stopAll(a);
+  }
 });
