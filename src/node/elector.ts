@@ -51,6 +51,8 @@ const HANDOFF_TIMEOUT_MS = 5_000;
 // writing before any other node can take the lease.
 const LEASE_MARGIN_MS = 200;
 const LEASE_CHECK_MS = 100;
+/** How much earlier than a TTL an election round must end to lead (see #round). */
+const ROUND_MARGIN_MS = 500;
 
 /**
  * Who is primary, from this node's side: looks at the lease every reconnect-delay, follows the
@@ -247,11 +249,13 @@ export class Elector {
       // A node that took the lease after `primary` was read can have led, taken writes and lost
       // it only after a whole TTL: a round that long may have gathered a history that is no longer
       // the newest (a gather that set aside thousands of transactions took 8 s in a chaos run, and
-      // the node then led without what the next primary had written meanwhile). Within half a TTL,
-      // any such lease is still held, and taking it fails.
+      // the node then led without what the next primary had written meanwhile). Short of a TTL,
+      // less a margin for the lease store's round trip, any such lease is still held and taking
+      // it fails. (A peer that does not answer costs a round a second: the TTL leaves room.)
       const took = Date.now() - started;
-      if (took >= this.#leaser.ttl / 2) {
-        this.#o.logger.info({ ms: took }, 'election round took over half the lease TTL; gathering from peers again before leading');
+      const ttl = this.#leaser.ttl;
+      if (took >= ttl - Math.min(ROUND_MARGIN_MS, ttl / 4)) {
+        this.#o.logger.info({ ms: took }, 'election round took nearly the lease TTL; gathering from peers again before leading');
         return;
       }
       // Behind the primary we last followed (or never synced with one): give the others a chance first.
