@@ -31,6 +31,11 @@ function indexArrays(capacity: number): IndexArrays {
   return { max: new Float64Array(capacity), sum: new BigUint64Array(capacity), off: new Float64Array(capacity), len: new Float64Array(capacity) };
 }
 
+/** The index record at byte `o` of an index file. */
+function indexRecord(idx: Buffer, o: number): { max: number; sum: bigint; off: number; len: number } {
+  return { max: Number(idx.readBigUInt64BE(o)), sum: idx.readBigUInt64BE(o + 8), off: Number(idx.readBigUInt64BE(o + 16)), len: idx.readUInt32BE(o + 24) };
+}
+
 /**
  * One segment file of a log: LTX files back to back, the first starting at `firstTxid`, with its
  * index in a sidecar `.idx` file (one record per file: where it is and where it ends). The index
@@ -122,11 +127,11 @@ export class Segment {
     }
     const a = indexArrays(Math.max(this.#count, 64));
     for (let i = 0; i < this.#count; i++) {
-      const o = i * INDEX_RECORD_SIZE;
-      a.max[i] = Number(idx.readBigUInt64BE(o));
-      a.sum[i] = idx.readBigUInt64BE(o + 8);
-      a.off[i] = Number(idx.readBigUInt64BE(o + 16));
-      a.len[i] = idx.readUInt32BE(o + 24);
+      const r = indexRecord(idx, i * INDEX_RECORD_SIZE);
+      a.max[i] = r.max;
+      a.sum[i] = r.sum;
+      a.off[i] = r.off;
+      a.len[i] = r.len;
     }
     return a;
   }
@@ -226,13 +231,11 @@ export class Segment {
     let end = 0;
     let max = this.firstTxid - 1;
     for (let o = 0; o + INDEX_RECORD_SIZE <= idx.length; o += INDEX_RECORD_SIZE) {
-      const m = Number(idx.readBigUInt64BE(o));
-      const off = Number(idx.readBigUInt64BE(o + 16));
-      const len = idx.readUInt32BE(o + 24);
-      if (m <= max || off !== end || len === 0 || off + len > fileSize) break;
-      this.push(m, idx.readBigUInt64BE(o + 8), off, len);
-      max = m;
-      end = off + len;
+      const r = indexRecord(idx, o);
+      if (r.max <= max || r.off !== end || r.len === 0 || r.off + r.len > fileSize) break;
+      this.push(r.max, r.sum, r.off, r.len);
+      max = r.max;
+      end = r.off + r.len;
     }
     this.#indexed = this.#count;
     return this.#count;

@@ -35,10 +35,14 @@ export function setHeaders(raw: RawHeaders, set: RawHeaders): void {
   raw.push(...set);
 }
 
+/** The header names (lower case) that Connection header values name as this hop's own. */
+function namedByConnection(values: readonly string[]): Set<string> | undefined {
+  return values.length === 0 ? undefined : new Set(values.join(',').toLowerCase().split(',').map((s) => s.trim()));
+}
+
 /** `raw` without hop-by-hop headers and those its Connection headers name. */
 function endToEnd(raw: readonly string[]): RawHeaders {
-  const connection = headerValues(raw, 'connection');
-  const named = connection.length === 0 ? undefined : new Set(connection.join(',').toLowerCase().split(',').map((s) => s.trim()));
+  const named = namedByConnection(headerValues(raw, 'connection'));
   const out: RawHeaders = [];
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
@@ -86,8 +90,7 @@ const upstreamAgent = new Agent({ keepAliveTimeout: 60_000 });
  * without hop-by-hop ones and those its Connection header names.
  */
 function rawOf(headers: IncomingHttpHeaders): RawHeaders {
-  const connection = headers.connection;
-  const named = connection === undefined ? undefined : new Set([connection].flat().join(',').toLowerCase().split(',').map((s) => s.trim()));
+  const named = namedByConnection(headers.connection === undefined ? [] : [headers.connection].flat());
   const raw: RawHeaders = [];
   for (const name in headers) {
     const v = headers[name];
