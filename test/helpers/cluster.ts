@@ -19,20 +19,26 @@ export async function launchCluster(root: string, size: number, extraConfig = ''
   const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
   const primaryUrl = `http://127.0.0.1:${ports[0]}`;
   const nodes: NodeProcess[] = [];
-  for (let i = 0; i < size; i++) {
-    const dir = path.join(root, `node${i + 1}`);
-    fs.mkdirSync(dir, { recursive: true });
-    const extra = [extraConfig, perNode.extraConfig?.(i) ?? ''].filter(Boolean).join('\n');
-    nodes.push(await NodeProcess.start({ root: dir, port: ports[i], candidate: i === 0, primaryUrl, extraConfig: extra, args: perNode.args?.(i) }));
+  try {
+    for (let i = 0; i < size; i++) {
+      const dir = path.join(root, `node${i + 1}`);
+      fs.mkdirSync(dir, { recursive: true });
+      const extra = [extraConfig, perNode.extraConfig?.(i) ?? ''].filter(Boolean).join('\n');
+      nodes.push(await NodeProcess.start({ root: dir, port: ports[i], candidate: i === 0, primaryUrl, extraConfig: extra, args: perNode.args?.(i) }));
+    }
+    // A node answers /health before its replica stream is up. A test that writes before a replica
+    // subscribes sends that replica one snapshot of those writes, not the transactions one by one.
+    // The primary lists a replica in /info from the moment it takes its stream.
+    const ids = await Promise.all(nodes.slice(1).map(async (n) => (await n.info()).node.id));
+    await waitFor(async () => {
+      const listed = new Set((await nodes[0]!.info()).nodes.map((n) => n.id));
+      return ids.every((id) => listed.has(id));
+    }, 20_000, 'every replica to stream from the primary');
+  } catch (err) {
+    // The caller never gets these nodes to stop: a test that fails here must not leave them running.
+    for (const n of nodes) await n.kill();
+    throw err;
   }
-  // A node answers /health before its replica stream is up. A test that writes before a replica
-  // subscribes sends that replica one snapshot of those writes, not the transactions one by one.
-  // The primary lists a replica in /info from the moment it takes its stream.
-  const ids = await Promise.all(nodes.slice(1).map(async (n) => (await n.info()).node.id));
-  await waitFor(async () => {
-    const listed = new Set((await nodes[0]!.info()).nodes.map((n) => n.id));
-    return ids.every((id) => listed.has(id));
-  }, 20_000, 'every replica to stream from the primary');
   return { primary: nodes[0]!, replicas: nodes.slice(1), nodes };
 }
 

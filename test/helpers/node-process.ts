@@ -18,17 +18,46 @@ export const CLI = path.resolve(here, '../../bin/litefleet.js');
 // so a test run by hand after an edit never spawns yesterday's code.
 execFileSync(process.execPath, [path.resolve(here, '../../scripts/build.mjs'), '--if-stale'], { stdio: 'inherit' });
 
-/** A free TCP port on loopback. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+// Ports handed out by this test process, never handed out twice: a port the OS gives for bind(0)
+// and that is closed again may be given again to the next caller, and two of a test's processes
+// then ask for the same address (a node's API and an app behind its proxy did, in CI).
+const handedOut = new Set<number>();
+// Below the kernel's ephemeral range, so no outgoing connection takes a port between the moment it
+// is found free and the moment its process listens on it.
+const ephemeralLow = (() => {
+  try {
+    return Number.parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'), 10);
+  } catch {
+    return 32_768;
+  }
+})();
+const PORTS_FROM = 10_000;
+
+/** True when nothing listens on `port` of loopback. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
+
+/** A free TCP port on loopback that this test process has not handed out before. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = PORTS_FROM + Math.floor(Math.random() * ((ephemeralLow > PORTS_FROM + 1_000 ? ephemeralLow : 65_536) - PORTS_FROM));
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await canListen(port)) return port;
+  }
+}
+
+// Nodes still running when the test process ends (a test that failed before its cleanup knew of
+// them) are killed with it, not left holding their ports and files.
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL');
+});
 
 /** Options for a node started by the tests. */
 export interface NodeProcessOptions {
@@ -130,6 +159,8 @@ export class NodeProcess {
   async restart(): Promise<void> {
     const proc = spawn(process.execPath, [...this.#nodeArgs, CLI, 'run', '-c', this.configPath, ...this.#args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.#cwd, env: this.#env });
     this.#proc = proc;
+    running.add(proc);
+    proc.once('exit', () => running.delete(proc));
     proc.stdout!.on('data', (d: Buffer) => (this.#output += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (this.#output += d.toString()));
     // Recorded in the log, so a node that ended on its own (a crash) is plain to see there.
@@ -143,7 +174,10 @@ export class NodeProcess {
     this.#closed = closed;
     void closed.then(() => this.#proc === proc && (this.#proc = undefined));
     // A fetch that fails (not listening yet) is polled again.
-    const state = await waitFor(async () => (proc.exitCode !== null ? 'exited' : (await fetch(`${this.url}/health`)).ok && 'healthy'), 20_000, () => `the node to become healthy:\n${this.#output}`, 50);
+    const state = await waitFor(async () => (proc.exitCode !== null ? 'exited' : (await fetch(`${this.url}/health`)).ok && 'healthy'), 20_000, () => `the node to become healthy:\n${this.#output}`, 50).catch((err: unknown) => {
+      proc.kill('SIGKILL');
+      throw err;
+    });
     if (state === 'exited') throw new Error(`node exited with ${proc.exitCode}:\n${this.#output}`);
   }
 
