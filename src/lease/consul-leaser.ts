@@ -22,24 +22,26 @@ const CALL_TIMEOUT_MS = 2_000;
  * The primary lease in Consul, as LiteFS keeps it: a session with a TTL (behaviour "delete", so the
  * key goes when the session dies) and a KV lock acquired with it. A password in the URL is the ACL
  * token. A handoff releases the lock with the target named in the value; other candidates leave
- * such a key alone for one TTL.
+ * such a key alone for one TTL. A node that took the lock then writes `<key>.epoch` (no session:
+ * it stays), whose modify index is the epoch; it checks and sets it, so of two nodes that both
+ * read the same epoch, the one that led in between keeps the other from leading.
  */
 export class ConsulLeaser implements Leaser {
   readonly self: PrimaryInfo;
   readonly candidate: boolean;
   readonly canHandOff = true;
-  readonly ttl: number;
   readonly #o: ConsulLeaserOptions;
   readonly #base: string;
   readonly #token: string | undefined;
+  readonly #epochKey: string;
   /** The released key with a handoff target this node saw last (its modify index), and when it first saw it. */
   #markSeen = { index: -1, at: 0 };
 
   constructor(o: ConsulLeaserOptions) {
     this.#o = o;
+    this.#epochKey = `${o.key}.epoch`;
     this.self = o.self;
     this.candidate = o.candidate;
-    this.ttl = o.ttlMs;
     const u = new URL(o.url);
     this.#token = u.password ? decodeURIComponent(u.password) : undefined;
     u.username = '';
@@ -47,7 +49,7 @@ export class ConsulLeaser implements Leaser {
     this.#base = u.toString().replace(/\/$/, '');
   }
 
-  async acquire(): Promise<Lease> {
+  async acquire(since?: number): Promise<Lease> {
     const entry = await this.#read();
     const holder = parsePrimaryInfo(entry?.Value ? Buffer.from(entry.Value, 'base64').toString() : null);
     if (entry?.Session) throw new PrimaryExistsError(`${holder?.hostname ?? 'another node'} holds the primary lease`);
@@ -72,8 +74,19 @@ export class ConsulLeaser implements Leaser {
       await lease.destroy();
       throw new PrimaryExistsError('the primary lease was lost as soon as it was taken');
     }
+    // Consul cannot take a lock and compare another key at once; the lock comes first, so a node
+    // that leads between a round's epoch() and this put has moved the epoch, and this node, still
+    // without a write, lets the lock go again.
+    if ((await this.call('PUT', this.kvPath(since === undefined ? '' : `?cas=${since}`, this.#epochKey), this.#o.self.nodeId ?? '')) !== true) {
+      await lease.close();
+      throw new PrimaryExistsError('another node took the primary lease during this election round');
+    }
     lease.term = held.ModifyIndex;
     return lease;
+  }
+
+  async epoch(): Promise<number> {
+    return (await this.#read(this.#epochKey))?.ModifyIndex ?? 0;
   }
 
   selfUrl(): string {
@@ -101,13 +114,13 @@ export class ConsulLeaser implements Leaser {
 
   async close(): Promise<void> {}
 
-  async #read(): Promise<KvEntry | undefined> {
-    const res = (await this.call('GET', this.kvPath(), undefined, [404])) as KvEntry[] | undefined;
+  async #read(key = this.#o.key): Promise<KvEntry | undefined> {
+    const res = (await this.call('GET', this.kvPath('', key), undefined, [404])) as KvEntry[] | undefined;
     return res?.[0];
   }
 
-  kvPath(query = ''): string {
-    return `/v1/kv/${this.#o.key.split('/').map(encodeURIComponent).join('/')}${query}`;
+  kvPath(query = '', key = this.#o.key): string {
+    return `/v1/kv/${key.split('/').map(encodeURIComponent).join('/')}${query}`;
   }
 
   /** One Consul API call; statuses in `absent` answer undefined instead of an error. */

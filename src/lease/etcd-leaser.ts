@@ -23,19 +23,20 @@ interface Etcd {
  * The primary lease in etcd: the key holds the primary's info and is attached to an etcd lease of
  * `ttl` seconds, so it disappears when the primary stops renewing. Taking it is a transaction
  * ("create if absent", or "replace if it is still the value handed to me"), so two candidates can
- * never both win.
+ * never both win. The same transaction writes `<key>.epoch` (no lease: it stays), whose revision
+ * is the epoch.
  */
 export class EtcdLeaser implements Leaser {
   readonly self: PrimaryInfo;
   readonly candidate: boolean;
   readonly canHandOff = true;
-  readonly ttl: number;
   readonly #o: EtcdLeaserOptions;
+  readonly #epochKey: string;
   #etcd: Promise<Etcd> | undefined;
 
   constructor(o: EtcdLeaserOptions) {
     this.#o = o;
-    this.ttl = o.ttlMs;
+    this.#epochKey = `${o.key}.epoch`;
     this.self = o.self;
     this.candidate = o.candidate;
   }
@@ -55,7 +56,7 @@ export class EtcdLeaser implements Leaser {
     return this.#etcd;
   }
 
-  async acquire(): Promise<Lease> {
+  async acquire(since?: number): Promise<Lease> {
     const etcd = await this.#connect();
     const c = etcd.client;
     const key = this.#o.key;
@@ -69,7 +70,9 @@ export class EtcdLeaser implements Leaser {
     const id = await withTimeout(handle.grant(), CALL_TIMEOUT_MS, 'granting an etcd lease');
     const value = formatPrimaryInfo(this.#o.self);
     const txn = current === null ? c.if(key, 'Create', '==', 0) : c.if(key, 'Value', '==', current);
-    const res = await withTimeout(txn.then(c.put(key).value(value).lease(id)).commit(), CALL_TIMEOUT_MS, 'taking the etcd lease key');
+    // A key that does not exist compares as revision 0, the epoch before any node led.
+    if (since !== undefined) txn.and(this.#epochKey, 'Mod', '==', since);
+    const res = await withTimeout(txn.then(c.put(key).value(value).lease(id), c.put(this.#epochKey).value(this.#o.self.nodeId ?? '')).commit(), CALL_TIMEOUT_MS, 'taking the etcd lease key');
     if (!res.succeeded) {
       await handle.revoke().catch(() => {});
       throw new PrimaryExistsError('another node took the primary lease first');
@@ -79,6 +82,12 @@ export class EtcdLeaser implements Leaser {
 
   selfUrl(): string {
     return this.self.advertiseUrl;
+  }
+
+  async epoch(): Promise<number> {
+    const { client } = await this.#connect();
+    const res = await withTimeout(client.get(this.#epochKey).exec(), CALL_TIMEOUT_MS, 'reading the etcd epoch key');
+    return Number(res.kvs[0]?.mod_revision ?? 0);
   }
 
   async primaryInfo(): Promise<PrimaryInfo | undefined> {

@@ -41,8 +41,6 @@ export interface Leaser {
   readonly candidate: boolean;
   /** Whether a held lease can be handed to another node (not the static one). */
   readonly canHandOff: boolean;
-  /** How long (ms) a lease lasts unrenewed; Infinity for the static lease. */
-  readonly ttl: number;
   /**
    * Where the other nodes reach this node's API, given the port it listens on: its advertise-url,
    * or loopback for a static replica (whose config names the primary's URL, not its own).
@@ -50,9 +48,16 @@ export interface Leaser {
   selfUrl(port: number): string;
   /**
    * Tries to become primary: succeeds when no node holds the lease, or when its holder marked it
-   * as handed to this node. Throws PrimaryExistsError otherwise.
+   * as handed to this node. Throws PrimaryExistsError otherwise, and also, given `since` (an
+   * epoch() read earlier), when any node took the lease after that read, even one that has let it
+   * go again: its writes may be missing from what this node gathered meanwhile.
    */
-  acquire(): Promise<Lease>;
+  acquire(since?: number): Promise<Lease>;
+  /**
+   * A number that changes every time a node takes the lease (0 before any has), kept apart from
+   * the lease so it outlives a lease that was released or ran out.
+   */
+  epoch(): Promise<number>;
   /** The current primary, or undefined when there is none. */
   primaryInfo(): Promise<PrimaryInfo | undefined>;
   /** Releases resources (not the lease itself; see Lease.close). */

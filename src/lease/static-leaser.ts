@@ -12,7 +12,6 @@ export class StaticLeaser implements Leaser {
   readonly self: PrimaryInfo;
   readonly candidate: boolean;
   readonly canHandOff = false;
-  readonly ttl = Infinity;
   readonly #primary: PrimaryInfo;
 
   constructor(primary: PrimaryInfo, candidate: boolean, nodeId: string) {
@@ -41,6 +40,11 @@ export class StaticLeaser implements Leaser {
 
   async primaryInfo(): Promise<PrimaryInfo | undefined> {
     return { ...this.#primary };
+  }
+
+  /** Only the configured primary ever takes the static lease: there is no other taker to notice. */
+  async epoch(): Promise<number> {
+    return 1;
   }
 
   async close(): Promise<void> {}

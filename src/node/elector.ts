@@ -51,8 +51,6 @@ const HANDOFF_TIMEOUT_MS = 5_000;
 // writing before any other node can take the lease.
 const LEASE_MARGIN_MS = 200;
 const LEASE_CHECK_MS = 100;
-/** How much earlier than a TTL an election round must end to lead (see #round). */
-const ROUND_MARGIN_MS = 500;
 
 /**
  * Who is primary, from this node's side: looks at the lease every reconnect-delay, follows the
@@ -227,8 +225,10 @@ export class Elector {
   async #round(): Promise<void> {
     if (this.#electing || this.#stopping || this.#lease) return;
     this.#electing = true;
-    const started = Date.now();
     try {
+      // Read before the primary: a node that takes the lease after this read moves the epoch, and
+      // taking the lease with it then fails (see below). Unknown when the lease store is unreachable.
+      const since = await this.#leaser.epoch().catch(() => undefined);
       const primary = await this.primaryInfo();
       if (this.#lease) return;
       const me = this.#o.selfId;
@@ -242,26 +242,18 @@ export class Elector {
         return;
       }
       this.#noPrimarySince ??= Date.now();
-      if (!this.#leaser.candidate || Date.now() < this.#quietUntil || primary?.handoffTo === me) return;
+      if (!this.#leaser.candidate || since === undefined || Date.now() < this.#quietUntil || primary?.handoffTo === me) return;
       // Whatever a reachable node applied from the last primary, this one gets before it may lead.
       if ((await this.#host.gatherFromPeers()) === 'wait') return;
       if (this.#lease || this.#stopping) return;
-      // A node that took the lease after `primary` was read can have led, taken writes and lost
-      // it only after a whole TTL: a round that long may have gathered a history that is no longer
-      // the newest (a gather that set aside thousands of transactions took 8 s in a chaos run, and
-      // the node then led without what the next primary had written meanwhile). Short of a TTL,
-      // less a margin for the lease store's round trip, any such lease is still held and taking
-      // it fails. (A peer that does not answer costs a round a second: the TTL leaves room.)
-      const took = Date.now() - started;
-      const ttl = this.#leaser.ttl;
-      if (took >= ttl - Math.min(ROUND_MARGIN_MS, ttl / 4)) {
-        this.#o.logger.info({ ms: took }, 'election round took nearly the lease TTL; gathering from peers again before leading');
-        return;
-      }
       // Behind the primary we last followed (or never synced with one): give the others a chance first.
       const behind = !named && (!this.#host.caughtUp() || this.#host.neverSynced());
       if (behind && Date.now() - this.#noPrimarySince < this.#o.catchUpTimeoutMs) return;
-      await this.#takeLease(named ? 'the lease names this node' : behind ? 'the primary is gone and no caught-up candidate took over' : 'the primary is gone');
+      // A node may have taken the lease after `primary` was read, taken writes and let the lease
+      // go again, all while this round gathered (setting aside a forked history of thousands of
+      // transactions took 8 s in a chaos run): what this node has may then not be the newest
+      // history. Taking the lease with `since` fails if so, and the next round gathers again.
+      await this.#takeLease(named ? 'the lease names this node' : behind ? 'the primary is gone and no caught-up candidate took over' : 'the primary is gone', since);
     } catch (err) {
       this.#o.logger.warn({ err: (err as Error).message }, 'election round failed');
     } finally {
@@ -269,12 +261,13 @@ export class Elector {
     }
   }
 
-  async #takeLease(why: string): Promise<void> {
+  /** Takes the lease; with `since`, only if no node took it after that epoch (see Leaser.acquire). */
+  async #takeLease(why: string, since?: number): Promise<void> {
     await this.#serial(async () => {
       if (this.#lease || this.#stopping) return;
       let lease: Lease;
       try {
-        lease = await this.#leaser.acquire();
+        lease = await this.#leaser.acquire(since);
       } catch (err) {
         if (err instanceof PrimaryExistsError) return;
         throw err;

@@ -138,6 +138,8 @@ export async function startConsulDouble(host = '127.0.0.1'): Promise<ConsulDoubl
           e.session = session;
           kv.set(key, e);
         };
+        const cas = url.searchParams.get('cas');
+        if (cas !== null && (entry?.modifyIndex ?? 0) !== Number(cas)) return send(200, false);
         const acquire = url.searchParams.get('acquire');
         const release = url.searchParams.get('release');
         if (acquire) {

@@ -81,6 +81,35 @@ for (const make of [etcdBackend, consulBackend]) {
       }
     });
 
+    test('the epoch moves with every taking of the lease, handed or not, and outlives it: a taker that read it before another node led and let go is refused', async () => {
+      const b = await make();
+      const [l1, l2, l3] = [b.make(1), b.make(2), b.make(3)];
+      try {
+        const before = await l1.epoch();
+        // Node 2 leads and gives the lease up while node 1 is in its election round.
+        const lease2 = await l2.acquire(await l2.epoch());
+        const led = await l1.epoch();
+        assert.ok(led > before, `the epoch moved when node 2 took the lease (${before} -> ${led})`);
+        await lease2.close();
+        assert.equal(await l1.primaryInfo(), undefined, 'the lease is free');
+        assert.equal(await l1.epoch(), led, 'the epoch stays when the lease is given up');
+        await assert.rejects(l1.acquire(before), PrimaryExistsError);
+        assert.equal(await l3.primaryInfo(), undefined, 'the refused taker holds nothing');
+
+        // Read after node 2 led: node 1 takes it, and hands it to node 3, which moves the epoch too.
+        const lease1 = await l1.acquire(await l1.epoch());
+        assert.deepEqual(await l3.primaryInfo(), self(1));
+        const held = await l3.epoch();
+        await lease1.handoff(self(3).nodeId);
+        const lease3 = await l3.acquire();
+        assert.ok((await l2.epoch()) > held, 'a handed-over lease moves the epoch');
+        await lease1.close();
+        await lease3.close();
+      } finally {
+        for (const l of [l1, l2, l3]) await l.close();
+      }
+    });
+
     test('a cancelled handoff gives the lease back to its holder', async () => {
       const b = await make();
       const [l1, l2] = [b.make(1), b.make(2)];
