@@ -124,9 +124,10 @@ describe('failover invariants (real etcd)', { timeout: 120_000 }, () => {
     const [x, y, z] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
     assert.equal(await waitForPrimary(c.nodes), x);
     await runSqliteCli(path.join(x.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    // The CLI's new database may be logged as one snapshot or two.
+    const created = (await x.waitForCapture(DB)).txid;
     await insert(x, 10);
-    await x.waitForTxid(DB, 11);
-    const shared = (await x.waitForCapture(DB)).txid;
+    const shared = await x.waitForTxid(DB, created + 10);
     for (const n of [y, z]) await n.waitForTxid(DB, shared);
     // x goes on alone to TXID 61 and dies; y leads from 11 under a newer term, z follows it to 16.
     await y.stop();
@@ -161,9 +162,10 @@ describe('failover invariants (real etcd)', { timeout: 120_000 }, () => {
     const [a, b] = c.nodes as [NodeProcess, NodeProcess];
     assert.equal(await waitForPrimary(c.nodes), a);
     await runSqliteCli(path.join(a.dir, DB), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    // The CLI's new database may be logged as one snapshot or two.
+    const created = (await a.waitForCapture(DB)).txid;
     await insert(a, 10);
-    await a.waitForTxid(DB, 11);
-    const shared = (await a.waitForCapture(DB)).txid;
+    const shared = await a.waitForTxid(DB, created + 10);
     await b.waitForTxid(DB, shared);
     // b leads and writes what a never gets; then a leads again (b down) and writes what b lacks.
     await a.kill();
