@@ -33,11 +33,22 @@ export class ApiServer {
   readonly #token: string;
   readonly #logger: Logger;
 
-  constructor(options: { token: string; routes: ApiRoute[]; metrics: Registry; logger: Logger }) {
+  /** `metrics` makes the Prometheus registry, at the first scrape (see createMetrics). */
+  constructor(options: { token: string; routes: ApiRoute[]; metrics: () => Promise<Registry>; logger: Logger }) {
     this.#token = options.token;
     this.#logger = options.logger;
+    let registry: Promise<Registry> | undefined;
     this.#routes = [
-      { method: 'GET', path: '/metrics', auth: false, handle: async () => ({ status: 200, body: await options.metrics.metrics(), contentType: options.metrics.contentType }) },
+      {
+        method: 'GET',
+        path: '/metrics',
+        auth: false,
+        handle: async () => {
+          registry ??= options.metrics();
+          const r = await registry;
+          return { status: 200, body: await r.metrics(), contentType: r.contentType };
+        },
+      },
       ...options.routes,
     ];
     this.#server = http.createServer((req, res) => void this.#handle(req, res));

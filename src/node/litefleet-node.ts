@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ApiServer, type ApiResponse } from '../api/api-server.ts';
-import { createMetrics } from '../api/metrics.ts';
 import { databaseRoutes } from '../api/routes/database-routes.ts';
 import { nodeRoutes } from '../api/routes/node-routes.ts';
 import type { RouteHost } from '../api/routes/route-host.ts';
@@ -116,7 +115,7 @@ export class LitefleetNode extends EventEmitter implements RouteHost {
     this.#api = new ApiServer({
       token: this.config.http.token!,
       routes: [...nodeRoutes(this), ...databaseRoutes(this), ...streamRoutes(this), ...uiRoutes(this)],
-      metrics: createMetrics(this.store, () => this.role === 'primary'),
+      metrics: async () => (await import('../api/metrics.ts')).createMetrics(this.store, () => this.role === 'primary'),
       logger: this.logger,
     });
     this.#dataDirLock = lockDataDir(this.config['data-dir']);
