@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { outcomeOf } from './exit-codes.ts';
 import { tuneAllocator } from '../node/allocator.ts';
+import { VERSION } from './version.ts';
 import { holdYoungGeneration } from './young-generation.ts';
 
 type Register = (program: Command) => void;
@@ -46,7 +47,7 @@ function modulesFor(args: string[]): Array<() => Promise<Register>> {
 
 const program = new Command('litefleet')
   .description('Replicate SQLite databases across machines: one primary, many read-only replicas.')
-  .version('0.1.0')
+  .version(VERSION)
   .showHelpAfterError();
 
 // Before the node's modules load: loading them alone grows the young generation to 2 × 8 MB (and

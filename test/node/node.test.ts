@@ -102,6 +102,14 @@ test('litefleet status prints the node and each database, as a table and as JSON
   assert.match(denied.stderr, /401|token/i);
 });
 
+test("litefleet --version and -V print the package's version, alone or with other words", async () => {
+  const { version } = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  for (const args of [['--version'], ['-V'], ['--version', '-V']]) {
+    const res = await runCli(args);
+    assert.deepEqual(res, { code: 0, stdout: `${version}\n`, stderr: '' }, args.join(' '));
+  }
+});
+
 test('a malformed config is refused with its file, line and key', async () => {
   const root = makeTempDir();
   const file = path.join(root, 'litefleet.yml');
