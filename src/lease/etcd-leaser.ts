@@ -75,7 +75,7 @@ export class EtcdLeaser implements Leaser {
     const res = await withTimeout(txn.then(c.put(key).value(value).lease(id), c.put(this.#epochKey).value(this.#o.self.nodeId ?? '')).commit(), CALL_TIMEOUT_MS, 'taking the etcd lease key');
     if (!res.succeeded) {
       await handle.revoke().catch(() => {});
-      throw new PrimaryExistsError('another node took the primary lease first');
+      throw new PrimaryExistsError(since === undefined ? 'another node took the primary lease first' : 'another node took the primary lease first, or took it since this election round began');
     }
     return new EtcdLease(etcd, handle, key, this.#o.self, this.#o.ttlMs, sentAt, Number(res.header.revision));
   }
