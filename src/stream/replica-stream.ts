@@ -46,9 +46,12 @@ export interface HandoffEvent {
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
 // Received files wait in memory for their apply; past this the socket is paused (TCP pushes back).
-const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+// Each file is its own small Buffer: glibc keeps the heap that thousands of them fill once, so the
+// most a lagging replica ever queues is what its RSS keeps from then on (64 MB here made a soak's
+// nodes step up by tens of MB at handoffs).
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 // One coalesced apply takes at most this much, so a long catch-up still yields to readers.
-const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 // Besides after every apply, the replica reports this often (its lag grows while nothing arrives).
 const STATUS_INTERVAL_MS = 1_000;
 // The primary sends at least a heartbeat a second; silence this long means it is frozen or cut off.

@@ -16,8 +16,10 @@ import { ReplicaAcks } from './replica-acks.ts';
 export const HEARTBEAT_INTERVAL_MS = 1000;
 // A catch-up reads this much of the log at a time (one read, sent in one write).
 const READ_BYTES = 4 * 1024 * 1024;
-// New transactions waiting in memory for one connection; past this it reads them from the log.
-const TAIL_BYTES = 16 * 1024 * 1024;
+// New transactions waiting in memory for one connection; past this it reads them from the log, in
+// large reads that glibc maps and gives back, where the tail's many small Buffers leave behind heap
+// it keeps (see the replica's MAX_QUEUED_BYTES). 2 MB is seconds of a busy app's commits.
+const TAIL_BYTES = 2 * 1024 * 1024;
 
 /** A replica connected to this primary, as `litefleet status` shows it. */
 export interface ConnectedReplica {
