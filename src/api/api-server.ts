@@ -44,7 +44,12 @@ export class ApiServer {
         path: '/metrics',
         auth: false,
         handle: async () => {
-          registry ??= options.metrics();
+          // A load that failed (a node out of file descriptors cannot open the module) is tried
+          // again at the next scrape, not remembered.
+          registry ??= options.metrics().catch((err: unknown) => {
+            registry = undefined;
+            throw err;
+          });
           const r = await registry;
           return { status: 200, body: await r.metrics(), contentType: r.contentType };
         },
