@@ -227,8 +227,9 @@ export class Elector {
     this.#electing = true;
     try {
       // Read before the primary: a node that takes the lease after this read moves the epoch, and
-      // taking the lease with it then fails (see below). Unknown when the lease store is unreachable.
-      const since = await this.#leaser.epoch().catch(() => undefined);
+      // taking the lease with it then fails (see below). Unknown when the lease store is
+      // unreachable; never needed by a node that may not lead.
+      const since = this.#leaser.candidate ? await this.#leaser.epoch().catch(() => undefined) : undefined;
       const primary = await this.primaryInfo();
       if (this.#lease) return;
       const me = this.#o.selfId;
