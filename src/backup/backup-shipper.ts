@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { snapshotLtx } from '../sqlite/snapshot-ltx.ts';
-import { headerFields } from '../log/segment-log.ts';
+import { headerFields } from '../ltx/header.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
 import { formatPos, samePos, type Pos } from '../ltx/position.ts';
 import type { DB } from '../store/db.ts';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LtxFormatError } from '../errors.ts';
-import { HEADER_SIZE, type LtxHeader } from '../ltx/header.ts';
+import { headerFields, type LtxHeader } from '../ltx/header.ts';
 import { formatPos, parsePos, samePos, ZERO_POS, type Pos } from '../ltx/position.ts';
 import { exportFiles } from './export-files.ts';
 import { fsyncDir, writeAll } from './fsync.ts';
@@ -108,11 +108,7 @@ export class SegmentLog {
     this.#pos = checked.pos;
     if (this.#segments.length > 0 && this.#segments[0]!.count > 0) this.#base = this.#segments[0]!.base() ?? this.#base;
     else this.#base = this.#pos;
-    try {
-      this.#terms.load(parseTerms(JSON.parse(fs.readFileSync(this.termsPath, 'utf8'))));
-    } catch {
-      this.#terms.load([]);
-    }
+    this.#terms.load();
     const lastHeader = this.#lastHeader();
     for (const s of this.#segments) {
       if (s.count > 0) s.lastTimestamp = s.headerAt(s.count - 1).timestamp;
@@ -396,30 +392,4 @@ export class SegmentLog {
       s.close();
     }
   }
-}
-
-/** A terms record read from disk or the wire: [[first TXID, term], …], ascending; anything else is refused. */
-export function parseTerms(v: unknown): Array<[number, number]> {
-  if (!Array.isArray(v)) throw new LtxFormatError('terms must be a list');
-  let last = 0;
-  return v.map((e) => {
-    if (!Array.isArray(e) || e.length !== 2 || !Number.isSafeInteger(e[0]) || !Number.isSafeInteger(e[1]) || e[0] < 1 || e[1] < 0 || e[0] <= last) {
-      throw new LtxFormatError(`malformed terms entry ${JSON.stringify(e)}`);
-    }
-    last = e[0] as number;
-    return [e[0] as number, e[1] as number];
-  });
-}
-
-/** The fields of a complete LTX file the log needs, read straight from its header and trailer. */
-export function headerFields(f: Uint8Array): { minTxid: number; maxTxid: number; timestamp: number; pre: bigint; post: bigint } {
-  const b = Buffer.from(f.buffer, f.byteOffset, f.length);
-  if (b.length < HEADER_SIZE + 16) throw new LtxFormatError(`an LTX file of ${b.length} bytes is too short`);
-  return {
-    minTxid: Number(b.readBigUInt64BE(16)),
-    maxTxid: Number(b.readBigUInt64BE(24)),
-    timestamp: Number(b.readBigInt64BE(32)),
-    pre: b.readBigUInt64BE(40),
-    post: b.readBigUInt64BE(b.length - 16),
-  };
 }

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import { LtxFormatError } from '../errors.ts';
 import { writeFileDurable } from './fsync.ts';
 
 /**
@@ -19,9 +21,13 @@ export class PrimaryTerms {
     return this.#terms;
   }
 
-  /** Takes the records read back from the file (at recovery). */
-  load(terms: Array<[number, number]>): void {
-    this.#terms = terms;
+  /** Reads the records back from the file (at recovery); none when it is missing or unreadable. */
+  load(): void {
+    try {
+      this.#terms = parseTerms(JSON.parse(fs.readFileSync(this.#file, 'utf8')));
+    } catch {
+      this.#terms = [];
+    }
   }
 
   /** The term the transaction `txid` was written under (0 when unknown: older than any record). */
@@ -72,4 +78,17 @@ export function coveredBy(terms: ReadonlyArray<readonly [number, number]>, term:
   if (term === 0 || i < 0) return false;
   const end = i + 1 < terms.length ? terms[i + 1]![0] - 1 : Infinity;
   return terms[i]![0] <= txid && txid <= end;
+}
+
+/** A terms record read from disk or the wire: [[first TXID, term], …], ascending; anything else is refused. */
+export function parseTerms(v: unknown): Array<[number, number]> {
+  if (!Array.isArray(v)) throw new LtxFormatError('terms must be a list');
+  let last = 0;
+  return v.map((e) => {
+    if (!Array.isArray(e) || e.length !== 2 || !Number.isSafeInteger(e[0]) || !Number.isSafeInteger(e[1]) || e[0] < 1 || e[1] < 0 || e[0] <= last) {
+      throw new LtxFormatError(`malformed terms entry ${JSON.stringify(e)}`);
+    }
+    last = e[0] as number;
+    return [e[0] as number, e[1] as number];
+  });
 }

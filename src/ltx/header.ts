@@ -123,3 +123,16 @@ export function decodeHeader(buf: Uint8Array): LtxHeader {
   validateHeader(h);
   return h;
 }
+
+/** The fields of a complete LTX file the log needs, read straight from its header and trailer. */
+export function headerFields(f: Uint8Array): { minTxid: number; maxTxid: number; timestamp: number; pre: bigint; post: bigint } {
+  const b = Buffer.from(f.buffer, f.byteOffset, f.length);
+  if (b.length < HEADER_SIZE + 16) throw new LtxFormatError(`an LTX file of ${b.length} bytes is too short`);
+  return {
+    minTxid: Number(b.readBigUInt64BE(16)),
+    maxTxid: Number(b.readBigUInt64BE(24)),
+    timestamp: Number(b.readBigInt64BE(32)),
+    pre: b.readBigUInt64BE(40),
+    post: b.readBigUInt64BE(b.length - 16),
+  };
+}

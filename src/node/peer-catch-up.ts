@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
-import { parseTerms } from '../log/segment-log.ts';
+import { parseTerms } from '../log/terms.ts';
 import { termAt } from '../log/terms.ts';
 import { decodeLtx } from '../ltx/decoder.ts';
 import { readLtxFile } from '../ltx/file-reader.ts';

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { Logger } from 'pino';
-import { parseTerms } from '../log/segment-log.ts';
+import { parseTerms } from '../log/terms.ts';
 import { isSnapshot } from '../ltx/header.ts';
 import { formatPos, samePos, type Pos } from '../ltx/position.ts';
 import { formatNodeId, readClusterId, writeClusterId } from '../store/identity.ts';

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import type { Logger } from 'pino';
-import { headerFields } from '../log/segment-log.ts';
+import { headerFields } from '../ltx/header.ts';
 import { formatPos, parsePos, samePos, ZERO_POS, type Pos } from '../ltx/position.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import type { DB } from '../store/db.ts';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { snapshotLtx } from '../../sqlite/snapshot-ltx.ts';
 import { ConflictError, InvalidRequestError, NotFoundError, NotPrimaryError, UnsupportedDatabaseStateError } from '../../errors.ts';
-import { headerFields } from '../../log/segment-log.ts';
+import { headerFields } from '../../ltx/header.ts';
 import { formatPos, parsePos, type Pos } from '../../ltx/position.ts';
 import { TERMS_HEADER } from '../../protocol/api-types.ts';
 import { drained } from '../../protocol/drained.ts';
