@@ -1,30 +1,17 @@
 import { EventEmitter } from 'node:events';
-import type { Logger } from 'pino';
 import { UnsupportedDatabaseStateError } from '../errors.ts';
-import { formatHex64, type DatabaseChecksum } from '../ltx/checksum.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import type { DatabaseHandle } from '../sqlite/database-handle.ts';
-import { readWalIndex, type WalIndexState } from '../wal/wal-index.ts';
-import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WalReader, type WalTransaction } from '../wal/wal-reader.ts';
+import { WAL_FRAME_HEADER_SIZE, type WalReader, type WalTransaction } from '../wal/wal-reader.ts';
 import type { LockedDatabase } from '../sqlite/pages.ts';
 import { openSnapshotRead, type SnapshotRead } from '../sqlite/snapshot-read.ts';
 import { CaptureConnections } from './capture-connections.ts';
 import { lockedError, modeChange, switchToWal } from './database-mode.ts';
-import { transactionsLtx } from './transaction-ltx.ts';
+import { TransactionLogger, type CaptureOptions } from './transaction-logger.ts';
 import { resetWal } from './wal-reset.ts';
-import { resumeFromWal, walReference, writeWalMark } from './wal-resume.ts';
-
-/** Settings of one database's capture. */
-export interface CaptureOptions {
-  nodeId: bigint;
-  /** The lease term this node captures under (see Lease.term). */
-  term: number;
-  logger: Logger;
-  /** Reset the WAL after this many frames (keep it below the app's wal_autocheckpoint, 1000 by default). */
-  resetFrames: number;
-  compress: boolean;
-}
+import { resumeFromWal, walReference } from './wal-resume.ts';
+import { WalStall } from './wal-stall.ts';
 
 // A pass logs at most about this much WAL, so catching up on a backlog leaves the event loop (the
 // API, later the stream) a turn every few hundred commits.
@@ -35,10 +22,6 @@ const PASS_BYTES = 1024 * 1024;
 // (the store's poll) brings it up to date.
 const REPIN_MS = 20;
 const SNAPSHOT_LOCK_MS = 10_000;
-// How long the WAL index may say SQLite committed frames the reader cannot read before capture
-// gives up following the WAL and starts over from a snapshot (a pass runs every poll interval,
-// so a commit merely racing the check is read long before).
-const STALL_MS = 1_000;
 
 /**
  * Captures every transaction committed to one database into its LTX log, following the WAL from
@@ -49,10 +32,10 @@ export class DatabaseCapture extends EventEmitter {
   readonly name: string;
   readonly #db: DatabaseHandle;
   readonly #o: CaptureOptions;
+  readonly #t: TransactionLogger;
   readonly #reader: WalReader;
+  readonly #stall: WalStall;
   #conns: CaptureConnections | undefined;
-  #checksum: DatabaseChecksum | undefined;
-  #pos: Pos = { txid: 0, checksum: 0n };
   #scheduled = false;
   #running = false;
   #closed = false;
@@ -61,19 +44,20 @@ export class DatabaseCapture extends EventEmitter {
   /** When the pin last moved, and whether capture has read past it since. */
   #pinnedAt = -Infinity;
   #pinBehind = false;
-  /** Since when idle passes have found the WAL index ahead of what the reader can read. */
-  #stalledSince: number | undefined;
   /** Callers of settle() waiting for the next pass that reads the WAL to its end. */
   #settling: Array<(pos: Pos) => void> = [];
   /** Counters for metrics and tests. */
-  readonly stats = { commits: 0, snapshots: 0, resets: 0, restarts: 0, lastCommitAt: 0 };
+  readonly stats: TransactionLogger['stats'];
 
   constructor(db: DatabaseHandle, options: CaptureOptions) {
     super();
     this.#db = db;
     this.#o = options;
     this.name = db.name;
-    this.#reader = new WalReader(`${db.path}-wal`);
+    this.#t = new TransactionLogger(db, options, (ev: CommitEvent) => this.emit('commit', ev));
+    this.#reader = this.#t.reader;
+    this.stats = this.#t.stats;
+    this.#stall = new WalStall(this.#t, () => db.files.shm, db.name, options.logger);
   }
 
   get #log(): DatabaseHandle['log'] {
@@ -82,12 +66,12 @@ export class DatabaseCapture extends EventEmitter {
 
   /** The last captured transaction and the database checksum after it. */
   get pos(): Pos {
-    return { ...this.#pos };
+    return { ...this.#t.pos };
   }
 
   /** Page size and page count after the last captured transaction. */
   get geometry(): { pageSize: number; pageCount: number } {
-    return { pageSize: this.#checksum?.pageSize ?? 0, pageCount: this.#checksum?.pageCount ?? 0 };
+    return this.#t.geometry;
   }
 
   /**
@@ -103,7 +87,7 @@ export class DatabaseCapture extends EventEmitter {
       return true;
     }
     const log = this.#log;
-    this.#pos = log.pos;
+    this.#t.pos = log.pos;
     this.#conns = new CaptureConnections(this.#db.path);
     switchToWal(this.#conns, this.name, log.pos.txid > 0, this.#o.logger);
     if (!this.#conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw lockedError(this.name, SNAPSHOT_LOCK_MS);
@@ -113,21 +97,21 @@ export class DatabaseCapture extends EventEmitter {
       this.#db.openFiles();
       this.#reader.seek(undefined);
       const all = this.#reader.poll().transactions;
-      const resume = resumeFromWal(walReference(this.#log, this.#pos, this.#o.nodeId), all, this.#pos, this.#db.files);
-      if (resume) this.#checksum = resume.checksum;
+      const resume = resumeFromWal(walReference(this.#log, this.#t.pos, this.#o.nodeId), all, this.#t.pos, this.#db.files);
+      if (resume) this.#t.checksum = resume.checksum;
       resumed = resume?.pending;
       this.#conns.repin();
     } finally {
       this.#conns.unlockWrite();
     }
     if (resumed) {
-      this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos), pending: resumed.length }, 'resuming capture from the WAL');
-      this.#logBatch(resumed);
+      this.#o.logger.info({ db: this.name, pos: formatPos(this.#t.pos), pending: resumed.length }, 'resuming capture from the WAL');
+      this.#t.logBatch(resumed);
       log.sync();
     } else if (options.resumeOnly) {
       return false;
     } else {
-      this.#snapshotPinned(log.pos.txid === 0 ? 'new database' : 'database changed while the node was down');
+      this.#t.snapshotPinned(this.#conns, log.pos.txid === 0 ? 'new database' : 'database changed while the node was down');
     }
     this.#started = true;
     return true;
@@ -139,8 +123,8 @@ export class DatabaseCapture extends EventEmitter {
    * else could write), so the reader skips it and the first commit after is the next TXID.
    */
   #takeOver(locked: LockedDatabase): void {
-    this.#pos = locked.pos;
-    this.#checksum = locked.state.checksum;
+    this.#t.pos = locked.pos;
+    this.#t.checksum = locked.state.checksum;
     this.#conns = new CaptureConnections(this.#db.path, locked.db);
     try {
       this.#db.openFiles();
@@ -148,18 +132,19 @@ export class DatabaseCapture extends EventEmitter {
       // Past what the WAL holds, a slice at a time: a replica's WAL can hold many MB its readers
       // kept from being checkpointed, none of which is needed (read whole, it was held at once).
       while (this.#reader.poll(PASS_BYTES).more);
-      this.#writeWalMark();
+      this.#t.writeWalMark();
       this.#conns.repin();
     } finally {
       this.#conns.unlockWrite();
     }
     this.#started = true;
-    this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos) }, 'capturing from the replica\'s position');
+    this.#o.logger.info({ db: this.name, pos: formatPos(this.#t.pos) }, 'capturing from the replica\'s position');
     // A replica promoted in the middle of a reset (its history after the fork set aside, the
     // primary's snapshot not yet here) holds a database its log does not end at: that database
     // starts the log over, after the highest TXID this node has had, so TXIDs never go back.
-    if (this.#log.checksumAt(this.#pos.txid) !== this.#pos.checksum) this.#startOver('promoted while resetting from the last primary, whose snapshot never came');
-    else this.#log.truncateAfter(this.#pos);
+    const { pos } = this.#t;
+    if (this.#log.checksumAt(pos.txid) !== pos.checksum) this.#t.startOver('promoted while resetting from the last primary, whose snapshot never came');
+    else this.#log.truncateAfter(pos);
   }
 
   /** Asks for a capture pass soon (coalesces bursts of WAL events into one pass). */
@@ -181,7 +166,7 @@ export class DatabaseCapture extends EventEmitter {
     this.#settling = [];
     let more = false;
     try {
-      const res = this.#poll(PASS_BYTES);
+      const res = this.#t.poll(PASS_BYTES);
       more = res.more;
       if (res.restarted) this.stats.restarts += res.restarted;
       if (res.gap) {
@@ -194,7 +179,7 @@ export class DatabaseCapture extends EventEmitter {
         // past what this pass read, and then the app may restart the WAL over unread frames.
         this.schedule();
       } else if (res.transactions.length > 0 || this.#pinBehind) {
-        const frameSize = WAL_FRAME_HEADER_SIZE + (this.#checksum?.pageSize ?? 4096);
+        const frameSize = WAL_FRAME_HEADER_SIZE + (this.#t.checksum?.pageSize ?? 4096);
         const now = performance.now();
         this.#pinBehind = false;
         if (this.#reader.framesBytes >= this.#o.resetFrames * frameSize) this.#resetWal();
@@ -218,47 +203,11 @@ export class DatabaseCapture extends EventEmitter {
     }
   }
 
-  /**
-   * True when capture had to start over because SQLite's WAL index has said for STALL_MS that
-   * the WAL holds committed frames past the reader's cursor, in its generation, which the reader
-   * cannot read: their checksum chain does not continue from the cursor (a commit frame the
-   * reader took that SQLite then dropped, or frames changed on disk). Reading on would never get
-   * past them, and the app's commits would go unlogged: under the app's write lock the reader
-   * moves to the index's end, and a snapshot logs the database as it is there.
-   */
+  /** True when capture had to start over past WAL frames it cannot read (see WalStall). */
   #stalled(): boolean {
-    const cursor = this.#reader.cursor;
-    const frameSize = WAL_FRAME_HEADER_SIZE + (this.#checksum?.pageSize ?? 0);
-    const ahead = (index: WalIndexState | undefined): index is WalIndexState =>
-      cursor !== undefined && index !== undefined && index.salt1 === cursor.salt1 && index.salt2 === cursor.salt2 && WAL_HEADER_SIZE + index.mxFrame * frameSize > cursor.offset;
-    const seen = cursor && readWalIndex(this.#db.files.shm);
-    if (!ahead(seen)) {
-      this.#stalledSince = undefined;
-      return false;
-    }
-    const now = performance.now();
-    this.#stalledSince ??= now;
-    if (now - this.#stalledSince < STALL_MS) return false;
-    this.#stalledSince = undefined;
-    const conns = this.#conns!;
-    if (!conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw lockedError(this.name, SNAPSHOT_LOCK_MS);
-    let index: WalIndexState | undefined;
-    let gap = false;
-    try {
-      // Under the lock nothing commits: a last read settles whether the frames are unreadable.
-      const res = this.#poll();
-      gap = res.gap;
-      index = readWalIndex(this.#db.files.shm);
-      if (gap || res.transactions.length > 0 || !ahead(index)) return gap;
-      this.#o.logger.error({ db: this.name, frames: index.mxFrame, read: (cursor!.offset - WAL_HEADER_SIZE) / frameSize }, 'the WAL index counts committed frames the WAL cannot be read to (a broken checksum chain); reading on from the end of the index');
-      this.#reader.seek({ ...cursor!, offset: WAL_HEADER_SIZE + index.mxFrame * frameSize, s0: index.s0, s1: index.s1 });
-      conns.repin();
-    } finally {
-      conns.unlockWrite();
-      if (gap) this.#snapshot('WAL frames were missed (the WAL restarted more than once between reads)');
-    }
-    this.#snapshotPinned(`WAL frames ${(cursor!.offset - WAL_HEADER_SIZE) / frameSize + 1}-${index.mxFrame} could not be read`);
-    return true;
+    const found = this.#stall.check(this.#conns!, SNAPSHOT_LOCK_MS);
+    if (found === 'gap') this.#snapshot('WAL frames were missed (the WAL restarted more than once between reads)');
+    return found !== 'none';
   }
 
   /**
@@ -280,7 +229,7 @@ export class DatabaseCapture extends EventEmitter {
    */
   checkHeader(): void {
     if (this.#closed || !this.#started || this.#running || this.#paused) return;
-    const what = modeChange(this.name, this.#db.files.db, this.#checksum?.pageSize);
+    const what = modeChange(this.name, this.#db.files.db, this.#t.checksum?.pageSize);
     if (!what) return;
     this.#o.logger.error({ db: this.name }, `${what}; taking a new snapshot`);
     this.#running = true;
@@ -308,7 +257,7 @@ export class DatabaseCapture extends EventEmitter {
         // While writes are paused the lock is already held (a handoff can need a snapshot).
         if (!this.#paused && !conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw lockedError(this.name, SNAPSHOT_LOCK_MS);
         try {
-          gap = this.#poll().gap;
+          gap = this.#t.poll().gap;
           if (gap) throw new UnsupportedDatabaseStateError(`database ${this.name}: WAL frames were missed; a new snapshot is being taken`);
           begin();
         } finally {
@@ -326,7 +275,7 @@ export class DatabaseCapture extends EventEmitter {
   catchUp(): Pos {
     if (!this.#started || this.#closed) throw new UnsupportedDatabaseStateError(`database ${this.name} is not being captured`);
     for (;;) {
-      const res = this.#poll(PASS_BYTES);
+      const res = this.#t.poll(PASS_BYTES);
       if (res.gap) {
         this.#snapshot('WAL frames were missed (found while catching up)');
         break;
@@ -347,7 +296,7 @@ export class DatabaseCapture extends EventEmitter {
     if (!this.#conns!.tryLockWrite(timeoutMs)) throw lockedError(this.name, timeoutMs);
     this.#paused = true;
     try {
-      const res = this.#poll();
+      const res = this.#t.poll();
       if (res.gap) throw new UnsupportedDatabaseStateError(`database ${this.name}: WAL frames were missed while pausing writes`);
       this.#log.sync();
     } catch (err) {
@@ -375,7 +324,7 @@ export class DatabaseCapture extends EventEmitter {
     const db = this.#conns!.detachWriteLocked();
     this.#closed = true;
     this.#reader.close();
-    const checksum = this.#checksum!;
+    const checksum = this.#t.checksum!;
     return { db, pos: this.pos, state: { pageSize: checksum.pageSize, pageCount: checksum.pageCount, checksum } };
   }
 
@@ -392,55 +341,12 @@ export class DatabaseCapture extends EventEmitter {
     this.#reader.close();
   }
 
-  /**
-   * Reads the WAL after the cursor (up to `budget` bytes) and logs what it finds. A failure to log
-   * (a full disk) leaves the cursor and the checksum where they were: the frames stay pinned in
-   * the WAL, and the next pass tries them again.
-   */
-  #poll(budget = Infinity): ReturnType<WalReader['poll']> {
-    const cursor = this.#reader.cursor;
-    const res = this.#reader.poll(budget);
-    if (res.gap) return res;
-    try {
-      this.#logBatch(res.transactions);
-    } catch (err) {
-      this.#reader.seek(cursor);
-      throw err;
-    }
-    return res;
-  }
-
-  /**
-   * Turns WAL transactions into the next LTX files, appends them to the log in one write, then
-   * moves the position and tells the listeners (the stream, the backup).
-   */
-  #logBatch(txs: WalTransaction[]): void {
-    if (txs.length === 0) return;
-    const sum = this.#checksum!;
-    this.#log.noteTerm(this.#pos.txid + 1, this.#o.term);
-    sum.begin();
-    let batch: ReturnType<typeof transactionsLtx>;
-    try {
-      batch = transactionsLtx(this.name, txs, this.#pos, sum, this.#o);
-      this.#log.append(batch.files);
-    } catch (err) {
-      sum.rollback();
-      throw err;
-    }
-    sum.commit();
-    const { events } = batch;
-    this.#pos = batch.pos;
-    this.stats.commits += events.length;
-    this.stats.lastCommitAt = events[events.length - 1]!.timestamp;
-    for (const ev of events) this.emit('commit', ev);
-  }
-
   /** Resets the WAL once the tail is captured under the app's write lock (see resetWal). */
   #resetWal(): void {
-    const frameSize = WAL_FRAME_HEADER_SIZE + this.#checksum!.pageSize;
+    const frameSize = WAL_FRAME_HEADER_SIZE + this.#t.checksum!.pageSize;
     const wal = { shm: this.#db.files.shm, frameSize, framesBytes: this.#reader.framesBytes, resetFrames: this.#o.resetFrames };
     const captureTail = () => {
-      if (this.#poll().gap) throw new Error('WAL restarted while the write lock was held');
+      if (this.#t.poll().gap) throw new Error('WAL restarted while the write lock was held');
     };
     if (resetWal(this.#conns!, wal, captureTail)) this.stats.resets++;
   }
@@ -455,45 +361,6 @@ export class DatabaseCapture extends EventEmitter {
     } finally {
       conns.unlockWrite();
     }
-    this.#snapshotPinned(reason);
-  }
-
-  /**
-   * Hashes the pinned state: when it differs from the current position (a new database, or one
-   * changed behind capture's back), it becomes the next TXID as a snapshot, and the log starts
-   * over from it (a replica behind it needs the database itself, which the stream sends); when it
-   * hashes to the position, nothing changed and capture carries on.
-   */
-  #snapshotPinned(reason: string): void {
-    const sum = this.#conns!.pinnedChecksum();
-    this.#checksum = sum;
-    if (sum.value === this.#pos.checksum) {
-      this.#o.logger.info({ db: this.name, pos: formatPos(this.#pos) }, 'database unchanged since the last logged transaction');
-      this.#writeWalMark();
-      return;
-    }
-    this.#startOver(reason);
-  }
-
-  /** The database as it is (its checksum state current) becomes the next TXID, as a snapshot the log starts over from. */
-  #startOver(reason: string): void {
-    const sum = this.#checksum!;
-    const { pageSize, pageCount } = sum;
-    const pre = this.#pos;
-    const txid = pre.txid + 1;
-    this.#log.reset({ txid, checksum: sum.value });
-    this.#log.noteTerm(txid, this.#o.term);
-    this.#pos = { txid, checksum: sum.value };
-    this.#writeWalMark();
-    this.stats.commits++;
-    this.stats.snapshots++;
-    this.stats.lastCommitAt = Date.now();
-    this.#o.logger.info({ db: this.name, txid, pages: pageCount, checksum: formatHex64(sum.value) }, `snapshot taken: ${reason}`);
-    this.emit('commit', { name: this.name, txid, checksum: sum.value, pre, pageSize, timestamp: this.stats.lastCommitAt, snapshot: true } satisfies CommitEvent);
-  }
-
-  /** Records where in the WAL the current position ends (see writeWalMark). */
-  #writeWalMark(): void {
-    writeWalMark(this.#log.dir, this.#pos, this.#reader.cursor, this.#checksum!);
+    this.#t.snapshotPinned(conns, reason);
   }
 }
