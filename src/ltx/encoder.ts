@@ -91,17 +91,24 @@ export function encodeLtx(header: LtxHeader, pages: Iterable<LtxPage>, postApply
   return Buffer.concat(chunks);
 }
 
+/** Bytes of an uncompressed transaction file of `pages` pages of `pageSize` bytes. */
+export function transactionFileSize(pages: number, pageSize: number): number {
+  return HEADER_SIZE + pages * (PAGE_HEADER_SIZE + pageSize) + PAGE_HEADER_SIZE + TRAILER_SIZE;
+}
+
 /**
  * Encodes one transaction's uncompressed LTX file in a single pass over its pages: each page frame
  * is hashed once, that hash goes to `onPage` (the database checksum reuses it) and into the file
  * checksum; `postApply` is asked for the database checksum once every page has been seen. Capture
- * logs every commit this way (hashing each page twice cost a third of its CPU flat out).
+ * logs every commit this way (hashing each page twice cost a third of its CPU flat out). With
+ * `into` (when large enough) the file is written at its start and is a view of it.
  */
-export function encodeTransaction(header: LtxHeader, pages: readonly LtxPage[], onPage: (page: LtxPage, hash: PageHash) => void, postApply: () => bigint): Buffer {
+export function encodeTransaction(header: LtxHeader, pages: readonly LtxPage[], onPage: (page: LtxPage, hash: PageHash) => void, postApply: () => bigint, into?: Buffer): Buffer {
   if (header.flags & FLAG_COMPRESS_LZ4 || isSnapshot(header)) throw new LtxFormatError('encodeTransaction writes uncompressed transaction files only');
   const frameSize = PAGE_HEADER_SIZE + header.pageSize;
-  const buf = Buffer.allocUnsafe(HEADER_SIZE + pages.length * frameSize + PAGE_HEADER_SIZE + TRAILER_SIZE);
-  encodeHeader(header).copy(buf, 0);
+  const size = transactionFileSize(pages.length, header.pageSize);
+  const buf = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+  encodeHeader(header, buf);
   const crc = crc64Init();
   crc64Update(crc, buf, 0, HEADER_SIZE);
   const file = { hi: ~crc.hi, lo: ~crc.lo };

@@ -79,10 +79,10 @@ function checkedNumber(v: bigint, field: string): number {
   return Number(v);
 }
 
-/** Serialises a header into its 100 bytes (validating it first). */
-export function encodeHeader(h: LtxHeader): Buffer {
+/** Serialises a header into its 100 bytes (validating it first): at the start of `into` if given, else in a Buffer of its own. */
+export function encodeHeader(h: LtxHeader, into?: Buffer): Buffer {
   validateHeader(h);
-  const b = Buffer.alloc(HEADER_SIZE);
+  const b = into ? into.fill(0, 0, HEADER_SIZE).subarray(0, HEADER_SIZE) : Buffer.alloc(HEADER_SIZE);
   b.write(MAGIC, 0, 'ascii');
   b.writeUInt32BE(h.flags, 4);
   b.writeUInt32BE(h.pageSize, 8);

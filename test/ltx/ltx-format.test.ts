@@ -295,4 +295,12 @@ test('encodeTransaction writes the bytes encodeLtx writes, hashing each page onc
   assert.equal(viaHashes.value, plain.value, 'the frame hashes give the same database checksum');
   assert.deepEqual(bytes, encodeLtx(header, pages, plain.value));
   assert.throws(() => encodeTransaction(header, [...pages].reverse(), () => {}, () => plain.value), LtxFormatError);
+
+  // Written into a larger buffer full of other bytes (capture's batch buffer): the same file, as a view of its start.
+  const into = Buffer.alloc(bytes.length + 100, 0xa5);
+  const inPlace = encodeTransaction(header, pages, () => {}, () => plain.value, into);
+  assert.deepEqual(inPlace, bytes);
+  assert.equal(inPlace.buffer, into.buffer);
+  assert.equal(inPlace.byteOffset, into.byteOffset);
+  assert.equal(into[bytes.length], 0xa5, 'nothing written past the file');
 });
