@@ -1,11 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { launchCluster, type Cluster } from '../test/helpers/cluster.ts';
 import { NodeProcess } from '../test/helpers/node-process.ts';
 import { createAppDatabase } from '../test/helpers/sqlite.ts';
-import { runTimedWriter, startVisibilityReader } from './lib/processes.ts';
+import { runTimedWriter, startCpuBurner, startVisibilityReader } from './lib/processes.ts';
 import { fixed, median, percentile } from './lib/stats.ts';
 
 const DB = 'sqlite.db';
@@ -57,9 +57,8 @@ export async function benchReplication(root: string): Promise<void> {
     }
     console.log(`  median: p50 ${fixed(median(p50s))} ms, p99 ${fixed(median(p99s))} ms`);
 
-    // A neighbour on the box: one process spinning a core, as another tenant of a shared VM would.
     console.log(`\nreplication: the same while one CPU-bound process runs beside it (${rounds} × ${seconds} s)`);
-    const burner = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+    const stopBurner = startCpuBurner();
     try {
       const busy50: number[] = [];
       const busy99: number[] = [];
@@ -71,7 +70,7 @@ export async function benchReplication(root: string): Promise<void> {
       }
       console.log(`  median under load: p50 ${fixed(median(busy50))} ms, p99 ${fixed(median(busy99))} ms`);
     } finally {
-      burner.kill('SIGKILL');
+      stopBurner();
     }
 
     console.log(`\nreplication: does the replica keep up? app paced for ${seconds} s, then time for the replica to reach the primary's last TXID`);

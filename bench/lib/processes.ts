@@ -35,6 +35,15 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/**
+ * A neighbour on the box: one process spinning a core, as another tenant of a shared VM would;
+ * runs until the returned function is called.
+ */
+export function startCpuBurner(): () => void {
+  const burner = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
+  return () => burner.kill('SIGKILL');
+}
+
 /** What the timed writer reports. */
 export interface WriterResult {
   commits: number;
