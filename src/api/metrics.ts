@@ -37,6 +37,17 @@ export function createMetrics(store: Store, isPrimary: () => boolean): Registry 
       this.set(store.dbs.size);
     },
   });
+  new Gauge({
+    name: 'litefleet_db_problem',
+    help: '1 for a database this node cannot capture or apply right now (see /health for why)',
+    labelNames: ['db'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const db of store.dbs.values()) if (db.problem) this.set({ db: db.name }, 1);
+      for (const name of store.failed.keys()) this.set({ db: name }, 1);
+    },
+  });
   perDb('litefleet_db_txid', 'Last TXID of the database', (db) => db.pos.txid);
   perDb('litefleet_db_commit_count', 'Transactions captured since start', (db) => db.capture?.stats.commits ?? 0);
   perDb('litefleet_db_log_bytes', 'Bytes of transactions in the log', (db) => db.log.bytes);

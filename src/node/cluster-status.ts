@@ -15,11 +15,15 @@ export interface StatusSource {
   token: string;
 }
 
-/** Every database's position and geometry; on the primary also how far the backup and each replica have got. */
+/**
+ * Every database's position and geometry; on the primary also how far the backup and each replica
+ * have got. A database in `dir` the primary cannot capture is listed too, at TXID 0 with its problem.
+ */
 export function databaseStatus(store: Store, roles: Roles): DatabaseStatus[] {
   const backup = roles.backup;
   const replicas = roles.streamServer?.replicas ?? [];
-  return store.databases().map((d): DatabaseStatus => {
+  const failed = [...store.failed.values()].map((f): DatabaseStatus => ({ name: f.name, txid: 0, checksum: formatHex64(0n), pageSize: 0, pages: 0, problem: f.problem }));
+  const followed = store.databases().map((d): DatabaseStatus => {
     const shipped = backup?.shipped(d.name);
     const acked = replicas.filter((r) => r.databases[d.name]).map((r) => [r.nodeId, r.databases[d.name]!.txid] as const);
     const problem = store.dbs.get(d.name)?.problem;
@@ -31,6 +35,7 @@ export function databaseStatus(store: Store, roles: Roles): DatabaseStatus[] {
       ...(problem ? { problem } : {}),
     };
   });
+  return [...followed, ...failed].sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** How far behind the primary this node is for `name` (zeros on the primary). */

@@ -12,6 +12,14 @@ export interface StoreOptions extends DbOptions {
   retentionIntervalMs: number;
 }
 
+/** A database in `dir` this node cannot capture, and when it tries again. */
+export interface FailedDatabase {
+  name: string;
+  problem: string;
+  attempts: number;
+  retryAt: number;
+}
+
 /** What the node reports about one database. */
 export interface DatabaseInfo {
   name: string;
@@ -26,6 +34,9 @@ const IGNORED_SUFFIXES = ['-wal', '-shm', '-journal', '.tmp', '.litefleet-new'];
 // Files litefleet moved aside for the operator (a replica database SQLite could not open).
 const SET_ASIDE = /\.broken-\d+(-wal|-shm)?$/;
 const SCAN_INTERVAL_MS = 1000;
+// A database that cannot be opened for capture is tried again after 1 s, then twice as long each
+// time up to this: a node at its descriptor limit must not spend itself retrying every second.
+const MAX_RETRY_MS = 60_000;
 const HEADER_CHECK_EVERY = 20;
 const FLUSH_INTERVAL_MS = 1000;
 
@@ -62,7 +73,7 @@ export function isDatabaseFile(file: string): boolean {
 export class Store extends EventEmitter {
   readonly #o: StoreOptions;
   readonly #dbs = new Map<string, DB>();
-  readonly #failed = new Map<string, string>();
+  readonly #failed = new Map<string, FailedDatabase>();
   #capturing = false;
   /** The lease term capture runs under. */
   #term = 0;
@@ -88,6 +99,11 @@ export class Store extends EventEmitter {
     return this.#dbs;
   }
 
+  /** The databases in `dir` this node cannot capture (it tries again with backoff), by name. */
+  get failed(): ReadonlyMap<string, FailedDatabase> {
+    return this.#failed;
+  }
+
   /** True while this store captures (the node is primary). */
   get capturing(): boolean {
     return this.#capturing;
@@ -107,6 +123,7 @@ export class Store extends EventEmitter {
    */
   startCapture(term: number): void {
     this.#stopTimers();
+    this.#failed.clear();
     this.#capturing = true;
     this.#term = term;
     for (const db of [...this.#dbs.values()]) this.#capture(db);
@@ -146,6 +163,7 @@ export class Store extends EventEmitter {
   startApply(): void {
     this.#stopTimers();
     this.#capturing = false;
+    this.#failed.clear();
     const names = new Set(this.#dbs.keys());
     for (const n of fs.readdirSync(path.join(this.#o.dataDir, 'dbs'))) names.add(n);
     // Only a file the node knows nothing of is opened to read its header: closing a descriptor of a
@@ -233,11 +251,15 @@ export class Store extends EventEmitter {
       this.#o.logger.error({ dir: this.#o.dir, err }, 'cannot list the database directory');
       return;
     }
+    const now = Date.now();
     for (const name of names) {
-      if (this.#dbs.get(name)?.capture) continue;
+      if (this.#dbs.get(name)?.capture || (this.#failed.get(name)?.retryAt ?? 0) > now) continue;
       if (!this.#dbs.has(name) && !isDatabaseFile(path.join(this.#o.dir, name))) continue;
       this.#capture(this.#dbs.get(name) ?? this.#add(name));
     }
+    // A failed database whose file went away is no longer this node's concern.
+    const present = new Set(names);
+    for (const name of this.#failed.keys()) if (!present.has(name)) this.#failed.delete(name);
     for (const [name, db] of this.#dbs) {
       if (!fs.existsSync(db.path)) {
         this.#o.logger.warn({ db: name }, 'database file was deleted; no longer capturing it');
@@ -259,14 +281,22 @@ export class Store extends EventEmitter {
     try {
       db.startCapture(this.#term);
     } catch (err) {
-      const message = (err as Error).message;
-      // Log once per distinct failure; the scan retries every second.
-      if (this.#failed.get(db.name) !== message) this.#o.logger.error({ db: db.name, err }, 'cannot capture database');
-      this.#failed.set(db.name, message);
+      const problem = `cannot capture: ${(err as Error).message}`;
+      const before = this.#failed.get(db.name);
+      const attempts = (before?.attempts ?? 0) + 1;
+      const delay = Math.min(1000 * 2 ** (attempts - 1), MAX_RETRY_MS);
+      // Logged once per distinct failure, with when it is tried again.
+      if (before?.problem !== problem) this.#o.logger.error({ db: db.name, err, retryInMs: delay }, 'cannot capture database; trying again with backoff');
+      this.#failed.set(db.name, { name: db.name, problem, attempts, retryAt: Date.now() + delay });
       this.#dbs.delete(db.name);
+      try {
+        db.close();
+      } catch (closeErr) {
+        this.#o.logger.warn({ db: db.name, err: closeErr }, 'closing a database that could not be captured failed');
+      }
       return;
     }
-    this.#failed.delete(db.name);
+    if (this.#failed.delete(db.name)) this.#o.logger.info({ db: db.name }, 'database captured after earlier failures');
     this.#o.logger.info({ db: db.name, txid: db.pos.txid }, 'capturing database');
   }
 

@@ -102,6 +102,37 @@ test('litefleet status prints the node and each database, as a table and as JSON
   assert.match(denied.stderr, /401|token/i);
 });
 
+test('a database the primary cannot open is reported in /info, /health, status and /metrics and tried again with backoff; the others go on', async () => {
+  const { node, db } = await setup();
+  // SQLite's magic, then no valid header: it refuses the file ("file is not a database").
+  const bad = path.join(node.root, 'live', 'bad.db');
+  fs.writeFileSync(bad, Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), Buffer.alloc(4080, 0xee)]));
+  const listed = await waitFor(async () => (await node.database('bad.db'))?.problem, 15_000, 'bad.db reported in /info');
+  assert.match(listed, /cannot capture: .*not a database/);
+  const health = (await (await fetch(`${node.url}/health`)).json()) as { status: string; problems?: Record<string, string> };
+  assert.equal(health.status, 'degraded');
+  assert.match(health.problems?.['bad.db'] ?? '', /cannot capture/);
+  const table = await runCli(['status', '-c', node.configPath]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /problems:\n {2}bad\.db: cannot capture: .*not a database/);
+  assert.match(await (await fetch(`${node.url}/metrics`)).text(), /litefleet_db_problem\{db="bad\.db"\} 1/);
+
+  // The good database is captured all along.
+  const { commits } = await runWriter(db, 'inserts', 20);
+  await node.waitForTxid('sqlite.db', 1 + commits);
+
+  // Repaired (a real database put in its place), it is captured at the next try.
+  const fixed = path.join(node.root, 'fixed.db');
+  createAppDatabase(fixed);
+  fs.renameSync(fixed, bad);
+  await waitFor(async () => {
+    const d = await node.database('bad.db');
+    return d !== undefined && d.txid >= 1 && d.problem === undefined;
+  }, 30_000, 'bad.db captured once repaired');
+  assert.equal(((await (await fetch(`${node.url}/health`)).json()) as { status: string }).status, 'ok');
+  assert.doesNotMatch(await (await fetch(`${node.url}/metrics`)).text(), /litefleet_db_problem\{db="bad\.db"\}/);
+});
+
 test("litefleet --version and -V print the package's version, alone or with other words", async () => {
   const { version } = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   for (const args of [['--version'], ['-V'], ['--version', '-V']]) {

@@ -42,5 +42,7 @@ export function registerStatus(program: Command): void {
               info.databases.map((d) => [d.name, String(d.txid), d.checksum, String(d.pageSize), String(d.pages)]),
             ),
       );
+      const problems = info.databases.filter((d) => d.problem);
+      if (problems.length > 0) process.stdout.write(`\nproblems:\n${problems.map((d) => `  ${d.name}: ${d.problem}\n`).join('')}`);
     });
 }
