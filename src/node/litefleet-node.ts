@@ -14,6 +14,7 @@ import { formatHex64 } from '../ltx/checksum.ts';
 import type { DatabaseStatus, NodeEvent, NodeInfo, Role } from '../protocol/api-types.ts';
 import type { ProxyServer } from '../proxy/proxy-server.ts';
 import { lockDataDir } from '../store/data-dir-lock.ts';
+import { descriptorRoom } from '../store/descriptor-limit.ts';
 import { formatNodeId, nodeIdentity } from '../store/identity.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import type { Store } from '../store/store.ts';
@@ -135,7 +136,7 @@ export class LitefleetNode extends EventEmitter implements RouteHost {
       this.#proxyPort = await this.#proxy.listen();
     }
     await this.#elector.start();
-    this.logger.info({ id: this.#selfId, role: this.role, api: this.config.http.addr, dir: this.config.dir, dataDir: path.resolve(this.config['data-dir']) }, 'litefleet node started');
+    this.logger.info({ id: this.#selfId, role: this.role, api: this.config.http.addr, dir: this.config.dir, dataDir: path.resolve(this.config['data-dir']), ...descriptorRoom() }, 'litefleet node started');
     if (this.config.lease.promote) this.ready().catch(() => {});
   }
 

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { makeTempDir } from '../helpers/temp-dir.ts';
 import { NodeProcess, runCli } from '../helpers/node-process.ts';
 import { ltxFilesAt } from '../../src/log/segment-files.ts';
+import { descriptorLimit, descriptorRoom } from '../../src/store/descriptor-limit.ts';
 import { decodeHeader } from '../../src/ltx/header.ts';
 import { decodeLtx, decodeTrailer } from '../../src/ltx/decoder.ts';
 import { ltxFileLength } from '../../src/ltx/file-length.ts';
@@ -131,6 +132,20 @@ test('a database the primary cannot open is reported in /info, /health, status a
   }, 30_000, 'bad.db captured once repaired');
   assert.equal(((await (await fetch(`${node.url}/health`)).json()) as { status: string }).status, 'ok');
   assert.doesNotMatch(await (await fetch(`${node.url}/metrics`)).text(), /litefleet_db_problem\{db="bad\.db"\}/);
+});
+
+test('a node says as it starts how many databases its descriptor limit leaves room for', async () => {
+  const { node } = await setup();
+  const started = /litefleet node started .*fdLimit=(\d+) roomForDatabases=(\d+)/.exec(node.output);
+  assert.ok(started, `the start line names the limit:\n${node.output}`);
+  const limit = Number(/^Max open files\s+(\d+)/m.exec(fs.readFileSync(`/proc/${node.pid}/limits`, 'utf8'))![1]);
+  assert.equal(Number(started[1]), limit);
+  assert.equal(Number(started[2]), descriptorRoom(limit)!.roomForDatabases);
+  // The common default of 1024 leaves room for about 120 (the 125th failed with EMFILE before).
+  assert.equal(descriptorRoom(1024)!.roomForDatabases, 120);
+  const fake = path.join(node.root, 'limits');
+  fs.writeFileSync(fake, 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            unlimited            unlimited            files\n');
+  assert.equal(descriptorLimit(fake), undefined);
 });
 
 test("litefleet --version and -V print the package's version, alone or with other words", async () => {
