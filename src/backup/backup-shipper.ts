@@ -197,7 +197,7 @@ export class BackupShipper {
   /** Stores the database as it is now as a snapshot of `generation`; returns its position. */
   async #snapshot(cap: DB, generation: string): Promise<Pos> {
     this.#checkLease();
-    const snap = cap.capture!.openSnapshotRead();
+    const snap = await cap.openSnapshotRead();
     let chunks: Uint8Array[];
     try {
       // Stamped with the time of the transaction it ends at, as the log has it: a restore to that

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { UnsupportedDatabaseStateError } from '../errors.ts';
+import { BusyError, UnsupportedDatabaseStateError } from '../errors.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import type { DatabaseHandle } from '../sqlite/database-handle.ts';
@@ -247,15 +247,17 @@ export class DatabaseCapture extends EventEmitter {
    * A read transaction on a connection of its own that sees the database exactly at the current
    * position, for sending a snapshot while capture goes on: the WAL is captured to its end under the
    * app's write lock, so nothing can commit between the last logged transaction and the read.
+   * Throws BusyError when an app's write holds the lock for more than `lockMs` (the wait blocks the
+   * thread: callers try briefly and wait between tries with timers, see DB.openSnapshotRead).
    */
-  openSnapshotRead(): SnapshotRead {
+  openSnapshotRead(lockMs: number): SnapshotRead {
     if (!this.#started || this.#closed) throw new UnsupportedDatabaseStateError(`database ${this.name} is not being captured`);
     const conns = this.#conns!;
     let gap = false;
     try {
       return openSnapshotRead(this.#db.path, (begin) => {
         // While writes are paused the lock is already held (a handoff can need a snapshot).
-        if (!this.#paused && !conns.tryLockWrite(SNAPSHOT_LOCK_MS)) throw lockedError(this.name, SNAPSHOT_LOCK_MS);
+        if (!this.#paused && !conns.tryLockWrite(lockMs)) throw new BusyError(`database ${this.name} is locked by an app's write transaction`);
         try {
           gap = this.#t.poll().gap;
           if (gap) throw new UnsupportedDatabaseStateError(`database ${this.name}: WAL frames were missed; a new snapshot is being taken`);

@@ -1,7 +1,8 @@
 import { BusyError } from '../errors.ts';
 
-/** True for SQLite's "another connection holds the lock" errors (SQLITE_BUSY, SQLITE_LOCKED and their extended codes). */
+/** True for SQLite's "another connection holds the lock" errors (SQLITE_BUSY, SQLITE_LOCKED and their extended codes), and our BusyError. */
 export function isBusy(err: unknown): boolean {
+  if (err instanceof BusyError) return true;
   const code = (err as { code?: string }).code ?? '';
   return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
 }

@@ -7,11 +7,16 @@ import { DatabaseCapture } from '../capture/database-capture.ts';
 import { walReference } from '../capture/wal-resume.ts';
 import type { DatabaseHandle, DbFiles } from '../sqlite/database-handle.ts';
 import type { LockedDatabase } from '../sqlite/pages.ts';
+import { retryBusyAsync } from '../sqlite/busy.ts';
 import type { SnapshotRead } from '../sqlite/snapshot-read.ts';
 import { UnsupportedDatabaseStateError } from '../errors.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import { SegmentLog } from '../log/segment-log.ts';
 import type { Pos } from '../ltx/position.ts';
+
+// How long DB.openSnapshotRead waits for an app's write to end, and how long one try may hold the thread.
+const SNAPSHOT_WAIT_MS = 10_000;
+const SNAPSHOT_TRY_LOCK_MS = 5;
 
 /** Settings every database of a node shares. */
 export interface DbOptions {
@@ -104,11 +109,16 @@ export class DB extends EventEmitter implements DatabaseHandle {
     this.#files ??= { db: fs.openSync(this.path, 'r'), shm: fs.openSync(`${this.path}-shm`, 'r') };
   }
 
-  /** A consistent read of the database at its position, on either role (for a snapshot, an export). */
-  openSnapshotRead(): SnapshotRead {
+  /**
+   * A consistent read of the database at its position, on either role (for a snapshot, an export).
+   * On the primary it needs a moment without an app's write: it tries for a few milliseconds at a
+   * time, waiting between tries with timers (the API, the lease and the streams run on this
+   * thread), for up to `waitMs`; then it throws BusyError.
+   */
+  openSnapshotRead(waitMs = SNAPSHOT_WAIT_MS): Promise<SnapshotRead> {
     const engine = this.#capture ?? this.#applier;
-    if (!engine) throw new UnsupportedDatabaseStateError(`database ${this.name} is not open`);
-    return engine.openSnapshotRead();
+    if (!engine) return Promise.reject(new UnsupportedDatabaseStateError(`database ${this.name} is not open`));
+    return retryBusyAsync(waitMs, `a snapshot of ${this.name}`, () => engine.openSnapshotRead(SNAPSHOT_TRY_LOCK_MS));
   }
 
   /** Loads the log once (its torn tail, if any, is cut and reported). */

@@ -3,7 +3,7 @@ import type { Pos } from '../ltx/position.ts';
 import { drained } from '../protocol/drained.ts';
 import { encodeFrame, FrameType, frameChunks, type Frame } from '../protocol/frames.ts';
 import { snapshotLtx } from '../sqlite/snapshot-ltx.ts';
-import type { DB } from '../store/db.ts';
+import type { SnapshotRead } from '../sqlite/snapshot-read.ts';
 
 // An LTX file goes to a replica in frames of at most this much data.
 const CHUNK_BYTES = 256 * 1024;
@@ -19,12 +19,11 @@ export function ltxFrames(name: string, data: Buffer): Frame[] {
   return frames;
 }
 
-/** Streams the database as it is now as snapshot LTX 1-N; resolves with its position and size. */
-export async function sendSnapshot(db: DB, send: Send, nodeId: bigint): Promise<{ pos: Pos; pageCount: number }> {
-  const snap = db.capture!.openSnapshotRead();
+/** Streams database `name` as `snap` reads it, as snapshot LTX 1-N, and closes `snap`; resolves with its position and size. */
+export async function sendSnapshot(name: string, snap: SnapshotRead, send: Send, nodeId: bigint): Promise<{ pos: Pos; pageCount: number }> {
   try {
     const { pos, pageCount } = snap;
-    await send({ type: FrameType.LtxBegin, name: db.name });
+    await send({ type: FrameType.LtxBegin, name });
     let chunks: Uint8Array[] = [];
     let size = 0;
     const flush = async () => {

@@ -12,6 +12,7 @@ import { FrameType, type PeerNode } from '../protocol/frames.ts';
 import { ConflictError, InvalidRequestError } from '../errors.ts';
 import { ltxFrames, sendSnapshot, writeFrames, type Send } from './frame-writer.ts';
 import { ReplicaAcks } from './replica-acks.ts';
+import { SkippedSnapshots, SnapshotUnavailable } from './skipped-snapshots.ts';
 
 export const HEARTBEAT_INTERVAL_MS = 1000;
 // A catch-up reads this much of the log at a time (one read, sent in one write).
@@ -20,6 +21,9 @@ const READ_BYTES = 4 * 1024 * 1024;
 // large reads that glibc maps and gives back, where the tail's many small Buffers leave behind heap
 // it keeps (see the replica's MAX_QUEUED_BYTES). 2 MB is seconds of a busy app's commits.
 const TAIL_BYTES = 2 * 1024 * 1024;
+// How long a stream waits for an app's write to end before it skips a snapshot for now (the wait
+// holds up this replica's other databases, never the thread).
+const SNAPSHOT_WAIT_MS = 200;
 
 /** A replica connected to this primary, as `litefleet status` shows it. */
 export interface ConnectedReplica {
@@ -173,6 +177,7 @@ export class StreamServer {
       dirty.add(name);
       wake?.();
     };
+    const skipped = new SkippedSnapshots(onDrop);
     const onCommit = (ev: CommitEvent) => {
       if (ev.ltx) {
         let t = tails.get(ev.name);
@@ -203,7 +208,16 @@ export class StreamServer {
         dirty.clear();
         for (const name of names) {
           if (closed) break;
-          await this.#catchUp(name, positions, send, tails, sentTerms);
+          if (!skipped.due(name)) continue;
+          try {
+            await this.#catchUp(name, positions, send, tails, sentTerms);
+            if (skipped.sent(name)) this.#logger.info({ replica: body.nodeId, db: name }, 'sent the snapshot skipped before');
+          } catch (err) {
+            if (!(err instanceof SnapshotUnavailable)) throw err;
+            const { attempts, retryInMs } = skipped.skip(name);
+            // The others go on; this one is tried again (logged at the first try and then rarely).
+            if ((attempts & (attempts - 1)) === 0) this.#logger.warn({ replica: body.nodeId, db: name, attempts, retryInMs, err: err.message }, 'skipping a database in the stream for now');
+          }
         }
         if (!ready) {
           ready = true;
@@ -240,6 +254,7 @@ export class StreamServer {
     } finally {
       this.#store.off('commit', onCommit);
       this.#store.off('drop', onDrop);
+      skipped.close();
       this.#replicas.delete(res);
       this.#control.delete(replica);
       control.handoff?.done(new Error(`node ${body.nodeId} disconnected`));
@@ -285,13 +300,20 @@ export class StreamServer {
         await send(...next.files.flatMap((data) => ltxFrames(name, data)));
         pos = next.pos;
       } else {
+        // Opened before anything is said of it: one that cannot be read now is skipped, the replica none the wiser.
+        const snap = await db.openSnapshotRead(SNAPSHOT_WAIT_MS).catch((err: Error) => {
+          throw new SnapshotUnavailable(name, err);
+        });
         if (diverged && pos.txid > 0) {
           // Tell the replica where our history has been, so it can keep what it must discard.
           const points = [db.pos, ...db.log.historyPoints()].map(formatPos);
           this.#logger.warn({ db: name, replica: formatPos(pos) }, "replica history diverged from the primary's; resetting it with a snapshot");
-          await send({ type: FrameType.Diverged, diverged: { name, points } });
+          await send({ type: FrameType.Diverged, diverged: { name, points } }).catch((err: unknown) => {
+            snap.close();
+            throw err;
+          });
         }
-        const snapshot = await sendSnapshot(db, send, this.#nodeId);
+        const snapshot = await sendSnapshot(name, snap, send, this.#nodeId);
         this.#logger.info({ db: name, txid: snapshot.pos.txid, pages: snapshot.pageCount }, 'sent snapshot to replica');
         pos = snapshot.pos;
         diverged = false;

@@ -278,3 +278,40 @@ test('a replica refuses names and values from the stream that are not plain: no 
   assert.equal(fs.existsSync(`${victim}-wal`), false);
   assert.equal((await fetch(`${replica.url}/health`)).status, 200);
 });
+
+test("a snapshot a new replica needs while an app holds the database's write lock is skipped for now: the primary's loop keeps turning, the other databases stream, and it follows once the lock is gone", async () => {
+  const nodes: NodeProcess[] = [];
+  const root = makeTempDir('litefleet-skip-', async () => {
+    for (const n of nodes) await n.stop();
+  });
+  const primary = await NodeProcess.start({ root: path.join(root, 'p'), candidate: true });
+  nodes.push(primary);
+  for (const name of ['held.db', 'free.db']) {
+    await runSqliteCli(path.join(primary.dir, name), '.timeout 5000\nPRAGMA journal_mode=WAL; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    await primary.waitForCapture(name);
+  }
+  const lock = await holdWriteLock(path.join(primary.dir, 'held.db'));
+  let committed = false;
+  try {
+    const replica = await NodeProcess.start({ root: path.join(root, 'r'), candidate: false, primaryUrl: primary.url });
+    nodes.push(replica);
+    // Waiting for the lock must not hold the primary's thread: /health answers all along (a wait
+    // of 10 s, as before, fails this), until the stream says it skipped the locked database.
+    await waitFor(async () => {
+      const health = await fetch(`${primary.url}/health`, { signal: AbortSignal.timeout(2_000) });
+      assert.equal(health.status, 200);
+      return /skipping a database in the stream for now.*held\.db|held\.db.*skipping a database in the stream/.test(primary.output);
+    }, 20_000, () => `the primary to skip held.db:\n${primary.output.slice(-3000)}`);
+    const free = (await primary.database('free.db'))!;
+    assert.equal(await replica.waitForTxid('free.db', free.txid), free.txid);
+    assert.equal((await replica.database('held.db'))?.txid ?? 0, 0, 'held.db has not been sent while the app holds its lock');
+    await lock.commit();
+    committed = true;
+    const held = await primary.waitForTxid('held.db', 2);
+    await replica.waitForTxid('held.db', held);
+    assert.equal(databaseChecksum(path.join(replica.dir, 'held.db')).checksum, databaseChecksum(path.join(primary.dir, 'held.db')).checksum);
+    assert.match(primary.output, /sent the snapshot skipped before/);
+  } finally {
+    if (!committed) await lock.commit();
+  }
+});

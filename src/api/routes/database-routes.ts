@@ -64,7 +64,7 @@ async function exec(host: RouteHost, req: http.IncomingMessage, url: URL): Promi
 /** GET /db/<name>/export: a consistent copy of this node's database, as a file's bytes. */
 async function exportDatabase(db: DB, res: http.ServerResponse): Promise<void> {
   if (db.pos.txid === 0) throw new NotFoundError(`database ${db.name} has no content on this node yet`);
-  const snap = db.openSnapshotRead();
+  const snap = await db.openSnapshotRead();
   try {
     res.writeHead(200, { 'content-type': 'application/vnd.sqlite3', 'content-length': snap.pageSize * snap.pageCount, 'litefleet-txid': String(snap.pos.txid) });
     for (const page of filePages(snap.pages(), snap.pageSize, snap.pageCount)) {
@@ -123,7 +123,7 @@ async function ltxAfter(db: DB, after: string | null, res: http.ServerResponse):
 
 /** GET /db/<name>/snapshot: this node's database as a snapshot LTX at its position (another node fetching what it lacks). */
 async function snapshot(host: RouteHost, db: DB, res: http.ServerResponse): Promise<void> {
-  const snap = db.openSnapshotRead();
+  const snap = await db.openSnapshotRead();
   try {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'litefleet-position': formatPos(snap.pos), [TERMS_HEADER]: JSON.stringify(db.log.recentTerms) });
     let pieces: Uint8Array[] = [];
