@@ -3,6 +3,7 @@ import { BusyError, UnsupportedDatabaseStateError } from '../errors.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import type { DatabaseHandle } from '../sqlite/database-handle.ts';
+import { readWalIndex, type WalIndexState } from '../wal/wal-index.ts';
 import { WAL_FRAME_HEADER_SIZE, type WalReader, type WalTransaction } from '../wal/wal-reader.ts';
 import type { LockedDatabase } from '../sqlite/pages.ts';
 import { openSnapshotRead, type SnapshotRead } from '../sqlite/snapshot-read.ts';
@@ -37,6 +38,7 @@ export class DatabaseCapture extends EventEmitter {
   readonly #stall: WalStall;
   #conns: CaptureConnections | undefined;
   #scheduled = false;
+  #headerCheckDue = false;
   #running = false;
   #closed = false;
   #started = false;
@@ -44,6 +46,8 @@ export class DatabaseCapture extends EventEmitter {
   /** When the pin last moved, and whether capture has read past it since. */
   #pinnedAt = -Infinity;
   #pinBehind = false;
+  /** The WAL index as the last fallback poll found it (undefined: the next one runs a pass). */
+  #polledIndex: WalIndexState | undefined;
   /** Callers of settle() waiting for the next pass that reads the WAL to its end. */
   #settling: Array<(pos: Pos) => void> = [];
   /** Counters for metrics and tests. */
@@ -157,6 +161,23 @@ export class DatabaseCapture extends EventEmitter {
     });
   }
 
+  /**
+   * The store's fallback poll, for file-system events that never came: a pass when SQLite's WAL
+   * index moved since the last poll (every commit moves it: its frame count, checksum or salts),
+   * or when a pass has work left (the pin behind, unreadable frames being timed, a pass that
+   * failed); otherwise one read of the index, where a pass reads the WAL, its header and the index.
+   */
+  pollIfChanged(): void {
+    if (this.#closed || !this.#started || this.#paused) return;
+    if (!this.#pinBehind && !this.#stall.watching) {
+      const index = readWalIndex(this.#db.files.shm);
+      const was = this.#polledIndex;
+      this.#polledIndex = index;
+      if (index && was && index.mxFrame === was.mxFrame && index.s0 === was.s0 && index.s1 === was.s1 && index.salt1 === was.salt1 && index.salt2 === was.salt2) return;
+    }
+    this.schedule();
+  }
+
   /** One capture pass: read new commits, log them, move the pin or reset the WAL, sync when idle. */
   run(): void {
     if (this.#closed || this.#running || !this.#started || this.#paused) return;
@@ -189,6 +210,8 @@ export class DatabaseCapture extends EventEmitter {
       }
       this.#db.clearProblem('capture');
     } catch (err) {
+      // What it failed to log is still there: the next fallback poll tries again.
+      this.#polledIndex = undefined;
       this.#db.reportProblem('capture', err);
     } finally {
       this.#running = false;
@@ -223,13 +246,29 @@ export class DatabaseCapture extends EventEmitter {
     });
   }
 
+  /** Checks the header soon (see checkHeader): one check for a burst of writes to the database file. */
+  checkHeaderSoon(): void {
+    if (this.#headerCheckDue || this.#closed) return;
+    this.#headerCheckDue = true;
+    setImmediate(() => {
+      this.#headerCheckDue = false;
+      this.checkHeader();
+    });
+  }
+
   /**
    * Checks the database header for changes capture cannot follow (see modeChange). They are
    * logged and repaired (WAL again, then a new snapshot).
    */
   checkHeader(): void {
     if (this.#closed || !this.#started || this.#running || this.#paused) return;
-    const what = modeChange(this.name, this.#db.files.db, this.#t.checksum?.pageSize);
+    let what: string | undefined;
+    try {
+      what = modeChange(this.name, this.#db.files.db, this.#t.checksum?.pageSize);
+    } catch (err) {
+      this.#o.logger.error({ db: this.name, err: (err as Error).message }, 'cannot check the database header');
+      return;
+    }
     if (!what) return;
     this.#o.logger.error({ db: this.name }, `${what}; taking a new snapshot`);
     this.#running = true;

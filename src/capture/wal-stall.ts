@@ -24,6 +24,11 @@ export class WalStall {
   /** Since when idle passes have found the WAL index ahead of what the reader can read. */
   #since: number | undefined;
 
+  /** True while idle passes are timing frames the reader cannot read (they must go on). */
+  get watching(): boolean {
+    return this.#since !== undefined;
+  }
+
   constructor(t: TransactionLogger, shm: () => number, name: string, logger: Logger) {
     this.#t = t;
     this.#shm = shm;

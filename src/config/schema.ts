@@ -129,7 +129,7 @@ export const configSchema = v.strictObject({
   capture: v.optional(
     v.strictObject({
       'reset-frames': count(50, 100_000, 500),
-      'poll-interval': duration('50ms'),
+      'poll-interval': duration('1s'),
     }),
     {},
   ),

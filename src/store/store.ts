@@ -37,7 +37,7 @@ const SCAN_INTERVAL_MS = 1000;
 // A database that cannot be opened for capture is tried again after 1 s, then twice as long each
 // time up to this: a node at its descriptor limit must not spend itself retrying every second.
 const MAX_RETRY_MS = 60_000;
-const HEADER_CHECK_EVERY = 20;
+const HEADER_CHECK_EVERY = 5;
 const FLUSH_INTERVAL_MS = 1000;
 
 /**
@@ -129,25 +129,23 @@ export class Store extends EventEmitter {
     for (const db of [...this.#dbs.values()]) this.#capture(db);
     this.scan();
     // One watch on the directory covers every -wal file by name, so a WAL deleted and created
-    // again (a new inode) is still seen; the interval below is the fallback for missed events.
+    // again (a new inode) is still seen; a write to a database file itself (a checkpoint, or an app
+    // leaving WAL mode) has its header checked. The interval below is the fallback for missed events.
     this.#watcher = fs.watch(this.#o.dir, (_event, filename) => {
       if (!filename) return;
-      const name = filename.endsWith('-wal') ? filename.slice(0, -4) : filename;
-      const cap = this.#dbs.get(name)?.capture;
-      if (cap) cap.schedule();
-      else if (!filename.endsWith('-wal') && !filename.endsWith('-shm') && !filename.endsWith('-journal')) this.scan();
+      const wal = filename.endsWith('-wal');
+      const cap = this.#dbs.get(wal ? filename.slice(0, -4) : filename)?.capture;
+      if (cap) {
+        cap.schedule();
+        if (!wal) cap.checkHeaderSoon();
+      } else if (!wal && !filename.endsWith('-shm') && !filename.endsWith('-journal')) this.scan();
     });
     this.#timers.push(
       setInterval(() => {
         const checkHeaders = ++this.#ticks % HEADER_CHECK_EVERY === 0;
         for (const db of this.#dbs.values()) {
-          db.capture?.schedule();
-          if (!checkHeaders) continue;
-          try {
-            db.capture?.checkHeader();
-          } catch (err) {
-            this.#o.logger.error({ db: db.name, err: (err as Error).message }, 'cannot check the database header');
-          }
+          db.capture?.pollIfChanged();
+          if (checkHeaders) db.capture?.checkHeaderSoon();
         }
       }, this.#o.pollIntervalMs),
       setInterval(() => this.scan(), SCAN_INTERVAL_MS),

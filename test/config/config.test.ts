@@ -25,7 +25,7 @@ test('a candidate expression becomes a boolean and defaults are filled in', () =
   assert.equal(c.http.token, '0123456789abcdef0');
   assert.equal(c.http.addr, ':20202');
   assert.equal(c.ltx.retention, 10 * 60_000);
-  assert.equal(c.capture['poll-interval'], 50);
+  assert.equal(c.capture['poll-interval'], 1000);
   assert.equal(c.dir, '/var/lib/app');
 });
 

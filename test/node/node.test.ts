@@ -259,6 +259,20 @@ test('a database changed while the node was down gets a new snapshot', async () 
   assertChain(node, db, false);
 });
 
+test('commits whose file-system events never reach the node are captured by the fallback poll, which reads the WAL only when the WAL index moved', async () => {
+  const { node, db } = await setup('capture:\n  poll-interval: 300ms\n');
+  // The same files under other names in another folder: SQLite shares them (same inodes, same
+  // locks), but the kernel tells the watchers of that folder, not the node's, of the writes.
+  const elsewhere = path.join(node.root, 'elsewhere');
+  fs.mkdirSync(elsewhere);
+  for (const suffix of ['', '-wal', '-shm']) fs.linkSync(`${db}${suffix}`, path.join(elsewhere, `app.db${suffix}`));
+  await runSqliteCli(path.join(elsewhere, 'app.db'), ".timeout 5000\nINSERT INTO t(v) VALUES ('unseen 1');\nINSERT INTO t(v) VALUES ('unseen 2');\n");
+  await node.waitForTxid('sqlite.db', 3);
+  await runSqliteCli(path.join(elsewhere, 'app.db'), ".timeout 5000\nINSERT INTO t(v) VALUES ('unseen 3');\n");
+  await node.waitForTxid('sqlite.db', 4);
+  assertChain(node, db, true);
+});
+
 test('leaving WAL mode, a page-size change and EXCLUSIVE locking are refused or repaired, never followed silently', async () => {
   const { node, db } = await setup();
   // While the node runs, SQLite itself refuses: the node's read keeps the database shared.
