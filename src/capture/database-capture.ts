@@ -3,7 +3,7 @@ import { BusyError, UnsupportedDatabaseStateError } from '../errors.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import type { DatabaseHandle } from '../sqlite/database-handle.ts';
-import { readWalIndex, type WalIndexState } from '../wal/wal-index.ts';
+import { readWalIndex, sameCommits, type WalIndexState } from '../wal/wal-index.ts';
 import { WAL_FRAME_HEADER_SIZE, type WalReader, type WalTransaction } from '../wal/wal-reader.ts';
 import type { LockedDatabase } from '../sqlite/pages.ts';
 import { openSnapshotRead, type SnapshotRead } from '../sqlite/snapshot-read.ts';
@@ -170,10 +170,9 @@ export class DatabaseCapture extends EventEmitter {
   pollIfChanged(): void {
     if (this.#closed || !this.#started || this.#paused) return;
     if (!this.#pinBehind && !this.#stall.watching) {
-      const index = readWalIndex(this.#db.files.shm);
       const was = this.#polledIndex;
-      this.#polledIndex = index;
-      if (index && was && index.mxFrame === was.mxFrame && index.s0 === was.s0 && index.s1 === was.s1 && index.salt1 === was.salt1 && index.salt2 === was.salt2) return;
+      this.#polledIndex = readWalIndex(this.#db.files.shm);
+      if (sameCommits(this.#polledIndex, was)) return;
     }
     this.schedule();
   }
@@ -203,7 +202,9 @@ export class DatabaseCapture extends EventEmitter {
         const frameSize = WAL_FRAME_HEADER_SIZE + (this.#t.checksum?.pageSize ?? 4096);
         const now = performance.now();
         this.#pinBehind = false;
-        if (this.#reader.framesBytes >= this.#o.resetFrames * frameSize) this.#resetWal();
+        if (this.#reader.framesBytes >= this.#o.resetFrames * frameSize) {
+          if (resetWal(this.#conns!, this.#t, this.#db.files.shm, this.#o.resetFrames)) this.stats.resets++;
+        }
         else if (res.transactions.length === 0 || now - this.#pinnedAt >= REPIN_MS) this.#conns!.repin();
         else this.#pinBehind = true;
         if (!this.#pinBehind) this.#pinnedAt = now;
@@ -262,21 +263,15 @@ export class DatabaseCapture extends EventEmitter {
    */
   checkHeader(): void {
     if (this.#closed || !this.#started || this.#running || this.#paused) return;
-    let what: string | undefined;
-    try {
-      what = modeChange(this.name, this.#db.files.db, this.#t.checksum?.pageSize);
-    } catch (err) {
-      this.#o.logger.error({ db: this.name, err: (err as Error).message }, 'cannot check the database header');
-      return;
-    }
-    if (!what) return;
-    this.#o.logger.error({ db: this.name }, `${what}; taking a new snapshot`);
     this.#running = true;
     try {
+      const what = modeChange(this.name, this.#db.files.db, this.#t.checksum?.pageSize);
+      if (!what) return;
+      this.#o.logger.error({ db: this.name }, `${what}; taking a new snapshot`);
       this.#conns!.ensureWal();
       this.#snapshot(what);
     } catch (err) {
-      this.#o.logger.error({ db: this.name, err }, 'could not repair the database mode');
+      this.#o.logger.error({ db: this.name, err }, 'could not check or repair the database mode');
     } finally {
       this.#running = false;
     }
@@ -380,16 +375,6 @@ export class DatabaseCapture extends EventEmitter {
     for (const resolve of this.#settling.splice(0)) resolve(this.pos);
     this.#conns?.close();
     this.#reader.close();
-  }
-
-  /** Resets the WAL once the tail is captured under the app's write lock (see resetWal). */
-  #resetWal(): void {
-    const frameSize = WAL_FRAME_HEADER_SIZE + this.#t.checksum!.pageSize;
-    const wal = { shm: this.#db.files.shm, frameSize, framesBytes: this.#reader.framesBytes, resetFrames: this.#o.resetFrames };
-    const captureTail = () => {
-      if (this.#t.poll().gap) throw new Error('WAL restarted while the write lock was held');
-    };
-    if (resetWal(this.#conns!, wal, captureTail)) this.stats.resets++;
   }
 
   /** Takes the write lock, consumes the WAL, pins, releases, then snapshots at the pin. */
