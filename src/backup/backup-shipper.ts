@@ -200,6 +200,8 @@ export class BackupShipper {
     const snap = await cap.openSnapshotRead();
     let chunks: Uint8Array[];
     try {
+      // The wait for an app's write may have outlasted the lease.
+      this.#checkLease();
       // Stamped with the time of the transaction it ends at, as the log has it: a restore to that
       // moment must find it (the snapshot is taken a little later).
       chunks = [...snapshotLtx(snap, 0n, cap.log.headerAt(snap.pos.txid)?.timestamp)];

@@ -3,8 +3,8 @@ import { BusyError, UnsupportedDatabaseStateError } from '../errors.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import type { DatabaseHandle } from '../sqlite/database-handle.ts';
-import { readWalIndex, sameCommits, type WalIndexState } from '../wal/wal-index.ts';
-import { WAL_FRAME_HEADER_SIZE, type WalReader, type WalTransaction } from '../wal/wal-reader.ts';
+import { readWalIndex } from '../wal/wal-index.ts';
+import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, type WalReader, type WalTransaction } from '../wal/wal-reader.ts';
 import type { LockedDatabase } from '../sqlite/pages.ts';
 import { openSnapshotRead, type SnapshotRead } from '../sqlite/snapshot-read.ts';
 import { CaptureConnections } from './capture-connections.ts';
@@ -19,8 +19,8 @@ import { WalStall } from './wal-stall.ts';
 const PASS_BYTES = 1024 * 1024;
 // While commits flow the pin moves on at most this often: a pin behind what capture has read only
 // holds the app's checkpoints back a little, and moving it (a read transaction ended and one
-// begun) at every commit was a tenth of the primary's time at 1000 commits a second. An idle pass
-// (the store's poll) brings it up to date.
+// begun) at every commit was a tenth of the primary's time at 1000 commits a second. The store's
+// fallback poll (every second by default) brings it up to date once commits stop.
 const REPIN_MS = 20;
 const SNAPSHOT_LOCK_MS = 10_000;
 
@@ -46,8 +46,6 @@ export class DatabaseCapture extends EventEmitter {
   /** When the pin last moved, and whether capture has read past it since. */
   #pinnedAt = -Infinity;
   #pinBehind = false;
-  /** The WAL index as the last fallback poll found it (undefined: the next one runs a pass). */
-  #polledIndex: WalIndexState | undefined;
   /** Callers of settle() waiting for the next pass that reads the WAL to its end. */
   #settling: Array<(pos: Pos) => void> = [];
   /** Counters for metrics and tests. */
@@ -162,17 +160,20 @@ export class DatabaseCapture extends EventEmitter {
   }
 
   /**
-   * The store's fallback poll, for file-system events that never came: a pass when SQLite's WAL
-   * index moved since the last poll (every commit moves it: its frame count, checksum or salts),
-   * or when a pass has work left (the pin behind, unreadable frames being timed, a pass that
-   * failed); otherwise one read of the index, where a pass reads the WAL, its header and the index.
+   * The store's fallback poll, for file-system events that never came: a pass unless the reader
+   * stands at the end of what SQLite's WAL index counts as committed (same generation, same frame)
+   * and no pass has work left (the pin behind). Where a pass reads the WAL, its header and the
+   * index, a poll with nothing new is one read of the index.
    */
   pollIfChanged(): void {
     if (this.#closed || !this.#started || this.#paused) return;
-    if (!this.#pinBehind && !this.#stall.watching) {
-      const was = this.#polledIndex;
-      this.#polledIndex = readWalIndex(this.#db.files.shm);
-      if (sameCommits(this.#polledIndex, was)) return;
+    try {
+      const index = readWalIndex(this.#db.files.shm);
+      const cursor = this.#reader.cursor;
+      const end = index && WAL_HEADER_SIZE + index.mxFrame * (WAL_FRAME_HEADER_SIZE + (this.#t.checksum?.pageSize ?? 0));
+      if (!this.#pinBehind && cursor && index && cursor.salt1 === index.salt1 && cursor.salt2 === index.salt2 && cursor.offset === end) return;
+    } catch {
+      // the pass reports what is wrong
     }
     this.schedule();
   }
@@ -204,15 +205,15 @@ export class DatabaseCapture extends EventEmitter {
         this.#pinBehind = false;
         if (this.#reader.framesBytes >= this.#o.resetFrames * frameSize) {
           if (resetWal(this.#conns!, this.#t, this.#db.files.shm, this.#o.resetFrames)) this.stats.resets++;
+        } else if (res.transactions.length === 0 || now - this.#pinnedAt >= REPIN_MS) {
+          this.#conns!.repin();
+        } else {
+          this.#pinBehind = true;
         }
-        else if (res.transactions.length === 0 || now - this.#pinnedAt >= REPIN_MS) this.#conns!.repin();
-        else this.#pinBehind = true;
         if (!this.#pinBehind) this.#pinnedAt = now;
       }
       this.#db.clearProblem('capture');
     } catch (err) {
-      // What it failed to log is still there: the next fallback poll tries again.
-      this.#polledIndex = undefined;
       this.#db.reportProblem('capture', err);
     } finally {
       this.#running = false;

@@ -6,6 +6,8 @@ import type { CommitEvent } from '../log/commit-event.ts';
 import { sqlitePageCount } from '../sqlite/pages.ts';
 import type { WalTransaction } from '../wal/wal-reader.ts';
 
+const ARENA_BYTES = 1024 * 1024;
+
 /**
  * WAL transactions as the LTX files of the TXIDs after `from`, with the commit events to tell
  * once they are logged, and the position after the last; `sum` advances through them (the caller
@@ -14,15 +16,21 @@ import type { WalTransaction } from '../wal/wal-reader.ts';
 export function transactionsLtx(name: string, txs: WalTransaction[], from: Pos, sum: DatabaseChecksum, o: { compress: boolean; nodeId: bigint }): { files: Buffer[]; events: CommitEvent[]; pos: Pos } {
   const files: Buffer[] = [];
   const events: CommitEvent[] = [];
-  // The batch's files are written back to back into one buffer, sized for every page the WAL
-  // transactions hold (a page past a commit's size is left out, so a little may go unused): a
-  // Buffer per commit was a tenth of capture's CPU flat out, in allocation and garbage collection.
-  let arena = o.compress ? undefined : Buffer.allocUnsafeSlow(txs.reduce((n, tx) => n + transactionFileSize(tx.pages.size, sum.pageSize), 0));
+  // The batch's files are written back to back into buffers of up to ARENA_BYTES, each file sized
+  // for every page its WAL transaction holds (a page past the commit's size is left out, so a
+  // little may go unused): a Buffer per commit was a tenth of capture's CPU flat out, in allocation
+  // and garbage collection. The cap bounds what one file kept in memory (the stream's tail) holds.
+  const bound = (tx: WalTransaction) => transactionFileSize(tx.pages.size, sum.pageSize);
+  let left = o.compress ? 0 : txs.reduce((n, tx) => n + bound(tx), 0);
+  let arena: Buffer | undefined;
   let pos = from;
   for (const tx of txs) {
     const txid = pos.txid + 1;
+    const need = bound(tx);
+    if (!o.compress && (arena?.length ?? 0) < need) arena = Buffer.allocUnsafeSlow(Math.max(need, Math.min(left, ARENA_BYTES)));
+    left -= need;
     const { ltx, header } = transactionLtx(tx, txid, pos.checksum, sum, o, arena);
-    arena = arena?.subarray(ltx.length);
+    if (arena && ltx.buffer === arena.buffer) arena = arena.subarray(ltx.length);
     files.push(ltx);
     events.push({ name, txid, checksum: sum.value, pre: pos, pageSize: header.pageSize, timestamp: header.timestamp, snapshot: false, ltx });
     pos = { txid, checksum: sum.value };

@@ -6,8 +6,8 @@ import { lockedError } from './database-mode.ts';
 import type { TransactionLogger } from './transaction-logger.ts';
 
 // How long the WAL index may say SQLite committed frames the reader cannot read before capture
-// gives up following the WAL and starts over from a snapshot (a pass runs every poll interval,
-// so a commit merely racing the check is read long before).
+// gives up following the WAL and starts over from a snapshot (a commit merely racing the check is
+// read by the pass its file-system event brings, within milliseconds).
 const STALL_MS = 1_000;
 
 /**
@@ -23,11 +23,6 @@ export class WalStall {
   readonly #logger: Logger;
   /** Since when idle passes have found the WAL index ahead of what the reader can read. */
   #since: number | undefined;
-
-  /** True while idle passes are timing frames the reader cannot read (they must go on). */
-  get watching(): boolean {
-    return this.#since !== undefined;
-  }
 
   constructor(t: TransactionLogger, shm: () => number, name: string, logger: Logger) {
     this.#t = t;

@@ -15,15 +15,11 @@ export interface StatusSource {
   token: string;
 }
 
-/**
- * Every database's position and geometry; on the primary also how far the backup and each replica
- * have got. A database in `dir` the primary cannot capture is listed too, at TXID 0 with its problem.
- */
+/** Every database's position and geometry; on the primary also how far the backup and each replica have got. */
 export function databaseStatus(store: Store, roles: Roles): DatabaseStatus[] {
   const backup = roles.backup;
   const replicas = roles.streamServer?.replicas ?? [];
-  const failed = [...store.failed.values()].map((f): DatabaseStatus => ({ name: f.name, txid: 0, checksum: formatHex64(0n), pageSize: 0, pages: 0, problem: f.problem }));
-  const followed = store.databases().map((d): DatabaseStatus => {
+  return store.databases().map((d): DatabaseStatus => {
     const shipped = backup?.shipped(d.name);
     const acked = replicas.filter((r) => r.databases[d.name]).map((r) => [r.nodeId, r.databases[d.name]!.txid] as const);
     const problem = store.dbs.get(d.name)?.problem;
@@ -35,7 +31,6 @@ export function databaseStatus(store: Store, roles: Roles): DatabaseStatus[] {
       ...(problem ? { problem } : {}),
     };
   });
-  return [...followed, ...failed].sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** How far behind the primary this node is for `name` (zeros on the primary). */
@@ -46,7 +41,9 @@ export function lagOf(roles: Roles, name: string): { lagTxids: number; lagMs: nu
 
 /** What GET /info answers: this node, its databases and the nodes it knows (a replica asks its primary for them). */
 export async function nodeInfo(s: StatusSource): Promise<NodeInfo> {
-  const databases = databaseStatus(s.store, s.roles);
+  // A database in `dir` the primary cannot capture is listed too, at TXID 0 with its problem.
+  const failed = [...s.store.failed.values()].map((f): DatabaseStatus => ({ name: f.name, txid: 0, checksum: formatHex64(0n), pageSize: 0, pages: 0, problem: f.problem }));
+  const databases = [...databaseStatus(s.store, s.roles), ...failed].sort((a, b) => a.name.localeCompare(b.name));
   const self: ClusterNode = {
     id: s.node.id,
     role: s.node.role,

@@ -7,9 +7,9 @@ import { DatabaseCapture } from '../capture/database-capture.ts';
 import { walReference } from '../capture/wal-resume.ts';
 import type { DatabaseHandle, DbFiles } from '../sqlite/database-handle.ts';
 import type { LockedDatabase } from '../sqlite/pages.ts';
-import { retryBusyAsync } from '../sqlite/busy.ts';
+import { isBusy, retryBusyAsync } from '../sqlite/busy.ts';
 import type { SnapshotRead } from '../sqlite/snapshot-read.ts';
-import { UnsupportedDatabaseStateError } from '../errors.ts';
+import { BusyError, UnsupportedDatabaseStateError } from '../errors.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import { SegmentLog } from '../log/segment-log.ts';
 import type { Pos } from '../ltx/position.ts';
@@ -118,7 +118,8 @@ export class DB extends EventEmitter implements DatabaseHandle {
   openSnapshotRead(waitMs = SNAPSHOT_WAIT_MS): Promise<SnapshotRead> {
     const engine = this.#capture ?? this.#applier;
     if (!engine) return Promise.reject(new UnsupportedDatabaseStateError(`database ${this.name} is not open`));
-    return retryBusyAsync(waitMs, `a snapshot of ${this.name}`, () => engine.openSnapshotRead(SNAPSHOT_TRY_LOCK_MS));
+    // Capture says BusyError when an app's write held the lock through the try.
+    return retryBusyAsync(waitMs, `a snapshot of ${this.name}`, () => engine.openSnapshotRead(SNAPSHOT_TRY_LOCK_MS), (err) => err instanceof BusyError || isBusy(err));
   }
 
   /** Loads the log once (its torn tail, if any, is cut and reported). */

@@ -119,7 +119,10 @@ export class ReplicaStream extends EventEmitter {
 
   /** True when every database has applied everything the primary was last known to have (and none waits to be reset). */
   caughtUp(): boolean {
-    return [...this.#o.store.dbs.values()].every((d) => d.pos.txid >= (this.#primaryTxids[d.name] ?? 0) && !d.applier?.resetting) && this.#queuedBytes === 0;
+    const dbs = this.#o.store.dbs;
+    // Every database the primary has, those this node lacks too (a snapshot the primary skipped for now).
+    const reached = Object.entries(this.#primaryTxids).every(([name, txid]) => (dbs.get(name)?.pos.txid ?? 0) >= txid);
+    return reached && [...dbs.values()].every((d) => !d.applier?.resetting) && this.#queuedBytes === 0;
   }
 
   /** How far behind the primary each database is, in transactions and milliseconds. */

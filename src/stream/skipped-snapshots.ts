@@ -1,14 +1,14 @@
+import { LitefleetError } from '../errors.ts';
+
 // A database whose snapshot a stream could not read is tried again after this, then twice as long
 // each time up to MAX_RETRY_MS.
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 30_000;
 
 /** A snapshot a replica needs that could not be read now (an app's long write, no descriptors left…). */
-export class SnapshotUnavailable extends Error {
-  readonly db: string;
+export class SnapshotUnavailable extends LitefleetError {
   constructor(db: string, cause: Error) {
-    super(`cannot read a snapshot of ${db} for the replica: ${cause.message}`, { cause });
-    this.db = db;
+    super('ESNAPSHOTUNAVAILABLE', `cannot read a snapshot of ${db} for the replica: ${cause.message}`, { cause });
   }
 }
 
@@ -19,7 +19,8 @@ export class SnapshotUnavailable extends Error {
  */
 export class SkippedSnapshots {
   readonly #retry: (name: string) => void;
-  readonly #skipped = new Map<string, { attempts: number; retryAt: number; timer: NodeJS.Timeout }>();
+  /** Per skipped database: failed tries in a row, and whether its retry is still to come. */
+  readonly #skipped = new Map<string, { attempts: number; waiting: boolean; timer: NodeJS.Timeout }>();
 
   constructor(retry: (name: string) => void) {
     this.#retry = retry;
@@ -27,7 +28,7 @@ export class SkippedSnapshots {
 
   /** False while `name` waits for its next try. */
   due(name: string): boolean {
-    return (this.#skipped.get(name)?.retryAt ?? 0) <= Date.now();
+    return !this.#skipped.get(name)?.waiting;
   }
 
   /** Skips `name` for now; returns how many tries failed in a row and when the next is. */
@@ -36,12 +37,17 @@ export class SkippedSnapshots {
     if (before) clearTimeout(before.timer);
     const attempts = (before?.attempts ?? 0) + 1;
     const retryInMs = Math.min(FIRST_RETRY_MS * 2 ** (attempts - 1), MAX_RETRY_MS);
-    this.#skipped.set(name, { attempts, retryAt: Date.now() + retryInMs, timer: setTimeout(() => this.#retry(name), retryInMs) });
+    // The timer, not a clock compared later, says when it is due: it cannot fire a little early and be ignored.
+    const entry = { attempts, waiting: true, timer: setTimeout(() => {
+      entry.waiting = false;
+      this.#retry(name);
+    }, retryInMs) };
+    this.#skipped.set(name, entry);
     return { attempts, retryInMs };
   }
 
-  /** `name` was sent: true when it had been skipped before. */
-  sent(name: string): boolean {
+  /** `name` was sent: forgets it; true when it had been skipped. */
+  forget(name: string): boolean {
     const s = this.#skipped.get(name);
     if (s) clearTimeout(s.timer);
     return this.#skipped.delete(name);

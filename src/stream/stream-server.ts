@@ -208,10 +208,11 @@ export class StreamServer {
         dirty.clear();
         for (const name of names) {
           if (closed) break;
-          if (!skipped.due(name)) continue;
+          // A handoff waits for every database, and writes are paused: no waiting for a retry then.
+          if (!skipped.due(name) && !control.handoff?.positions.has(name)) continue;
           try {
             await this.#catchUp(name, positions, send, tails, sentTerms);
-            if (skipped.sent(name)) this.#logger.info({ replica: body.nodeId, db: name }, 'sent the snapshot skipped before');
+            if (skipped.forget(name)) this.#logger.info({ replica: body.nodeId, db: name }, 'sent the snapshot skipped before');
           } catch (err) {
             if (!(err instanceof SnapshotUnavailable)) throw err;
             const { attempts, retryInMs } = skipped.skip(name);
@@ -270,6 +271,8 @@ export class StreamServer {
    */
   async #catchUp(name: string, positions: Map<string, Pos>, send: Send, tails: Map<string, Tail>, sentTerms: Map<string, Terms>): Promise<void> {
     const db = this.#store.dbs.get(name);
+    // One this node failed to capture is still the cluster's: the replica keeps its copy.
+    if (this.#store.failed.has(name)) return;
     if (!db?.capture) {
       tails.delete(name);
       if (positions.has(name)) {
@@ -300,13 +303,13 @@ export class StreamServer {
         await send(...next.files.flatMap((data) => ltxFrames(name, data)));
         pos = next.pos;
       } else {
+        // Where our history has been, for a replica that must discard its own (it keeps what it can).
+        const points = diverged && pos.txid > 0 ? [db.pos, ...db.log.historyPoints()].map(formatPos) : undefined;
         // Opened before anything is said of it: one that cannot be read now is skipped, the replica none the wiser.
         const snap = await db.openSnapshotRead(SNAPSHOT_WAIT_MS).catch((err: Error) => {
           throw new SnapshotUnavailable(name, err);
         });
-        if (diverged && pos.txid > 0) {
-          // Tell the replica where our history has been, so it can keep what it must discard.
-          const points = [db.pos, ...db.log.historyPoints()].map(formatPos);
+        if (points) {
           this.#logger.warn({ db: name, replica: formatPos(pos) }, "replica history diverged from the primary's; resetting it with a snapshot");
           await send({ type: FrameType.Diverged, diverged: { name, points } }).catch((err: unknown) => {
             snap.close();

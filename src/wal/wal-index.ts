@@ -26,11 +26,6 @@ export interface WalIndexState {
   salt2: number;
 }
 
-/** True when both index states count the same committed WAL (frames, checksum chain, generation). */
-export function sameCommits(a: WalIndexState | undefined, b: WalIndexState | undefined): boolean {
-  return a !== undefined && b !== undefined && a.mxFrame === b.mxFrame && a.s0 === b.s0 && a.s1 === b.s1 && a.salt1 === b.salt1 && a.salt2 === b.salt2;
-}
-
 /**
  * Reads the WAL index header through `fd`, or undefined if the index is not initialised. The fd
  * must stay open while SQLite connections of this process use the database: closing any fd of a
