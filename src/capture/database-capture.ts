@@ -3,8 +3,8 @@ import { BusyError, UnsupportedDatabaseStateError } from '../errors.ts';
 import { formatPos, type Pos } from '../ltx/position.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import type { DatabaseHandle } from '../sqlite/database-handle.ts';
-import { readWalIndex } from '../wal/wal-index.ts';
-import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, type WalReader, type WalTransaction } from '../wal/wal-reader.ts';
+import { readWalIndex, unreadBytes } from '../wal/wal-index.ts';
+import { WAL_FRAME_HEADER_SIZE, type WalReader, type WalTransaction } from '../wal/wal-reader.ts';
 import type { LockedDatabase } from '../sqlite/pages.ts';
 import { openSnapshotRead, type SnapshotRead } from '../sqlite/snapshot-read.ts';
 import { CaptureConnections } from './capture-connections.ts';
@@ -168,10 +168,7 @@ export class DatabaseCapture extends EventEmitter {
   pollIfChanged(): void {
     if (this.#closed || !this.#started || this.#paused) return;
     try {
-      const index = readWalIndex(this.#db.files.shm);
-      const cursor = this.#reader.cursor;
-      const end = index && WAL_HEADER_SIZE + index.mxFrame * (WAL_FRAME_HEADER_SIZE + (this.#t.checksum?.pageSize ?? 0));
-      if (!this.#pinBehind && cursor && index && cursor.salt1 === index.salt1 && cursor.salt2 === index.salt2 && cursor.offset === end) return;
+      if (!this.#pinBehind && unreadBytes(readWalIndex(this.#db.files.shm), this.#reader.cursor, this.#t.checksum?.pageSize ?? 0) === 0) return;
     } catch {
       // the pass reports what is wrong
     }

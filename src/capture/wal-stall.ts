@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { readWalIndex, type WalIndexState } from '../wal/wal-index.ts';
+import { readWalIndex, unreadBytes, type WalIndexState } from '../wal/wal-index.ts';
 import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE } from '../wal/wal-reader.ts';
 import type { CaptureConnections } from './capture-connections.ts';
 import { lockedError } from './database-mode.ts';
@@ -40,9 +40,9 @@ export class WalStall {
   check(conns: CaptureConnections, lockMs: number): 'none' | 'gap' | 'skipped' {
     const reader = this.#t.reader;
     const cursor = reader.cursor;
-    const frameSize = WAL_FRAME_HEADER_SIZE + (this.#t.checksum?.pageSize ?? 0);
-    const ahead = (index: WalIndexState | undefined): index is WalIndexState =>
-      cursor !== undefined && index !== undefined && index.salt1 === cursor.salt1 && index.salt2 === cursor.salt2 && WAL_HEADER_SIZE + index.mxFrame * frameSize > cursor.offset;
+    const pageSize = this.#t.checksum?.pageSize ?? 0;
+    const frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
+    const ahead = (index: WalIndexState | undefined): index is WalIndexState => (unreadBytes(index, cursor, pageSize) ?? 0) > 0;
     if (!ahead(cursor && readWalIndex(this.#shm()))) {
       this.#since = undefined;
       return 'none';

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, type WalCursor } from './wal-reader.ts';
 
 // The -shm file begins with two copies of the 48-byte WalIndexHdr (mxFrame, the last valid frame,
 // at offset 16), then WalCkptInfo whose first field, nBackfill, counts the WAL frames already
@@ -39,4 +40,14 @@ export function readWalIndex(fd: number): WalIndexState | undefined {
     s0: buf.readUInt32LE(FRAME_CKSUM_OFFSET),
     s1: buf.readUInt32LE(FRAME_CKSUM_OFFSET + 4),
     salt1: buf.readUInt32BE(SALT_OFFSET), salt2: buf.readUInt32BE(SALT_OFFSET + 4) };
+}
+
+/**
+ * Bytes of frames the index counts as committed past `cursor` in the cursor's WAL generation (0:
+ * the reader is at the index's end; below 0 while the index has yet to count frames the reader
+ * took); undefined when either is unknown or they are of different generations.
+ */
+export function unreadBytes(index: WalIndexState | undefined, cursor: WalCursor | undefined, pageSize: number): number | undefined {
+  if (!index || !cursor || index.salt1 !== cursor.salt1 || index.salt2 !== cursor.salt2) return undefined;
+  return WAL_HEADER_SIZE + index.mxFrame * (WAL_FRAME_HEADER_SIZE + pageSize) - cursor.offset;
 }
