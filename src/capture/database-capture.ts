@@ -24,6 +24,19 @@ const PASS_BYTES = 1024 * 1024;
 const REPIN_MS = 20;
 const SNAPSHOT_LOCK_MS = 10_000;
 
+/** `fn` run at the next turn of the event loop, once however often the result is called before then. */
+function coalesced(fn: () => void): () => void {
+  let due = false;
+  return () => {
+    if (due) return;
+    due = true;
+    setImmediate(() => {
+      due = false;
+      fn();
+    });
+  };
+}
+
 /**
  * Captures every transaction committed to one database into its LTX log, following the WAL from
  * outside SQLite with the protocol measured in reference/sqlite-wal-dbpage.md: a pinned read that
@@ -37,8 +50,8 @@ export class DatabaseCapture extends EventEmitter {
   readonly #reader: WalReader;
   readonly #stall: WalStall;
   #conns: CaptureConnections | undefined;
-  #scheduled = false;
-  #headerCheckDue = false;
+  readonly #passSoon = coalesced(() => this.run());
+  readonly #headerCheckSoon = coalesced(() => this.checkHeader());
   #running = false;
   #closed = false;
   #started = false;
@@ -151,12 +164,7 @@ export class DatabaseCapture extends EventEmitter {
 
   /** Asks for a capture pass soon (coalesces bursts of WAL events into one pass). */
   schedule(): void {
-    if (this.#scheduled || this.#closed) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      this.run();
-    });
+    if (!this.#closed) this.#passSoon();
   }
 
   /**
@@ -247,12 +255,7 @@ export class DatabaseCapture extends EventEmitter {
 
   /** Checks the header soon (see checkHeader): one check for a burst of writes to the database file. */
   checkHeaderSoon(): void {
-    if (this.#headerCheckDue || this.#closed) return;
-    this.#headerCheckDue = true;
-    setImmediate(() => {
-      this.#headerCheckDue = false;
-      this.checkHeader();
-    });
+    if (!this.#closed) this.#headerCheckSoon();
   }
 
   /**
