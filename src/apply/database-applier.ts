@@ -51,6 +51,8 @@ export class DatabaseApplier extends EventEmitter {
   #diverged = false;
   /** The primary's terms do not show this position in its history: a snapshot must not overwrite it without a copy. */
   #unproven = false;
+  /** The primary's terms, received while #unproven. */
+  #heldTerms: ReadonlyArray<readonly [number, number]> | undefined;
 
   constructor(db: DatabaseHandle, logger: Logger) {
     super();
@@ -154,7 +156,19 @@ export class DatabaseApplier extends EventEmitter {
   takeTerms(terms: ReadonlyArray<readonly [number, number]>): void {
     const log = this.#db.log;
     if (this.#pos.txid > 0 && !coveredBy(terms, log.termAt(this.#pos.txid), this.#pos.txid)) this.#unproven = true;
-    log.mergeTerms(terms);
+    // While unproven, the log's own record is the only thing that still says so after a restart:
+    // merged now, it would vouch for this content, and the next snapshot would overwrite it with
+    // no copy. The primary's record joins once a transaction continues this position, or with
+    // the snapshot.
+    if (this.#unproven) this.#heldTerms = terms;
+    else log.mergeTerms(terms);
+  }
+
+  /** Merges the terms held back while this position was unproven. */
+  #mergeHeldTerms(): void {
+    if (!this.#heldTerms) return;
+    this.#db.log.mergeTerms(this.#heldTerms);
+    this.#heldTerms = undefined;
   }
 
   /**
@@ -169,6 +183,9 @@ export class DatabaseApplier extends EventEmitter {
     }
     const log = this.#db.log;
     if (!samePos(log.pos, this.#pos)) log.truncateAfter(this.#pos);
+    // Starting from this state, the primary's history passed through it.
+    this.#unproven = false;
+    this.#mergeHeldTerms();
     // Logged first: a crash after the apply still finds the transaction in the log.
     log.append(batch.map((r) => r.bytes));
     const file = batch.length === 1 ? batch[0]!.file : mergeLtxFiles(batch.map((r) => r.file));
@@ -179,8 +196,6 @@ export class DatabaseApplier extends EventEmitter {
       log.truncateAfter(this.#pos);
       throw err;
     }
-    // It continued this position: the position is in the primary's history after all.
-    this.#unproven = false;
     this.#advance(file.header.maxTxid, false, file.header.timestamp);
   }
 
@@ -204,6 +219,9 @@ export class DatabaseApplier extends EventEmitter {
       log.truncateAfter(this.#pos);
       throw err;
     }
+    // It continued this position (its pre-apply checksum was checked).
+    this.#unproven = false;
+    this.#mergeHeldTerms();
     this.#advance(txid, false, timestamp);
   }
 
@@ -225,6 +243,7 @@ export class DatabaseApplier extends EventEmitter {
     this.#diverged = false;
     this.#unproven = false;
     this.#db.log.reset({ txid: h.maxTxid, checksum: this.#state!.checksum.value });
+    this.#mergeHeldTerms();
     this.#advance(h.maxTxid, true, h.timestamp);
   }
 

@@ -102,7 +102,8 @@ function resetTimes(n: NodeProcess): number[] {
  * primary, of a replica, or of two nodes — with restarts after random delays. Then every node is
  * brought back and the invariants are checked: identical copies, one unbroken TXID chain, TXIDs
  * never going back on a node that kept its history, every acknowledged write present or kept in
- * a `discarded/` copy, nothing lost that a surviving replica had applied, no node ending on its own;
+ * a `discarded/` copy (one found nowhere is a violation), nothing lost that a surviving replica had
+ * applied, no node ending on its own;
  * with `replicas`, no acknowledged write gone while a replica that confirmed it survived.
  */
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
@@ -320,6 +321,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const crash = crashes.find((c) => c.at >= at);
       return { id, msBeforeCrash: crash === undefined ? -1 : crash.at - at };
     });
+    // Every acknowledged write was on a node's disk: a node may set it aside, never drop it.
+    if (lost.length > 0) violations.push(`${lost.length} acknowledged writes are on no node and in no discarded copy (ids ${lost.slice(0, 5).map((l) => l.id).join(', ')}…)`);
     // A write confirmed by replicas is gone only if all of them were down when a primary holding
     // it went down (after it was sent: before, the primary did not have it).
     let lostWithReplicas = 0;
