@@ -1,4 +1,4 @@
-// `npm run bench [-- name...]`: runs the named benchmarks (all but the soak and the profile by default) in fresh folders.
+// `npm run bench [-- name...]`: runs the named benchmarks (all but the soak, the scale run and the profile by default) in fresh folders.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,12 +9,13 @@ import { benchFootprint } from './footprint.ts';
 import { benchProfile } from './profile.ts';
 import { benchProxy } from './proxy.ts';
 import { benchReplication } from './replication.ts';
+import { benchScale } from './scale.ts';
 import { benchSoak } from './soak.ts';
 import { benchStudio } from './studio.ts';
 
-const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover, proxy: benchProxy, backup: benchBackup, studio: benchStudio, footprint: benchFootprint, profile: benchProfile, soak: benchSoak };
-// The soak runs for minutes, and the profile measures under a profiler: only when named.
-const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches).filter((n) => n !== 'soak' && n !== 'profile');
+const benches: Record<string, (root: string) => Promise<void>> = { capture: benchCapture, replication: benchReplication, failover: benchFailover, proxy: benchProxy, backup: benchBackup, studio: benchStudio, footprint: benchFootprint, scale: benchScale, profile: benchProfile, soak: benchSoak };
+// The soak and the scale runs take many minutes, and the profile measures under a profiler: only when named.
+const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches).filter((n) => !['soak', 'scale', 'profile'].includes(n));
 for (const name of names) {
   const bench = benches[name];
   if (!bench) {

@@ -27,3 +27,31 @@ export function descriptorLimit(limits = '/proc/self/limits'): number | undefine
 export function descriptorRoom(limit = descriptorLimit()): { fdLimit: number; roomForDatabases: number } | undefined {
   return limit === undefined ? undefined : { fdLimit: limit, roomForDatabases: Math.max(0, Math.floor((limit - RESERVED) / PER_DATABASE)) };
 }
+
+/**
+ * Whether the node may open one more database and keep RESERVED descriptors for its API and
+ * streams: a node at its limit cannot accept a connection, so it would stop answering at all.
+ * Counting the open descriptors costs a directory listing of /proc/self/fd, so it is done only
+ * once the databases open could, at PER_DATABASE each, come near the limit.
+ */
+export class DescriptorBudget {
+  readonly #limit: number | undefined;
+
+  constructor(limit = descriptorLimit()) {
+    this.#limit = limit;
+  }
+
+  /** Undefined when there is room for another database; else why there is not. */
+  check(openDatabases: number): string | undefined {
+    const limit = this.#limit;
+    if (limit === undefined || (openDatabases + 2) * PER_DATABASE + 2 * RESERVED < limit) return undefined;
+    let open: number;
+    try {
+      open = fs.readdirSync('/proc/self/fd').length;
+    } catch {
+      return undefined;
+    }
+    if (open + PER_DATABASE + RESERVED <= limit) return undefined;
+    return `no room under the open-file limit (${open} of ${limit} descriptors in use, ${RESERVED} kept for the API and streams); raise the limit (ulimit -n, or LimitNOFILE) to capture more databases`;
+  }
+}

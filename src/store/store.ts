@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Pos } from '../ltx/position.ts';
 import type { CommitEvent } from '../log/commit-event.ts';
 import { DB, type DbOptions } from './db.ts';
+import { DescriptorBudget } from './descriptor-limit.ts';
 
 /** Settings of a Store. */
 export interface StoreOptions extends DbOptions {
@@ -74,6 +75,10 @@ export class Store extends EventEmitter {
   readonly #o: StoreOptions;
   readonly #dbs = new Map<string, DB>();
   readonly #failed = new Map<string, FailedDatabase>();
+  /** Databases found but not yet opened for this node's role, in the order found. */
+  readonly #pending = new Set<string>();
+  readonly #descriptors = new DescriptorBudget();
+  #opening: Promise<void> | undefined;
   #capturing = false;
   /** The lease term capture runs under. */
   #term = 0;
@@ -104,6 +109,16 @@ export class Store extends EventEmitter {
     return this.#failed;
   }
 
+  /** How many databases wait to be opened for this node's role (at start, one after another in the background). */
+  get starting(): number {
+    return this.#pending.size;
+  }
+
+  /** Resolves once every database found so far is open for this node's role. */
+  async opened(): Promise<void> {
+    while (this.#opening) await this.#opening;
+  }
+
   /** True while this store captures (the node is primary). */
   get capturing(): boolean {
     return this.#capturing;
@@ -124,9 +139,15 @@ export class Store extends EventEmitter {
   startCapture(term: number): void {
     this.#stopTimers();
     this.#failed.clear();
+    this.#pending.clear();
     this.#capturing = true;
     this.#term = term;
-    for (const db of [...this.#dbs.values()]) this.#capture(db);
+    // A replica's databases hand their write lock to capture now, so the app never gets in between;
+    // the rest are opened in the background (scan).
+    for (const db of [...this.#dbs.values()]) {
+      if (db.applier || db.capture) this.#capture(db);
+      else this.#forget(db);
+    }
     this.scan();
     // One watch on the directory covers every -wal file by name, so a WAL deleted and created
     // again (a new inode) is still seen; a write to a database file itself (a checkpoint, or an app
@@ -162,19 +183,65 @@ export class Store extends EventEmitter {
     this.#stopTimers();
     this.#capturing = false;
     this.#failed.clear();
+    this.#pending.clear();
+    // A demoting primary's captures hand over their write lock now (see pauseWrites); the rest are
+    // opened in the background.
+    for (const db of [...this.#dbs.values()]) {
+      if (db.capture || db.applier) this.#openForApply(db.name);
+      else this.#forget(db);
+    }
     const names = new Set(this.#dbs.keys());
     for (const n of fs.readdirSync(path.join(this.#o.dataDir, 'dbs'))) names.add(n);
     // Only a file the node knows nothing of is opened to read its header: closing a descriptor of a
     // database this process has open in SQLite would drop every lock SQLite holds on it.
     for (const n of fs.readdirSync(this.#o.dir)) if (!names.has(n) && isDatabaseFile(path.join(this.#o.dir, n))) names.add(n);
-    for (const name of names) {
-      try {
-        this.applying(name);
-      } catch (err) {
-        this.#o.logger.error({ db: name, err: (err as Error).message }, 'cannot open replica database');
-      }
-    }
+    for (const name of names) if (!this.#dbs.has(name)) this.#enqueue(name);
     this.#startMaintenance();
+  }
+
+  /**
+   * Captures `name` now, ahead of any database waiting (one the node itself just put in place);
+   * undefined when this node does not capture or the database could not be captured.
+   */
+  captureNow(name: string): DB | undefined {
+    if (!this.#capturing) return undefined;
+    this.#pending.delete(name);
+    const db = this.#dbs.get(name) ?? this.#add(name);
+    if (!db.capture) this.#capture(db);
+    return this.#dbs.get(name);
+  }
+
+  /** Closes a database that is neither captured nor applied (one that failed to open) and lets it be found again. */
+  #forget(db: DB): void {
+    this.#dbs.delete(db.name);
+    try {
+      db.close();
+    } catch (err) {
+      this.#o.logger.warn({ db: db.name, err }, 'closing a database that was not open for either role failed');
+    }
+  }
+
+  #enqueue(name: string): void {
+    this.#pending.add(name);
+    this.#opening ??= this.#openPending().finally(() => (this.#opening = undefined));
+  }
+
+  /** Opens the waiting databases one at a time, the API and the streams answering in between. */
+  async #openPending(): Promise<void> {
+    for (let name = first(this.#pending); name !== undefined; name = first(this.#pending)) {
+      this.#pending.delete(name);
+      if (this.#capturing) this.#capture(this.#dbs.get(name) ?? this.#add(name));
+      else this.#openForApply(name);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  #openForApply(name: string): void {
+    try {
+      this.applying(name);
+    } catch (err) {
+      this.#o.logger.error({ db: name, err: (err as Error).message }, 'cannot open replica database');
+    }
   }
 
   /** The database `name` on a replica, opened for apply on first use (a database new to this node). */
@@ -229,6 +296,7 @@ export class Store extends EventEmitter {
   /** Stops watching and closes every database (capturing or applying what is left, syncing the logs). */
   close(): void {
     this.#stopTimers();
+    this.#pending.clear();
     for (const db of this.#dbs.values()) {
       try {
         db.close();
@@ -251,9 +319,9 @@ export class Store extends EventEmitter {
     }
     const now = Date.now();
     for (const name of names) {
-      if (this.#dbs.get(name)?.capture || (this.#failed.get(name)?.retryAt ?? 0) > now) continue;
+      if (this.#dbs.get(name)?.capture || this.#pending.has(name) || (this.#failed.get(name)?.retryAt ?? 0) > now) continue;
       if (!this.#dbs.has(name) && !isDatabaseFile(path.join(this.#o.dir, name))) continue;
-      this.#capture(this.#dbs.get(name) ?? this.#add(name));
+      this.#enqueue(name);
     }
     // A failed database whose file went away is no longer this node's concern.
     const present = new Set(names);
@@ -277,6 +345,8 @@ export class Store extends EventEmitter {
 
   #capture(db: DB): void {
     try {
+      const full = db.capture ? undefined : this.#descriptors.check(this.#dbs.size);
+      if (full) throw new Error(full);
       db.startCapture(this.#term);
     } catch (err) {
       const problem = `cannot capture: ${(err as Error).message}`;
@@ -330,4 +400,9 @@ export class Store extends EventEmitter {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
   }
+}
+
+function first<T>(set: ReadonlySet<T>): T | undefined {
+  for (const v of set) return v;
+  return undefined;
 }

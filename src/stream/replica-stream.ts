@@ -96,7 +96,7 @@ export class ReplicaStream extends EventEmitter {
     return this.#primaryUrl;
   }
 
-  /** Starts streaming (the store's databases are open for apply). */
+  /** Starts streaming once the store's databases are open for apply. */
   start(): void {
     this.#timers.push(setInterval(() => this.#reporter.report(), STATUS_INTERVAL_MS));
     void this.#run();
@@ -134,6 +134,8 @@ export class ReplicaStream extends EventEmitter {
   }
 
   async #run(): Promise<void> {
+    // The primary is told every database's position at once: not before each is open.
+    await this.#o.store.opened();
     let backoff = MIN_BACKOFF_MS;
     while (!this.#stopped) {
       const url = await this.#o.primaryUrl().catch(() => undefined);

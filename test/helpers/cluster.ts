@@ -13,9 +13,9 @@ export interface Cluster {
 
 /**
  * Starts `size` nodes under `root` (node 1 is the primary); the caller stops them. `perNode` gives
- * node i its own extra config or arguments (`-- app`).
+ * node i its own extra config, arguments (`-- app`) or open-file limit.
  */
-export async function launchCluster(root: string, size: number, extraConfig = '', perNode: { extraConfig?: (i: number) => string; args?: (i: number) => string[] } = {}): Promise<Cluster> {
+export async function launchCluster(root: string, size: number, extraConfig = '', perNode: { extraConfig?: (i: number) => string; args?: (i: number) => string[]; fileLimit?: (i: number) => number | undefined } = {}): Promise<Cluster> {
   const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
   const primaryUrl = `http://127.0.0.1:${ports[0]}`;
   const nodes: NodeProcess[] = [];
@@ -24,7 +24,7 @@ export async function launchCluster(root: string, size: number, extraConfig = ''
       const dir = path.join(root, `node${i + 1}`);
       fs.mkdirSync(dir, { recursive: true });
       const extra = [extraConfig, perNode.extraConfig?.(i) ?? ''].filter(Boolean).join('\n');
-      nodes.push(await NodeProcess.start({ root: dir, port: ports[i], candidate: i === 0, primaryUrl, extraConfig: extra, args: perNode.args?.(i) }));
+      nodes.push(await NodeProcess.start({ root: dir, port: ports[i], candidate: i === 0, primaryUrl, extraConfig: extra, args: perNode.args?.(i), fileLimit: perNode.fileLimit?.(i) }));
     }
     // A node answers /health before its replica stream is up. A test that writes before a replica
     // subscribes sends that replica one snapshot of those writes, not the transactions one by one.

@@ -79,6 +79,8 @@ export interface NodeProcessOptions {
   nodeArgs?: string[];
   /** Where the node runs (its exec commands too); default: root. */
   cwd?: string;
+  /** The node's open-file limit (soft and hard), set through prlimit as it starts. */
+  fileLimit?: number;
 }
 
 /** A `litefleet run` child process on loopback. */
@@ -93,6 +95,7 @@ export class NodeProcess {
   readonly #args: string[];
   readonly #env: NodeJS.ProcessEnv | undefined;
   readonly #nodeArgs: string[];
+  readonly #fileLimit: number | undefined;
   readonly #cwd: string;
   #proc: ChildProcess | undefined;
   /** Resolves with the exit code once the process has exited and its output is read to the end. */
@@ -110,6 +113,7 @@ export class NodeProcess {
     this.#args = o.args ?? [];
     this.#env = o.env;
     this.#nodeArgs = o.nodeArgs ?? [];
+    this.#fileLimit = o.fileLimit;
     this.#cwd = o.cwd ?? o.root;
     fs.mkdirSync(this.dir, { recursive: true });
     fs.writeFileSync(
@@ -155,9 +159,12 @@ export class NodeProcess {
     return this.#proc?.pid;
   }
 
-  /** Starts the process again (after stop or kill) with the same config and data. */
-  async restart(): Promise<void> {
-    const proc = spawn(process.execPath, [...this.#nodeArgs, CLI, 'run', '-c', this.configPath, ...this.#args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.#cwd, env: this.#env });
+  /** Starts the process again (after stop or kill) with the same config and data; resolves once /health answers. */
+  async restart(healthTimeoutMs = 20_000): Promise<void> {
+    const command = [process.execPath, ...this.#nodeArgs, CLI, 'run', '-c', this.configPath, ...this.#args];
+    // prlimit execs the node in its own process, so the pid stays the node's.
+    if (this.#fileLimit !== undefined) command.unshift('prlimit', `--nofile=${this.#fileLimit}:${this.#fileLimit}`);
+    const proc = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.#cwd, env: this.#env });
     this.#proc = proc;
     running.add(proc);
     proc.once('exit', () => running.delete(proc));
@@ -174,7 +181,7 @@ export class NodeProcess {
     this.#closed = closed;
     void closed.then(() => this.#proc === proc && (this.#proc = undefined));
     // A fetch that fails (not listening yet) is polled again.
-    const state = await waitFor(async () => (proc.exitCode !== null ? 'exited' : (await fetch(`${this.url}/health`)).ok && 'healthy'), 20_000, () => `the node to become healthy:\n${this.#output}`, 50).catch((err: unknown) => {
+    const state = await waitFor(async () => (proc.exitCode !== null ? 'exited' : (await fetch(`${this.url}/health`)).ok && 'healthy'), healthTimeoutMs, () => `the node to become healthy:\n${this.#output}`, 50).catch((err: unknown) => {
       proc.kill('SIGKILL');
       throw err;
     });

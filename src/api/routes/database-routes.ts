@@ -163,8 +163,7 @@ async function importDatabase(host: RouteHost, importing: Set<string>, name: str
     const cap = host.store.dbs.get(name)?.capture;
     if (cap) return { status: 200, body: { txid: importIntoDatabase(path.join(host.config.dir, name), tmp, cap).txid, created: false } };
     importNewDatabase(host.config.dir, name, tmp);
-    host.store.scan();
-    const created = host.store.dbs.get(name)?.capture;
+    const created = host.store.captureNow(name)?.capture;
     if (!created) throw new UnsupportedDatabaseStateError(`${name} was written but capture did not take it up; see the node's log`);
     return { status: 200, body: { txid: created.pos.txid, created: true } };
   } finally {

@@ -98,7 +98,9 @@ export function positionsOf(id: string, role: 'primary' | 'replica', store: Stor
 }
 
 /** What GET /health answers: ok, or degraded with what keeps a database from being captured or applied. */
-function health(store: Store, role: string): { status: 'ok' | 'degraded'; role: string; problems?: Record<string, string> } {
+function health(store: Store, role: string): { status: 'ok' | 'starting' | 'degraded'; role: string; starting?: number; problems?: Record<string, string> } {
   const problems = [...[...store.dbs.values()].filter((d) => d.problem).map((d) => [d.name, d.problem!] as const), ...[...store.failed.values()].map((f) => [f.name, f.problem] as const)];
-  return problems.length === 0 ? { status: 'ok', role } : { status: 'degraded', role, problems: Object.fromEntries(problems) };
+  if (problems.length > 0) return { status: 'degraded', role, problems: Object.fromEntries(problems) };
+  // Still opening databases found at start (they become ready one by one): alive, not yet complete.
+  return store.starting > 0 ? { status: 'starting', role, starting: store.starting } : { status: 'ok', role };
 }
