@@ -39,6 +39,7 @@ const SCAN_INTERVAL_MS = 1000;
 // time up to this: a node at its descriptor limit must not spend itself retrying every second.
 const MAX_RETRY_MS = 60_000;
 const HEADER_CHECK_EVERY = 5;
+const POLLS_PER_TICK = 250;
 const FLUSH_INTERVAL_MS = 1000;
 
 /**
@@ -85,6 +86,7 @@ export class Store extends EventEmitter {
   #watcher: fs.FSWatcher | undefined;
   #timers: NodeJS.Timeout[] = [];
   #ticks = 0;
+  #pollCursor = 0;
   #pruning = false;
 
   constructor(options: StoreOptions) {
@@ -162,13 +164,7 @@ export class Store extends EventEmitter {
       } else if (!wal && !filename.endsWith('-shm') && !filename.endsWith('-journal')) this.scan();
     });
     this.#timers.push(
-      setInterval(() => {
-        const checkHeaders = ++this.#ticks % HEADER_CHECK_EVERY === 0;
-        for (const db of this.#dbs.values()) {
-          db.capture?.pollIfChanged();
-          if (checkHeaders) db.capture?.checkHeaderSoon();
-        }
-      }, this.#o.pollIntervalMs),
+      setInterval(() => this.#pollSome(), this.#o.pollIntervalMs),
       setInterval(() => this.scan(), SCAN_INTERVAL_MS),
     );
     this.#startMaintenance();
@@ -327,7 +323,7 @@ export class Store extends EventEmitter {
     const present = new Set(names);
     for (const name of this.#failed.keys()) if (!present.has(name)) this.#failed.delete(name);
     for (const [name, db] of this.#dbs) {
-      if (!fs.existsSync(db.path)) {
+      if (!present.has(name)) {
         this.#o.logger.warn({ db: name }, 'database file was deleted; no longer capturing it');
         db.close();
         this.#dbs.delete(name);
@@ -366,6 +362,23 @@ export class Store extends EventEmitter {
     }
     if (this.#failed.delete(db.name)) this.#o.logger.info({ db: db.name }, 'database captured after earlier failures');
     this.#o.logger.info({ db: db.name, txid: db.pos.txid }, 'capturing database');
+  }
+
+  /**
+   * The fallback poll's tick: the next POLLS_PER_TICK databases in turn (every one, up to that
+   * many), so its cost stays flat however many databases there are; a database among thousands is
+   * then looked at every few seconds, which only matters if its file event was missed.
+   */
+  #pollSome(): void {
+    const checkHeaders = ++this.#ticks % HEADER_CHECK_EVERY === 0;
+    const dbs = [...this.#dbs.values()];
+    const n = Math.min(dbs.length, POLLS_PER_TICK);
+    for (let i = 0; i < n; i++) {
+      const cap = dbs[(this.#pollCursor + i) % dbs.length]!.capture;
+      cap?.pollIfChanged();
+      if (checkHeaders) cap?.checkHeaderSoon();
+    }
+    this.#pollCursor = dbs.length === 0 ? 0 : (this.#pollCursor + n) % dbs.length;
   }
 
   /** Flushes every log about once a second and prunes them, on both roles. */
