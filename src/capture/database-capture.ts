@@ -176,7 +176,10 @@ export class DatabaseCapture extends EventEmitter {
   pollIfChanged(): void {
     if (this.#closed || !this.#started || this.#paused) return;
     try {
-      if (!this.#pinBehind && unreadBytes(readWalIndex(this.#db.files.shm), this.#reader.cursor, this.#t.checksum?.pageSize ?? 0) === 0) return;
+      const index = readWalIndex(this.#db.files.shm);
+      // Nothing past the reader, or no committed frame at all (an idle database's empty WAL, where
+      // the reader has no generation to compare with).
+      if (!this.#pinBehind && (index?.mxFrame === 0 || unreadBytes(index, this.#reader.cursor, this.#t.checksum?.pageSize ?? 0) === 0)) return;
     } catch {
       // the pass reports what is wrong
     }
@@ -341,6 +344,11 @@ export class DatabaseCapture extends EventEmitter {
       throw err;
     }
     return this.pos;
+  }
+
+  /** Closes the WAL reader's descriptor while the database is idle (its next pass opens it again). */
+  releaseReader(): void {
+    this.#reader.close();
   }
 
   /** Lets the app write again after pauseWrites. */

@@ -52,6 +52,11 @@ export class LogSync {
     this.#unsynced.add(seg);
   }
 
+  /** True when every write is flushed and no flush is running. */
+  get settled(): boolean {
+    return this.#unsynced.size === 0 && this.#flushing === undefined;
+  }
+
   /** True while `seg` holds writes not flushed yet. */
   pending(seg: Segment): boolean {
     return this.#unsynced.has(seg);

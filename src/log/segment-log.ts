@@ -48,6 +48,8 @@ export class SegmentLog {
   #pos: Pos = ZERO_POS;
   readonly #sync: LogSync;
   readonly #terms: PrimaryTerms;
+  /** When the last transaction was appended (ms since epoch; 0: none since the log was opened). */
+  #appendedAt = 0;
 
   constructor(dbDir: string, options: SegmentLogOptions = {}) {
     this.dir = dbDir;
@@ -176,6 +178,7 @@ export class SegmentLog {
    */
   append(files: readonly Uint8Array[]): void {
     if (files.length === 0) return;
+    this.#appendedAt = Date.now();
     const first = headerFields(files[0]!);
     if (first.minTxid === 1 || first.minTxid !== this.#pos.txid + 1 || first.pre !== this.#pos.checksum) {
       throw new LtxFormatError(`TXID ${first.minTxid} does not continue the log at ${formatPos(this.#pos)}`);
@@ -345,6 +348,17 @@ export class SegmentLog {
     this.#pos = { ...base };
     this.#sync.reset(base);
     this.#terms.dropAfter(base.txid);
+  }
+
+  /**
+   * Closes the newest segment's descriptors once nothing was appended for `idleMs` and everything
+   * is durable (the next append or read opens them again): an idle database holds none. True when
+   * the log is idle.
+   */
+  releaseIdle(idleMs: number): boolean {
+    if (Date.now() - this.#appendedAt < idleMs || !this.#sync.settled) return false;
+    this.#segments.at(-1)?.close();
+    return true;
   }
 
   /** Makes every appended file durable, then records the position as durable (blocking). */

@@ -198,6 +198,14 @@ export class DB extends EventEmitter implements DatabaseHandle {
     return undefined;
   }
 
+  /**
+   * Closes the descriptors an idle database does not need (its log segment's, capture's WAL
+   * reader's) once nothing was logged for `idleMs`; its next transaction opens them again.
+   */
+  releaseIdleFiles(idleMs: number): void {
+    if (this.#opened && this.log.releaseIdle(idleMs)) this.#capture?.releaseReader();
+  }
+
   /** Ends capture or apply, makes the log durable and closes every connection and descriptor. */
   close(): void {
     try {

@@ -41,6 +41,8 @@ const MAX_RETRY_MS = 60_000;
 const HEADER_CHECK_EVERY = 5;
 const POLLS_PER_TICK = 250;
 const FLUSH_INTERVAL_MS = 1000;
+// A database with nothing logged for this long gives back the descriptors it does not need idle.
+const IDLE_FILES_MS = 10_000;
 
 /**
  * True when `file` in the live directory is a SQLite database litefleet should follow. It opens and
@@ -381,11 +383,14 @@ export class Store extends EventEmitter {
     this.#pollCursor = dbs.length === 0 ? 0 : (this.#pollCursor + n) % dbs.length;
   }
 
-  /** Flushes every log about once a second and prunes them, on both roles. */
+  /** Flushes every log about once a second (closing an idle one's files) and prunes them, on both roles. */
   #startMaintenance(): void {
     this.#timers.push(
       setInterval(() => {
-        for (const db of this.#dbs.values()) void db.log.flush();
+        for (const db of this.#dbs.values()) {
+          void db.log.flush();
+          db.releaseIdleFiles(IDLE_FILES_MS);
+        }
       }, FLUSH_INTERVAL_MS),
       setInterval(() => void this.#prune(), this.#o.retentionIntervalMs),
     );

@@ -54,6 +54,20 @@ test('a node opens the databases it finds at start in the background: its API an
   assert.ok(started >= 0 && started < lastCaptured, 'the node reported itself started before it had captured every database');
   await waitFor(() => replicated(c, names), 120_000, 'the replica to hold every database at the primary position');
 
+  // Idle, a database gives back the descriptors capture needs only while it logs: the WAL is left
+  // open by SQLite's two connections alone (the node's own reader closed, to open again on a write).
+  const walDescriptors = () => {
+    const fds = fs.readdirSync(`/proc/${c.primary.pid}/fd`);
+    return fds.filter((f) => {
+      try {
+        return fs.readlinkSync(`/proc/${c.primary.pid}/fd/${f}`) === path.join(c.primary.dir, `${names[0]}-wal`);
+      } catch {
+        return false;
+      }
+    }).length;
+  };
+  await waitFor(() => walDescriptors() === 2, 60_000, () => `the idle database's WAL to be open twice, not ${walDescriptors()} times`);
+
   // Written to after start-up, a database's transactions reach the replica as usual.
   await runSqliteCli(path.join(c.primary.dir, names[299]!), ".timeout 5000\nINSERT INTO t(v) VALUES ('after start');");
   await waitFor(async () => (await positions(c.primary))[names[299]!]!.slice(0, 16) !== '0000000000000001' && (await replicated(c, [names[299]!])), 30_000, 'the write to reach the replica');
