@@ -48,8 +48,8 @@ export class SegmentLog {
   #pos: Pos = ZERO_POS;
   readonly #sync: LogSync;
   readonly #terms: PrimaryTerms;
-  /** When the last transaction was appended (ms since epoch; 0: none since the log was opened). */
-  #appendedAt = 0;
+  /** When the last transaction was appended, or the log was opened (ms since epoch). */
+  #appendedAt = Date.now();
 
   constructor(dbDir: string, options: SegmentLogOptions = {}) {
     this.dir = dbDir;

@@ -37,12 +37,15 @@ const APPLY_BYTES = 4 * 1024 * 1024;
  * position, or — when its own history forked off into an older term's — that node's database,
  * setting its own transactions after the fork aside. So no transaction a reachable replica
  * applied from the last primary is lost by the election. Resolves 'lead' when this node now has
- * the newest history the reachable nodes have, 'wait' when a primary answered or a fetch failed
- * (the next round tries again).
+ * the newest history the reachable nodes have, 'wait' when a primary answered, a node (this one
+ * or a peer) is still opening its databases, or a fetch failed (the next round tries again).
  */
 export async function catchUpFromPeers(o: { store: Store; peers: PeerNode[]; token: string; logger: Logger }): Promise<'lead' | 'wait'> {
+  // Positions are compared only once every database is open, here and on each peer: one still
+  // waiting would look empty (taken from a peer with less, or passed over with more).
+  if (o.store.starting > 0) return 'wait';
   const answers = (await Promise.all(o.peers.map((p) => askPositions(p, o.token)))).filter((a): a is PositionsAnswer & { url: string } => a !== undefined);
-  if (answers.some((a) => a.role === 'primary')) return 'wait';
+  if (answers.some((a) => a.role === 'primary' || (a.starting ?? 0) > 0)) return 'wait';
   const names = new Set(answers.flatMap((a) => Object.keys(a.databases)));
   for (const rawName of names) {
     let name: string;

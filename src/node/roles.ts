@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BackupShipper } from '../backup/backup-shipper.ts';
 import type { Config } from '../config/schema.ts';
-import { ConflictError } from '../errors.ts';
+import { BusyError, ConflictError } from '../errors.ts';
 import type { Lease, PrimaryInfo } from '../lease/leaser.ts';
 import { formatHex64 } from '../ltx/checksum.ts';
 import type { Pos } from '../ltx/position.ts';
@@ -187,6 +187,8 @@ export class Roles implements ElectorHost {
   }
 
   handoffTarget(to: string | undefined): string {
+    // Writes are paused only on databases being captured: one still waiting would be left open to the app.
+    if (this.#o.store.starting > 0) throw new BusyError(`this node is still opening ${this.#o.store.starting} databases; hand off once /health says ok`, 5);
     const candidates = (this.#streamServer?.replicas ?? []).filter((r) => r.candidate);
     if (to) {
       const wanted = to.toUpperCase();

@@ -52,6 +52,8 @@ export interface PositionsAnswer {
   databases: Record<string, string>;
   /** The newest [first TXID, term] records of each database's history (see SegmentLog.terms). */
   terms?: Record<string, Array<[number, number]>>;
+  /** How many databases the node has yet to open (its answer leaves them out until then). */
+  starting?: number;
 }
 
 /** What a replica says when it connects (the first line of POST /stream's body). */

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 
-// Descriptors one idle database holds on a primary (its capture connections' database and WAL
-// files, the shared -shm, the ones capture keeps for its locks and its WAL reader, its log
-// segment), measured with 1 and 21 databases.
-const PER_DATABASE = 8;
+// Descriptors one database holds on a primary at its busiest: its capture connections' database
+// and WAL files, the shared -shm, the two kept for its locks, its WAL reader's, its log segment and
+// segment index, and one SQLite parks after a snapshot read (an idle one gives back three).
+const PER_DATABASE = 11;
 // What the rest of the node holds (its API's and the stream's sockets, Node's own descriptors).
 const RESERVED = 64;
 
@@ -31,8 +31,7 @@ export function descriptorRoom(limit = descriptorLimit()): { fdLimit: number; ro
 /**
  * Whether the node may open one more database and keep RESERVED descriptors for its API and
  * streams: a node at its limit cannot accept a connection, so it would stop answering at all.
- * Counting the open descriptors costs a directory listing of /proc/self/fd, so it is done only
- * once the databases open could, at PER_DATABASE each, come near the limit.
+ * Counted at each database's busiest (idle ones give descriptors back until their next write).
  */
 export class DescriptorBudget {
   readonly #limit: number | undefined;
@@ -41,17 +40,10 @@ export class DescriptorBudget {
     this.#limit = limit;
   }
 
-  /** Undefined when there is room for another database; else why there is not. */
+  /** Undefined when there is room for another database beside `openDatabases`; else why there is not. */
   check(openDatabases: number): string | undefined {
     const limit = this.#limit;
-    if (limit === undefined || (openDatabases + 2) * PER_DATABASE + 2 * RESERVED < limit) return undefined;
-    let open: number;
-    try {
-      open = fs.readdirSync('/proc/self/fd').length;
-    } catch {
-      return undefined;
-    }
-    if (open + PER_DATABASE + RESERVED <= limit) return undefined;
-    return `no room under the open-file limit (${open} of ${limit} descriptors in use, ${RESERVED} kept for the API and streams); raise the limit (ulimit -n, or LimitNOFILE) to capture more databases`;
+    if (limit === undefined || (openDatabases + 1) * PER_DATABASE + RESERVED <= limit) return undefined;
+    return `no room under the open-file limit of ${limit} descriptors for more than ${openDatabases} databases (${PER_DATABASE} each at most, ${RESERVED} kept for the API and streams); raise the limit (ulimit -n, or LimitNOFILE) to capture more`;
   }
 }

@@ -71,8 +71,8 @@ export function isDatabaseFile(file: string): boolean {
  * All databases of one node (LiteFS's noun), on either role. On the primary it finds every SQLite
  * database in `dir` (at start and when one is created) and captures each; on a replica it applies
  * what the primary sends to each. Every DB keeps its log the same way on both, so a role change
- * keeps positions, logs and checksum states as they are. Emits 'commit' for every new position
- * and 'drop' for a database deleted on the primary.
+ * keeps positions, logs and checksum states as they are. Emits 'commit' for every new position,
+ * 'opened' for a database it starts to capture and 'drop' for a database deleted on the primary.
  */
 export class Store extends EventEmitter {
   readonly #o: StoreOptions;
@@ -89,6 +89,7 @@ export class Store extends EventEmitter {
   #timers: NodeJS.Timeout[] = [];
   #ticks = 0;
   #pollCursor = 0;
+  #headerCursor = 0;
   #pruning = false;
 
   constructor(options: StoreOptions) {
@@ -116,6 +117,11 @@ export class Store extends EventEmitter {
   /** How many databases wait to be opened for this node's role (at start, one after another in the background). */
   get starting(): number {
     return this.#pending.size;
+  }
+
+  /** True while `name` waits to be opened for this node's role. */
+  pending(name: string): boolean {
+    return this.#pending.has(name);
   }
 
   /** Resolves once every database found so far is open for this node's role. */
@@ -228,8 +234,9 @@ export class Store extends EventEmitter {
   async #openPending(): Promise<void> {
     for (let name = first(this.#pending); name !== undefined; name = first(this.#pending)) {
       this.#pending.delete(name);
-      if (this.#capturing) this.#capture(this.#dbs.get(name) ?? this.#add(name));
-      else this.#openForApply(name);
+      if (!this.#capturing) this.#openForApply(name);
+      // Found a while ago: one deleted since is not created again, empty, by opening it.
+      else if (this.#dbs.has(name) || isDatabaseFile(path.join(this.#o.dir, name))) this.#captureName(name);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
@@ -321,9 +328,10 @@ export class Store extends EventEmitter {
       if (!this.#dbs.has(name) && !isDatabaseFile(path.join(this.#o.dir, name))) continue;
       this.#enqueue(name);
     }
-    // A failed database whose file went away is no longer this node's concern.
+    // A failed or waiting database whose file went away is no longer this node's concern.
     const present = new Set(names);
     for (const name of this.#failed.keys()) if (!present.has(name)) this.#failed.delete(name);
+    for (const name of this.#pending) if (!present.has(name)) this.#pending.delete(name);
     for (const [name, db] of this.#dbs) {
       if (!present.has(name)) {
         this.#o.logger.warn({ db: name }, 'database file was deleted; no longer capturing it');
@@ -341,29 +349,47 @@ export class Store extends EventEmitter {
     return db;
   }
 
+  #captureName(name: string): void {
+    let db: DB;
+    try {
+      db = this.#dbs.get(name) ?? this.#add(name);
+    } catch (err) {
+      this.#failCapture(name, err);
+      return;
+    }
+    this.#capture(db);
+  }
+
   #capture(db: DB): void {
     try {
-      const full = db.capture ? undefined : this.#descriptors.check(this.#dbs.size);
+      const full = db.capture ? undefined : this.#descriptors.check(this.#dbs.size - 1);
       if (full) throw new Error(full);
       db.startCapture(this.#term);
     } catch (err) {
-      const problem = `cannot capture: ${(err as Error).message}`;
-      const before = this.#failed.get(db.name);
-      const attempts = (before?.attempts ?? 0) + 1;
-      const delay = Math.min(1000 * 2 ** (attempts - 1), MAX_RETRY_MS);
-      // Logged once per distinct failure, with when it is tried again.
-      if (before?.problem !== problem) this.#o.logger.error({ db: db.name, err, retryInMs: delay }, 'cannot capture database; trying again with backoff');
-      this.#failed.set(db.name, { name: db.name, problem, attempts, retryAt: Date.now() + delay });
       this.#dbs.delete(db.name);
       try {
         db.close();
       } catch (closeErr) {
         this.#o.logger.warn({ db: db.name, err: closeErr }, 'closing a database that could not be captured failed');
       }
+      this.#failCapture(db.name, err);
       return;
     }
     if (this.#failed.delete(db.name)) this.#o.logger.info({ db: db.name }, 'database captured after earlier failures');
     this.#o.logger.info({ db: db.name, txid: db.pos.txid }, 'capturing database');
+    // Streams learn of it even when capture logged nothing new (a database the log already had).
+    this.emit('opened', db.name);
+  }
+
+  /** Records that `name` cannot be captured now, to be tried again with backoff. */
+  #failCapture(name: string, err: unknown): void {
+    const problem = `cannot capture: ${(err as Error).message}`;
+    const before = this.#failed.get(name);
+    const attempts = (before?.attempts ?? 0) + 1;
+    const delay = Math.min(1000 * 2 ** (attempts - 1), MAX_RETRY_MS);
+    // Logged once per distinct failure, with when it is tried again.
+    if (before?.problem !== problem) this.#o.logger.error({ db: name, err, retryInMs: delay }, 'cannot capture database; trying again with backoff');
+    this.#failed.set(name, { name, problem, attempts, retryAt: Date.now() + delay });
   }
 
   /**
@@ -372,15 +398,10 @@ export class Store extends EventEmitter {
    * then looked at every few seconds, which only matters if its file event was missed.
    */
   #pollSome(): void {
-    const checkHeaders = ++this.#ticks % HEADER_CHECK_EVERY === 0;
     const dbs = [...this.#dbs.values()];
-    const n = Math.min(dbs.length, POLLS_PER_TICK);
-    for (let i = 0; i < n; i++) {
-      const cap = dbs[(this.#pollCursor + i) % dbs.length]!.capture;
-      cap?.pollIfChanged();
-      if (checkHeaders) cap?.checkHeaderSoon();
-    }
-    this.#pollCursor = dbs.length === 0 ? 0 : (this.#pollCursor + n) % dbs.length;
+    this.#pollCursor = visitSome(dbs, this.#pollCursor, (db) => db.capture?.pollIfChanged());
+    // The header check, every few ticks, goes round the databases on its own count.
+    if (++this.#ticks % HEADER_CHECK_EVERY === 0) this.#headerCursor = visitSome(dbs, this.#headerCursor, (db) => db.capture?.checkHeaderSoon());
   }
 
   /** Flushes every log about once a second (closing an idle one's files) and prunes them, on both roles. */
@@ -418,6 +439,13 @@ export class Store extends EventEmitter {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
   }
+}
+
+/** Visits the next POLLS_PER_TICK of `dbs` (all of them, up to that many) from `cursor`; returns where the next visit starts. */
+function visitSome(dbs: readonly DB[], cursor: number, visit: (db: DB) => void): number {
+  const n = Math.min(dbs.length, POLLS_PER_TICK);
+  for (let i = 0; i < n; i++) visit(dbs[(cursor + i) % dbs.length]!);
+  return dbs.length === 0 ? 0 : (cursor + n) % dbs.length;
 }
 
 function first<T>(set: ReadonlySet<T>): T | undefined {

@@ -173,11 +173,11 @@ export class StreamServer {
     /** The terms record last sent for each database (the log replaces it whenever it changes). */
     const sentTerms = new Map<string, Terms>();
     let wake: (() => void) | undefined;
-    const onDrop = (name: string) => {
+    const markDirty = (name: string) => {
       dirty.add(name);
       wake?.();
     };
-    const skipped = new SkippedSnapshots(onDrop);
+    const skipped = new SkippedSnapshots(markDirty);
     const onCommit = (ev: CommitEvent) => {
       if (ev.ltx) {
         let t = tails.get(ev.name);
@@ -187,10 +187,11 @@ export class StreamServer {
           t.bytes += ev.ltx.length;
         }
       }
-      onDrop(ev.name);
+      markDirty(ev.name);
     };
     this.#store.on('commit', onCommit);
-    this.#store.on('drop', onDrop);
+    this.#store.on('drop', markDirty);
+    this.#store.on('opened', markDirty);
     let closed = false;
     res.on('close', () => {
       closed = true;
@@ -254,7 +255,8 @@ export class StreamServer {
       if (!closed) this.#logger.warn({ replica: body.nodeId, err }, 'stream to replica failed');
     } finally {
       this.#store.off('commit', onCommit);
-      this.#store.off('drop', onDrop);
+      this.#store.off('opened', markDirty);
+      this.#store.off('drop', markDirty);
       skipped.close();
       this.#replicas.delete(res);
       this.#control.delete(replica);
@@ -271,8 +273,9 @@ export class StreamServer {
    */
   async #catchUp(name: string, positions: Map<string, Pos>, send: Send, tails: Map<string, Tail>, sentTerms: Map<string, Terms>): Promise<void> {
     const db = this.#store.dbs.get(name);
-    // One this node failed to capture is still the cluster's: the replica keeps its copy.
-    if (this.#store.failed.has(name)) return;
+    // One this node failed to capture, or has yet to open, is still the cluster's: the replica
+    // keeps its copy (it is sent once captured).
+    if (this.#store.failed.has(name) || this.#store.pending(name)) return;
     if (!db?.capture) {
       tails.delete(name);
       if (positions.has(name)) {

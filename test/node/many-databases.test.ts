@@ -93,3 +93,17 @@ test('a primary with more databases than its open-file limit allows keeps its AP
   await runSqliteCli(path.join(c.primary.dir, captured[0]!), ".timeout 5000\nINSERT INTO t(v) VALUES ('still replicating');");
   await waitFor(async () => (await positions(c.replicas[0]!))[captured[0]!] !== before && (await replicated(c, [captured[0]!])), 30_000, () => `a new write to reach the replica:\n${c.primary.output.slice(-3000)}\n${c.replicas[0]!.output.slice(-3000)}`);
 });
+
+test('a primary restarting with many databases keeps its replicas\' copies of those it has yet to open, and sends each once it is captured', { timeout: 180_000 }, async () => {
+  const { c, names } = await clusterWith(300);
+  await waitFor(() => replicated(c, names), 120_000, 'the replica to hold every database at the primary position');
+  const replica = c.replicas[0]!;
+  const before = await positions(replica);
+
+  // The replica reconnects while the restarted primary still opens databases the log already has.
+  await c.primary.stop();
+  await c.primary.restart();
+  await waitFor(async () => (await health(c.primary)).status === 'ok' && (await replicated(c, names)), 120_000, 'the replica to hold every database again');
+  assert.doesNotMatch(replica.output, /was deleted on the primary/, 'the replica dropped none of its databases');
+  assert.deepEqual(await positions(replica), before, 'nothing changed, so no database was sent again');
+});

@@ -94,6 +94,7 @@ export function positionsOf(id: string, role: 'primary' | 'replica', store: Stor
     role,
     databases: Object.fromEntries(dbs.map((d) => [d.name, formatPos(d.pos)])),
     terms: Object.fromEntries(dbs.map((d) => [d.name, d.log.recentTerms])),
+    ...(store.starting > 0 ? { starting: store.starting } : {}),
   };
 }
 
