@@ -35,6 +35,7 @@ const IGNORED_SUFFIXES = ['-wal', '-shm', '-journal', '.tmp', '.litefleet-new'];
 // Files litefleet moved aside for the operator (a replica database SQLite could not open).
 const SET_ASIDE = /\.broken-\d+(-wal|-shm)?$/;
 const SCAN_INTERVAL_MS = 1000;
+const SCAN_SOON_MS = 50;
 // A database that cannot be opened for capture is tried again after 1 s, then twice as long each
 // time up to this: a node at its descriptor limit must not spend itself retrying every second.
 const MAX_RETRY_MS = 60_000;
@@ -89,6 +90,7 @@ export class Store extends EventEmitter {
   #timers: NodeJS.Timeout[] = [];
   #ticks = 0;
   #pollCursor = 0;
+  #scanTimer: NodeJS.Timeout | undefined;
   #headerCursor = 0;
   #pruning = false;
 
@@ -169,7 +171,7 @@ export class Store extends EventEmitter {
       if (cap) {
         cap.schedule();
         if (!wal) cap.checkHeaderSoon();
-      } else if (!wal && !filename.endsWith('-shm') && !filename.endsWith('-journal')) this.scan();
+      } else if (!wal && !filename.endsWith('-shm') && !filename.endsWith('-journal')) this.#scanSoon();
     });
     this.#timers.push(
       setInterval(() => this.#pollSome(), this.#o.pollIntervalMs),
@@ -312,6 +314,17 @@ export class Store extends EventEmitter {
     this.#dbs.clear();
   }
 
+  /**
+   * One scan shortly, however many file events ask for it: writes to databases this node does not
+   * capture (those it has no room for) come as a stream of events, and each scan lists `dir`.
+   */
+  #scanSoon(): void {
+    this.#scanTimer ??= setTimeout(() => {
+      this.#scanTimer = undefined;
+      this.scan();
+    }, SCAN_SOON_MS);
+  }
+
   /** Looks for new and deleted databases (primary: every second, on file events, and when the node put one in place). */
   scan(): void {
     if (!this.#capturing) return;
@@ -325,8 +338,15 @@ export class Store extends EventEmitter {
     const now = Date.now();
     for (const name of names) {
       if (this.#dbs.get(name)?.capture || this.#pending.has(name) || (this.#failed.get(name)?.retryAt ?? 0) > now) continue;
-      if (!this.#dbs.has(name) && !isDatabaseFile(path.join(this.#o.dir, name))) continue;
-      this.#enqueue(name);
+      if (this.#dbs.has(name)) {
+        this.#enqueue(name);
+        continue;
+      }
+      if (!isDatabaseFile(path.join(this.#o.dir, name))) continue;
+      // At the descriptor limit, a new database is reported without opening anything for it.
+      const full = this.#descriptors.check(this.#dbs.size + this.#pending.size);
+      if (full) this.#failCapture(name, new Error(full));
+      else this.#enqueue(name);
     }
     // A failed or waiting database whose file went away is no longer this node's concern.
     const present = new Set(names);
@@ -436,6 +456,8 @@ export class Store extends EventEmitter {
   #stopTimers(): void {
     this.#watcher?.close();
     this.#watcher = undefined;
+    clearTimeout(this.#scanTimer);
+    this.#scanTimer = undefined;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
   }
