@@ -212,12 +212,11 @@ export class Store extends EventEmitter {
   captureNow(name: string): DB | undefined {
     if (!this.#capturing) return undefined;
     this.#pending.delete(name);
-    const db = this.#dbs.get(name) ?? this.#add(name);
-    if (!db.capture) this.#capture(db);
+    if (!this.#dbs.get(name)?.capture) this.#captureName(name);
     return this.#dbs.get(name);
   }
 
-  /** Closes a database that is neither captured nor applied (one that failed to open) and lets it be found again. */
+  /** Closes a database that is neither captured nor applied (one that failed to open or to be captured) and lets it be found again. */
   #forget(db: DB): void {
     this.#dbs.delete(db.name);
     try {
@@ -386,12 +385,7 @@ export class Store extends EventEmitter {
       if (full) throw new Error(full);
       db.startCapture(this.#term);
     } catch (err) {
-      this.#dbs.delete(db.name);
-      try {
-        db.close();
-      } catch (closeErr) {
-        this.#o.logger.warn({ db: db.name, err: closeErr }, 'closing a database that could not be captured failed');
-      }
+      this.#forget(db);
       this.#failCapture(db.name, err);
       return;
     }
